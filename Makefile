@@ -1,0 +1,72 @@
+# liftoff's vocabulary. `make test` is what CI runs (.ci/run); it installs and
+# builds everything it needs on a fresh Debian machine, then runs every test.
+
+SHELL      := /bin/bash
+GO         ?= go
+CACHE      := $(CURDIR)/.cache
+BIN        := $(CACHE)/bin
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+PULUMI_VERSION := v3.259.0
+KUBE_VERSION   := v1.37.2
+TEST_TIMEOUT   ?= 40m
+
+# Debian packages the tests start as real servers or use as tools.
+APT_PACKAGES := postgresql redis-server etcd-server prometheus openssh-server openssh-client iproute2 wrk hey
+
+export LIFTOFF_PULUMI := $(BIN)/pulumi
+export PATH := $(BIN):$(PATH)
+
+.PHONY: all build test test-go deps tools testcluster e2e e2e-up demo lint fuzz bench-app bench-image bench-deploy clean
+
+all: build
+
+## build: the liftoff CLI into ./bin
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/liftoff ./cmd/liftoff
+
+## test: install what is missing, build cached tools, run every test
+test: deps tools testcluster test-go
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+## deps: the Debian packages the tests need (installed only when missing, and only as root)
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+## tools: the pulumi CLI at the pinned version, built from the module proxy (cached in .cache/bin)
+tools: $(BIN)/pulumi
+
+$(BIN)/pulumi: tools/pulumi/go.mod tools/pulumi/go.sum
+	@mkdir -p $(BIN)
+	cd tools/pulumi && $(GO) build -trimpath -ldflags '-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(PULUMI_VERSION)' \
+	  -o $@ github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+
+## testcluster: kube-apiserver, kube-controller-manager, kube-scheduler and kwok for the local test cluster
+testcluster: $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kwok
+
+$(BIN)/kube-%: tools/kube/go.mod tools/kube/go.sum
+	@mkdir -p $(BIN)
+	cd tools/kube && $(GO) build -trimpath -ldflags '-s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION)' \
+	  -o $@ k8s.io/kubernetes/cmd/kube-$*
+
+$(BIN)/kwok: tools/kwok/go.mod tools/kwok/go.sum
+	@mkdir -p $(BIN)
+	cd tools/kwok && $(GO) build -trimpath -ldflags '-s -w' -o $@ sigs.k8s.io/kwok/cmd/kwok
+
+## lint: vet and formatting
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l cmd internal stacks components app); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/testenv"
+	"github.com/liftoff-dev/liftoff/internal/ui"
+)
+
+// cli runs liftoff commands in one project directory against a temp backend.
+type cli struct {
+	t    *testing.T
+	dir  string
+	home string
+	env  map[string]string
+}
+
+func newCLI(t *testing.T) *cli {
+	c := &cli{t: t, dir: t.TempDir(), home: t.TempDir(), env: map[string]string{}}
+	c.env["LIFTOFF_HOME"] = c.home
+	c.env["LIFTOFF_PASSPHRASE"] = "test passphrase"
+	return c
+}
+
+func (c *cli) withEngine() *cli {
+	c.env["LIFTOFF_PULUMI"] = testenv.Pulumi(c.t)
+	return c
+}
+
+type result struct {
+	code     int
+	out, err string
+}
+
+func (c *cli) run(args ...string) result {
+	c.t.Helper()
+	return c.runCtx(context.Background(), "", args...)
+}
+
+func (c *cli) runCtx(ctx context.Context, stdin string, args ...string) result {
+	c.t.Helper()
+	s, in, out, errOut := ui.Test()
+	in.WriteString(stdin)
+	f := &Factory{IO: s, Getenv: func(k string) string { return c.env[k] }, Now: time.Now}
+	code := run(ctx, append([]string{"--cwd", c.dir}, args...), f)
+	return result{code, out.String(), errOut.String()}
+}
+
+func (c *cli) mustRun(args ...string) result {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != 0 {
+		c.t.Fatalf("liftoff %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.out, r.err)
+	}
+	return r
+}
+
+// TestFlagParsing checks each command's flags land in its options struct.
+func TestFlagParsing(t *testing.T) {
+	s, _, _, _ := ui.Test()
+	f := &Factory{IO: s, Getenv: func(string) string { return "" }, Now: time.Now}
+	cases := []struct {
+		args []string
+		want any
+	}{
+		{[]string{"up", "--lock-wait", "5m", "--skip-infra"}, &UpOptions{f: f, LockWait: 5 * time.Minute, SkipInfra: true}},
+		{[]string{"destroy", "--keep-state", "--lock-wait", "1m"}, &DestroyOptions{f: f, LockWait: time.Minute, KeepState: true}},
+		{[]string{"init", "--target", "homelab", "--node", "server:root@10.0.0.1", "--node", "agent:pi@10.0.0.2:2222", "--ssh-key", "~/.ssh/k", "--set", "replicas=3"},
+			&InitOptions{f: f, Target: "homelab", Nodes: []string{"server:root@10.0.0.1", "agent:pi@10.0.0.2:2222"}, SSHKey: "~/.ssh/k", Set: []string{"replicas=3"}}},
+		{[]string{"config", "set", "--secret", "databaseUrl"}, &ConfigSetOptions{f: f, Key: "databaseUrl", Secret: true}},
+		{[]string{"config", "set", "--path", "nodes[0].host", "10.0.0.9"}, &ConfigSetOptions{f: f, Key: "nodes[0].host", Value: "10.0.0.9", HasVal: true, Path: true}},
+		{[]string{"config", "get", "replicas", "--show-secrets"}, &ConfigGetOptions{f: f, Key: "replicas", ShowSecrets: true}},
+		{[]string{"config", "rm", "replicas"}, &ConfigRmOptions{f: f, Key: "replicas"}},
+		{[]string{"preview"}, &PreviewOptions{f: f}},
+		{[]string{"status"}, &StatusOptions{f: f}},
+		{[]string{"stacks", "ls"}, &StacksLsOptions{f: f}},
+		{[]string{"cancel"}, &CancelOptions{f: f}},
+		{[]string{"doctor"}, &DoctorOptions{f: f}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args[:1], " "), func(t *testing.T) {
+			var got any
+			root := NewCmdRoot(f)
+			capture := func(o any) error { got = o; return nil }
+			for _, cmd := range allCommands(root) {
+				replaceRun(cmd, f, capture)
+			}
+			root.SetArgs(c.args)
+			if err := root.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("liftoff %s\n got %+v\nwant %+v", strings.Join(c.args, " "), got, c.want)
+			}
+		})
+	}
+}
+
+func TestGlobalFlags(t *testing.T) {
+	s, _, _, _ := ui.Test()
+	f := &Factory{IO: s, Getenv: func(string) string { return "" }, Now: time.Now}
+	root := NewCmdRoot(f)
+	replaceRun(findCmd(root, "status"), f, func(any) error { return nil })
+	root.SetArgs([]string{"status", "-s", "pr-42", "--cwd", "/p", "--json", "--yes", "-v", "--backend", "s3://b", "--secrets-provider", "awskms://alias/x"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	want := GlobalOptions{Stack: "pr-42", Cwd: "/p", JSON: true, Yes: true, Verbose: true, Backend: "s3://b", SecretsProvider: "awskms://alias/x"}
+	if f.Global != want {
+		t.Errorf("got %+v", f.Global)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	c := newCLI(t)
+	cases := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"nope"}, 2, "unknown command"},
+		{[]string{"up", "--bogus"}, 2, "unknown flag"},
+		{[]string{"up", "--skip-infra", "--infra-only"}, 2, "exclude each other"},
+		{[]string{"up"}, 2, "no stack"},
+		{[]string{"status", "-s", "prod"}, 9, "run liftoff init --stack prod"},
+		{[]string{"init", "--target", "gcp"}, 2, "target"},
+		{[]string{"init"}, 2, "--target"},
+		{[]string{"init", "--target", "aws"}, 2, "aws:region"},
+		{[]string{"init", "--target", "homelab", "--node", "master:10.0.0.1"}, 2, "ROLE:USER@HOST"},
+		{[]string{"init", "--target", "kubeconfig", "--set", "replicas=0"}, 2, "replicas"},
+		{[]string{"config", "get", "-s", "dev"}, 9, "init"},
+		{[]string{"version", "extra"}, 2, "takes 0 argument"},
+	}
+	for _, tc := range cases {
+		r := c.run(tc.args...)
+		if r.code != tc.code || !strings.Contains(r.err, tc.msg) {
+			t.Errorf("liftoff %s: exit %d (want %d), stderr %q (want %q)", strings.Join(tc.args, " "), r.code, tc.code, r.err, tc.msg)
+		}
+	}
+	// Invalid init writes nothing.
+	if ents, _ := os.ReadDir(c.dir); len(ents) != 0 {
+		t.Errorf("failed init left files: %v", ents)
+	}
+	// --json turns the error into the last event.
+	r := c.run("--json", "up")
+	var ev ui.Event
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ev); err != nil || ev.Type != "error" || ev.Class != "config" || ev.ExitCode != 2 {
+		t.Errorf("json error: %q", r.out)
+	}
+}
+
+func TestVersionAndDoctor(t *testing.T) {
+	c := newCLI(t)
+	r := c.mustRun("version", "--json")
+	var ev ui.Event
+	json.Unmarshal([]byte(r.out), &ev)
+	if ev.Data["pulumi"] != "3.259.0" || ev.Data["version"] == "" {
+		t.Errorf("version: %s", r.out)
+	}
+	c.env["LIFTOFF_PULUMI"] = "/nonexistent/pulumi"
+	r = c.run("doctor")
+	if !strings.Contains(r.out, "pulumi CLI") || !strings.Contains(r.out, "fix:") {
+		t.Errorf("doctor: %s", r.out)
+	}
+}
+
+// TestEndToEnd drives the CLI against the real engine: init, up, status,
+// config, a locked stack, stale-lock recovery, queueing, destroy.
+func TestEndToEnd(t *testing.T) {
+	c := newCLI(t).withEngine()
+	const secret = "postgres://app:s3cr3t-pw@db.internal:5432/app"
+	c.mustRun("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", "/k/config", "--registry", "127.0.0.1:5000/app",
+		"--set", "database=external", "--set-secret", "databaseUrl="+secret, "--set", "observability=false")
+	if b, _ := os.ReadFile(filepath.Join(c.dir, "Pulumi.dev.yaml")); !bytes.Contains(b, []byte("encryptionsalt")) || bytes.Contains(b, []byte("s3cr3t")) {
+		t.Fatalf("stack file: %s", b)
+	}
+	if r := c.run("init", "-s", "dev", "--target", "kubeconfig"); r.code != 2 || !strings.Contains(r.err, "already initialised") {
+		t.Errorf("second init: %+v", r)
+	}
+
+	r := c.mustRun("up", "--json")
+	evs := validEvents(t, r.out)
+	if evs[0].Type != "phase_start" || evs[len(evs)-1].Type != "summary" || evs[len(evs)-1].Outputs["registry"] != "127.0.0.1:5000/app" {
+		t.Errorf("up events: %s", r.out)
+	}
+	if strings.Contains(r.out+r.err, "s3cr3t") {
+		t.Error("secret in output")
+	}
+
+	r = c.mustRun("status")
+	for _, want := range []string{"stack     dev (kubeconfig)", "update succeeded", "lock      free", "namespace"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.out)
+		}
+	}
+	validEvents(t, c.mustRun("status", "--json").out)
+
+	// Config: validated before storing; secrets masked unless asked.
+	if r := c.run("config", "set", "replicas", "100"); r.code != 2 {
+		t.Errorf("invalid set: %+v", r)
+	}
+	c.mustRun("config", "set", "replicas", "3")
+	if r := c.mustRun("config", "get", "replicas"); r.out != "3\n" {
+		t.Errorf("get: %q", r.out)
+	}
+	if r := c.mustRun("config", "get"); !strings.Contains(r.out, "[secret]") || strings.Contains(r.out, "s3cr3t") {
+		t.Errorf("get all: %s", r.out)
+	}
+	if r := c.mustRun("config", "get", "databaseUrl", "--show-secrets"); strings.TrimSpace(r.out) != secret {
+		t.Errorf("show secret: %q", r.out)
+	}
+	if r := c.runCtx(context.Background(), "postgres://app:new@db/app\n", "config", "set", "--secret", "databaseUrl"); r.code != 0 || strings.Contains(r.out, "new@") {
+		t.Errorf("secret from stdin: %+v", r)
+	}
+	if r := c.run("config", "set", "databaseUrl", "x"); r.code != 2 || !strings.Contains(r.err, "--secret") {
+		t.Errorf("plain secret: %+v", r)
+	}
+	if r := c.run("config", "set", "nodeMax", "3"); r.code != 2 || !strings.Contains(r.err, "does not apply") {
+		t.Errorf("other target's key: %+v", r)
+	}
+	if r := c.mustRun("config", "get", "scaleDownDelay"); strings.TrimSpace(r.out) != "5m" {
+		t.Errorf("default: %q", r.out)
+	}
+	c.mustRun("config", "rm", "replicas")
+
+	// A live holder: locked, named, exit 4.
+	lockPath := filepath.Join(c.home, "state", ".liftoff", "locks", projectOf(t, c.dir), "dev.json")
+	other := lock.Holder{User: "ci", Host: "runner-9", PID: 4242, Since: time.Now(), Command: "liftoff up", CIRun: "acme/app#77"}
+	writeLock(t, lockPath, other)
+	r = c.run("up")
+	if r.code != 4 || !strings.Contains(r.err, "ci@runner-9 (pid 4242, liftoff up, CI run acme/app#77)") || !strings.Contains(r.err, "liftoff cancel") {
+		t.Errorf("locked up: %+v", r)
+	}
+	if r := c.mustRun("status"); !strings.Contains(r.out, "held by ci@runner-9") {
+		t.Errorf("status lock: %s", r.out)
+	}
+	r = c.mustRun("cancel", "--yes")
+	if !strings.Contains(r.out, "broke 1 lock") {
+		t.Errorf("cancel: %s", r.out)
+	}
+
+	// A dead holder on this host: broken with a warning.
+	dead := lock.Self("liftoff up", func(string) string { return "" }, time.Now())
+	dead.PID, dead.Start = 999999, 1
+	writeLock(t, lockPath, dead)
+	r = c.mustRun("up")
+	if !strings.Contains(r.err, "broke a stale lock") {
+		t.Errorf("stale lock not reported: %s", r.err)
+	}
+
+	// --lock-wait queues behind a live run.
+	held, err := lock.Acquire(context.Background(), lockPath, lock.Self("test", func(string) string { return "" }, time.Now()), lock.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(1500 * time.Millisecond); held.Release() }()
+	if r := c.run("up", "--lock-wait", "1m"); r.code != 0 || !strings.Contains(r.err, "waiting up to 1m0s") {
+		t.Errorf("queued up: %+v", r)
+	}
+
+	// Concurrent runs serialize: exactly one gets the lock without waiting.
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes[i] = c.run("up").code }()
+	}
+	wg.Wait()
+	if !(codes[0] == 0 && codes[1] == 4 || codes[0] == 4 && codes[1] == 0) {
+		t.Errorf("concurrent up codes: %v", codes)
+	}
+
+	c.mustRun("stacks", "ls")
+	if r := c.run("destroy"); r.code != 2 || !strings.Contains(r.err, "--yes") {
+		t.Errorf("destroy without --yes: %+v", r)
+	}
+	r = c.mustRun("destroy", "--yes", "--json")
+	validEvents(t, r.out)
+	if !strings.Contains(r.out, `"state_removed":true`) {
+		t.Errorf("destroy: %s", r.out)
+	}
+	if r := c.mustRun("stacks", "ls", "--json"); strings.Contains(r.out, `"name":"dev"`) {
+		t.Errorf("stack still listed: %s", r.out)
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "Pulumi.dev.yaml")); !os.IsNotExist(err) {
+		t.Error("stack file left behind")
+	}
+}
+
+func projectOf(t *testing.T, dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "name: "); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	t.Fatal("no project name")
+	return ""
+}
+
+func writeLock(t *testing.T, path string, h lock.Holder) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	b, _ := json.Marshal(h)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// validEvents checks every stdout line against docs/events.schema.json.
+func validEvents(t *testing.T, out string) []ui.Event {
+	t.Helper()
+	f, err := os.Open("../../docs/events.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp := jsonschema.NewCompiler()
+	comp.AddResource("events.schema.json", doc)
+	sch, err := comp.Compile("events.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []ui.Event
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(sc.Text()))
+		if err != nil {
+			t.Fatalf("not JSON: %q", sc.Text())
+		}
+		if err := sch.Validate(inst); err != nil {
+			t.Errorf("invalid event %s: %v", sc.Text(), err)
+		}
+		var e ui.Event
+		json.Unmarshal(sc.Bytes(), &e)
+		evs = append(evs, e)
+	}
+	if len(evs) == 0 {
+		t.Fatal("no events")
+	}
+	return evs
+}

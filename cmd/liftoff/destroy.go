@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/liftoff-dev/liftoff/internal/launch"
+)
+
+// DestroyOptions are the flags of `liftoff destroy`.
+type DestroyOptions struct {
+	f         *Factory
+	LockWait  time.Duration
+	KeepState bool
+}
+
+// NewCmdDestroy deletes a stack.
+func NewCmdDestroy(f *Factory, runF func(*DestroyOptions) error) *cobra.Command {
+	o := &DestroyOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "destroy",
+		Short: "Delete everything the stack created, then the stack's state",
+		Args:  exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			return runDestroy(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another run on the stack to finish")
+	cmd.Flags().BoolVar(&o.KeepState, "keep-state", false, "keep the empty stack (config and history) in the backend")
+	return cmd
+}
+
+func runDestroy(ctx context.Context, o *DestroyOptions) error {
+	f := o.f
+	cfg, err := f.StackConfig()
+	if err != nil {
+		return err
+	}
+	if err := f.Confirm(fmt.Sprintf("destroy every resource of stack %s", cfg.Name)); err != nil {
+		return err
+	}
+	d, err := f.LaunchDeps(ctx, cfg, "liftoff destroy", o.LockWait)
+	if err != nil {
+		return err
+	}
+	res, err := launch.Destroy(ctx, d, launch.DestroyOptions{Config: cfg, KeepState: o.KeepState})
+	if res != nil && err == nil {
+		text := fmt.Sprintf("stack %s destroyed", cfg.Name)
+		if res.StateRemoved {
+			text += " and removed from the backend"
+		}
+		f.Printer().Result(text, map[string]any{"stack": res.Stack, "state_removed": res.StateRemoved, "phases": res.Phases})
+	}
+	return err
+}

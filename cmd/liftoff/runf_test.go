@@ -1,0 +1,54 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// allCommands lists every command of the tree.
+func allCommands(c *cobra.Command) []*cobra.Command {
+	out := []*cobra.Command{c}
+	for _, sub := range c.Commands() {
+		out = append(out, allCommands(sub)...)
+	}
+	return out
+}
+
+func findCmd(root *cobra.Command, path ...string) *cobra.Command {
+	c, _, _ := root.Find(path)
+	return c
+}
+
+// replaceRun rebuilds cmd with a run function that captures its options, the
+// way each NewCmdX accepts runF, and swaps it into the tree.
+func replaceRun(cmd *cobra.Command, f *Factory, capture func(any) error) {
+	var fresh *cobra.Command
+	switch cmd.CommandPath() {
+	case "liftoff up":
+		fresh = NewCmdUp(f, func(o *UpOptions) error { return capture(o) })
+	case "liftoff destroy":
+		fresh = NewCmdDestroy(f, func(o *DestroyOptions) error { return capture(o) })
+	case "liftoff init":
+		fresh = NewCmdInit(f, func(o *InitOptions) error { return capture(o) })
+	case "liftoff preview":
+		fresh = NewCmdPreview(f, func(o *PreviewOptions) error { return capture(o) })
+	case "liftoff status":
+		fresh = NewCmdStatus(f, func(o *StatusOptions) error { return capture(o) })
+	case "liftoff cancel":
+		fresh = NewCmdCancel(f, func(o *CancelOptions) error { return capture(o) })
+	case "liftoff doctor":
+		fresh = NewCmdDoctor(f, func(o *DoctorOptions) error { return capture(o) })
+	case "liftoff stacks ls":
+		fresh = NewCmdStacksLs(f, func(o *StacksLsOptions) error { return capture(o) })
+	case "liftoff config set":
+		fresh = NewCmdConfigSet(f, func(o *ConfigSetOptions) error { return capture(o) })
+	case "liftoff config get":
+		fresh = NewCmdConfigGet(f, func(o *ConfigGetOptions) error { return capture(o) })
+	case "liftoff config rm":
+		fresh = NewCmdConfigRm(f, func(o *ConfigRmOptions) error { return capture(o) })
+	default:
+		return
+	}
+	parent := cmd.Parent()
+	parent.RemoveCommand(cmd)
+	parent.AddCommand(fresh)
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/liftoff-dev/liftoff/internal/lock"
+)
+
+// StatusOptions are the flags of `liftoff status`.
+type StatusOptions struct {
+	f *Factory
+}
+
+// NewCmdStatus shows a stack's outputs, last update and lock holders.
+func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
+	o := &StatusOptions{f: f}
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the stack's outputs, last update and who holds its lock",
+		Args:  exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			return runStatus(cmd.Context(), o)
+		},
+	}
+}
+
+func runStatus(ctx context.Context, o *StatusOptions) error {
+	f := o.f
+	cfg, err := f.StackConfig()
+	if err != nil {
+		return err
+	}
+	eng, err := f.Engine(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := eng.Stack(ctx, cfg.Name, nil, false)
+	if err != nil {
+		return err
+	}
+	outs, err := st.Outputs(ctx)
+	if err != nil {
+		return err
+	}
+	last, err := st.LastUpdate(ctx)
+	if err != nil {
+		return err
+	}
+	var holders []lock.Holder
+	if h, _ := lock.Read(f.LockPath(eng.Project(), cfg.Name)); h != nil {
+		holders = append(holders, *h)
+	}
+	data := map[string]any{
+		"stack": cfg.Name, "target": cfg.Target, "backend": eng.Backend(),
+		"outputs": outs.Masked(), "last_update": last, "locks": holders,
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "stack     %s (%s)\nbackend   %s\n", cfg.Name, cfg.Target, eng.Backend())
+	if last == nil {
+		b.WriteString("updated   never: run liftoff up\n")
+	} else {
+		fmt.Fprintf(&b, "updated   %s %s at %s\n", last.Kind, last.Result, last.StartTime.Local().Format(time.DateTime))
+	}
+	if len(holders) == 0 {
+		b.WriteString("lock      free\n")
+	}
+	for _, h := range holders {
+		state := "running"
+		if !lock.Alive(h) {
+			state = "stale: the next run breaks it"
+		}
+		fmt.Fprintf(&b, "lock      held by %s (%s)\n", h, state)
+	}
+	keys := make([]string, 0, len(outs))
+	for k := range outs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > 0 {
+		b.WriteString("outputs\n")
+	}
+	masked := outs.Masked()
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %-22s %v\n", k, masked[k])
+	}
+	f.Printer().Result(b.String(), data)
+	return nil
+}

@@ -1,0 +1,387 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+
+	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/testenv"
+)
+
+const plaintext = "hunter2-plaintext-secret"
+
+type comp struct{ pulumi.ResourceState }
+
+// program uses only what needs no provider plugin: a component, config, a secret and outputs.
+func program(block <-chan struct{}) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		c := &comp{}
+		if err := ctx.RegisterComponentResource("liftoff:test:Thing", "thing", c); err != nil {
+			return err
+		}
+		cfg := config.New(ctx, "liftoff")
+		if block != nil {
+			<-block
+		}
+		ctx.Export("greeting", pulumi.String("hello "+cfg.Get("name")))
+		ctx.Export("password", cfg.RequireSecret("password"))
+		return ctx.RegisterResourceOutputs(c, pulumi.Map{})
+	}
+}
+
+type env struct {
+	dir, home, state string
+	vars             map[string]string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir(), home: t.TempDir(), vars: map[string]string{}}
+	e.state = filepath.Join(e.home, "state")
+	os.WriteFile(filepath.Join(e.dir, "Pulumi.yaml"), []byte("name: enginetest\nruntime: go\n"), 0o644)
+	e.vars["LIFTOFF_PULUMI"] = testenv.Pulumi(t)
+	e.vars["LIFTOFF_PASSPHRASE"] = "correct horse"
+	return e
+}
+
+func (e *env) engine(t *testing.T) *Engine {
+	t.Helper()
+	eng, err := New(context.Background(), Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
+type recorder struct {
+	mu    sync.Mutex
+	steps []string
+	diags []string
+}
+
+func (r *recorder) ResourceStarted(urn, typ, name, op string) {}
+func (r *recorder) ResourceDone(urn, typ, name, op string, failed bool) {
+	r.mu.Lock()
+	r.steps = append(r.steps, op+" "+typ+" "+name)
+	r.mu.Unlock()
+}
+func (r *recorder) Diagnostic(sev, msg string) {
+	r.mu.Lock()
+	r.diags = append(r.diags, sev+": "+msg)
+	r.mu.Unlock()
+}
+func (r *recorder) SetTotal(int) {}
+
+func TestStackLifecycleAndSecrets(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	eng := e.engine(t)
+	st, err := eng.Stack(ctx, "dev", program(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetConfigs(ctx, map[string]ConfigEntry{
+		"liftoff:name":     {Value: "world"},
+		"liftoff:password": {Value: plaintext, Secret: true},
+		"liftoff:nodes":    {Value: `[{"host":"a","port":22}]`, Object: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if v, secret, err := st.GetConfig(ctx, "liftoff:password", false); err != nil || v != plaintext || !secret {
+		t.Fatalf("secret round trip: %q %v %v", v, secret, err)
+	}
+	if v, _, err := st.GetConfig(ctx, "liftoff:nodes[0].port", true); err != nil || v != "22" {
+		t.Fatalf("object round trip: %q %v", v, err)
+	}
+	rec := &recorder{}
+	outs, err := st.Up(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs.String("greeting") != "hello world" || !outs["password"].Secret || outs.Masked()["password"] != "[secret]" {
+		t.Errorf("outputs: %+v", outs)
+	}
+	if len(rec.steps) != 1 || rec.steps[0] != "create liftoff:test:Thing thing" {
+		t.Errorf("steps: %v", rec.steps)
+	}
+	// The plaintext appears in no file the engine wrote: not the state, not the stack settings.
+	for _, root := range []string{e.home, e.dir} {
+		filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+			if err == nil && info.Mode().IsRegular() {
+				if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(plaintext)) {
+					t.Errorf("%s contains the plaintext secret", p)
+				}
+			}
+			return nil
+		})
+	}
+	// Unchanged program: no steps but "same".
+	rec = &recorder{}
+	if _, err := st.Up(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.steps) != 1 || !strings.HasPrefix(rec.steps[0], "same ") {
+		t.Errorf("second up steps: %v", rec.steps)
+	}
+	if u, err := st.LastUpdate(ctx); err != nil || u.Kind != "update" || u.Result != "succeeded" {
+		t.Errorf("last update: %+v %v", u, err)
+	}
+	if err := st.SetTag(ctx, "liftoff:preview-of", "prod"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := eng.ListStacks(ctx)
+	if err != nil || len(list) != 1 || list[0].Name != "dev" || list[0].Tags["liftoff:preview-of"] != "prod" || list[0].Resources != 2 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+
+	// A wrong passphrase is an auth failure, not an engine crash.
+	e.vars["LIFTOFF_PASSPHRASE"] = "wrong"
+	bad, err := e.engine(t).Stack(ctx, "dev", program(nil), false)
+	if err == nil {
+		_, err = bad.Up(ctx, nil)
+	}
+	if failure.ClassOf(err) != failure.Auth {
+		t.Errorf("wrong passphrase: class %v: %v", failure.ClassOf(err), err)
+	}
+	e.vars["LIFTOFF_PASSPHRASE"] = "correct horse"
+
+	if err := st.Destroy(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.RemoveStack(ctx, "dev", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "Pulumi.dev.yaml")); !os.IsNotExist(err) {
+		t.Error("stack settings file left after remove")
+	}
+	if _, err := eng.Stack(ctx, "dev", nil, false); failure.ClassOf(err) != failure.NotFound {
+		t.Errorf("removed stack: %v", err)
+	}
+}
+
+func TestConcurrentUpIsLocked(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	eng := e.engine(t)
+	block := make(chan struct{})
+	first, err := eng.Stack(ctx, "dev", program(block), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}})
+	done := make(chan error, 1)
+	go func() { _, err := first.Up(ctx, nil); done <- err }()
+	lockDir, _ := first.EngineLockDir()
+	waitFor(t, func() bool { ents, _ := os.ReadDir(lockDir); return len(ents) > 0 })
+
+	second, err := eng.Stack(ctx, "dev", program(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = second.Up(ctx, nil)
+	if failure.ClassOf(err) != failure.Locked {
+		t.Fatalf("second up: class %v: %v", failure.ClassOf(err), err)
+	}
+	if !strings.Contains(err.Error(), "pid") {
+		t.Errorf("holder not named: %v", err)
+	}
+	close(block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKilledRunRecovered kills a run (liftoff's process and its pulumi child)
+// in the middle of an update; the next run clears the dead lock and finishes.
+func TestKilledRunRecovered(t *testing.T) {
+	if os.Getenv("ENGINE_TEST_HELPER") == "up" {
+		helperUp(t)
+		return
+	}
+	ctx := context.Background()
+	e := newEnv(t)
+	eng := e.engine(t)
+	st, err := eng.Stack(ctx, "dev", program(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}})
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledRunRecovered$")
+	cmd.Env = append(os.Environ(), "ENGINE_TEST_HELPER=up", "HELPER_DIR="+e.dir, "HELPER_HOME="+e.home, "LIFTOFF_PULUMI="+e.vars["LIFTOFF_PULUMI"])
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lockDir, _ := st.EngineLockDir()
+	waitFor(t, func() bool { ents, _ := os.ReadDir(lockDir); return len(ents) > 0 })
+	// SIGKILL both: the helper's group, and pulumi, which runs in a group of its own.
+	for _, pid := range children(cmd.Process.Pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	if ents, _ := os.ReadDir(lockDir); len(ents) == 0 {
+		t.Fatal("the killed run left no lock: the test proves nothing")
+	}
+
+	var warnings []string
+	eng2, err := New(ctx, Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] },
+		Warn: func(f string, a ...any) { warnings = append(warnings, f) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := eng2.Stack(ctx, "dev", program(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st2.Up(ctx, nil); err != nil {
+		t.Fatalf("recovery up: %v", err)
+	}
+	if len(warnings) == 0 {
+		t.Error("recovery was silent")
+	}
+}
+
+func helperUp(t *testing.T) {
+	eng, err := New(context.Background(), Options{Dir: os.Getenv("HELPER_DIR"), Home: os.Getenv("HELPER_HOME"),
+		Getenv: func(k string) string {
+			if k == "LIFTOFF_PASSPHRASE" {
+				return "correct horse"
+			}
+			return os.Getenv(k)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := eng.Stack(context.Background(), "dev", program(make(chan struct{})), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Up(context.Background(), nil) // blocks until killed
+}
+
+// TestPendingOperationsCleared plants a pending create, as a run killed during
+// a provider call leaves, and checks the next up clears it through refresh.
+func TestPendingOperationsCleared(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	eng := e.engine(t)
+	st, err := eng.Stack(ctx, "dev", program(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}})
+	if _, err := st.Up(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(e.state, ".pulumi", "stacks", "enginetest", "dev.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := `"pending_operations":[{"resource":{"urn":"urn:pulumi:dev::enginetest::liftoff:test:Thing::ghost","custom":false,"type":"liftoff:test:Thing"},"type":"creating"}],`
+	b = bytes.Replace(b, []byte(`"resources":`), []byte(pending+`"resources":`), 1)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if dep, _ := st.st.Export(ctx); !bytes.Contains(dep.Deployment, []byte("ghost")) {
+		t.Fatal("planted pending operation not visible: the test proves nothing")
+	}
+	var warnings []string
+	eng.o.Warn = func(f string, a ...any) { warnings = append(warnings, f) }
+	if _, err := st.Up(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if dep, _ := st.st.Export(ctx); bytes.Contains(dep.Deployment, []byte("ghost")) {
+		t.Error("pending operation still in state")
+	}
+	if len(warnings) < 2 {
+		t.Errorf("warnings: %v", warnings)
+	}
+}
+
+func TestMissingCLIAndPassphrase(t *testing.T) {
+	e := newEnv(t)
+	e.vars["LIFTOFF_PULUMI"] = filepath.Join(t.TempDir(), "nope")
+	_, err := New(context.Background(), Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] }})
+	if failure.ClassOf(err) != failure.Config || failure.FixOf(err) == "" {
+		t.Errorf("missing CLI: %v", err)
+	}
+	e = newEnv(t)
+	delete(e.vars, "LIFTOFF_PASSPHRASE")
+	_, err = New(context.Background(), Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] }})
+	if failure.ClassOf(err) != failure.Auth {
+		t.Errorf("no passphrase: %v", err)
+	}
+	_, err = New(context.Background(), Options{Dir: t.TempDir(), Home: e.home, Getenv: func(k string) string { return e.vars[k] }})
+	if failure.ClassOf(err) != failure.Config {
+		t.Errorf("no project: %v", err)
+	}
+}
+
+func TestEngineMessage(t *testing.T) {
+	raw := "failed to run update: exit status 255\ncode: 255\nstdout: lots\nstderr: warning: x\nerror: update failed\n  because of y\n"
+	if got := engineMessage(raw); got != "failed to run update: update failed\n  because of y" {
+		t.Errorf("got %q", got)
+	}
+	if got := classify(errors.New(raw)); failure.ClassOf(got) != failure.Engine {
+		t.Errorf("class %v", failure.ClassOf(got))
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// children lists the descendants of pid, from /proc.
+func children(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	for _, e := range ents {
+		var p int
+		if _, err := fmtSscan(e.Name(), &p); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		var pp int
+		fmtSscan(fields[1], &pp)
+		parent[p] = pp
+	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for c, pp := range parent {
+			if pp == p {
+				out = append(out, c)
+				walk(c)
+			}
+		}
+	}
+	walk(pid)
+	return out
+}

@@ -1,0 +1,166 @@
+// Package launch runs liftoff's long operations as explicit phases, each
+// timed, reported and checked for interruption before the next begins:
+// `up` (infrastructure, then the app), `preview` and `destroy`.
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/engine"
+	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/ui"
+)
+
+// Deps are what the phases use; tests substitute them.
+type Deps struct {
+	Engine  *engine.Engine
+	Printer *ui.Printer
+	// Program returns the Pulumi program of a stack (stacks.Program outside tests).
+	Program func(*config.Stack) pulumi.RunFunc
+	// Lock takes the stack lock for the whole operation.
+	Lock func(ctx context.Context) (release func(), err error)
+	Now  func() time.Time
+}
+
+// PhaseResult is one phase's outcome, for summaries.
+type PhaseResult = ui.PhaseTiming
+
+// phase is one step of a long operation.
+type phase struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// runPhases runs phases in order, stopping at the first failure or interruption.
+func runPhases(ctx context.Context, d Deps, phases []phase) ([]PhaseResult, error) {
+	var results []PhaseResult
+	for _, ph := range phases {
+		if err := ctx.Err(); err != nil {
+			return results, failure.New(failure.Interrupted, fmt.Errorf("interrupted before %s", ph.name), "rerun the command: it resumes where it stopped")
+		}
+		start := d.Now()
+		d.Printer.StartPhase(ph.name)
+		err := ph.run(ctx)
+		d.Printer.EndPhase(ph.name, err)
+		res := PhaseResult{Name: ph.name, Status: "ok", Millis: d.Now().Sub(start).Milliseconds()}
+		switch {
+		case errors.Is(err, ui.ErrSkipped):
+			res.Status = "skipped"
+		case err != nil:
+			res.Status = "failed"
+			return append(results, res), fmt.Errorf("%s: %w", ph.name, err)
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// UpOptions select what `up` does.
+type UpOptions struct {
+	Config *config.Stack
+	// SkipInfra ships the app only, reading the infrastructure from the stack's outputs.
+	SkipInfra bool
+	// InfraOnly stops after the infrastructure phase.
+	InfraOnly bool
+}
+
+// UpResult is the summary of `up`.
+type UpResult struct {
+	Stack   string         `json:"stack"`
+	Outputs map[string]any `json:"outputs"`
+	Phases  []PhaseResult  `json:"phases"`
+}
+
+// Up stands the stack up.
+func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
+	release, err := d.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	res := &UpResult{Stack: o.Config.Name}
+	var outs engine.Outputs
+	phases := []phase{{"infrastructure", func(ctx context.Context) error {
+		st, err := d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), true)
+		if err != nil {
+			return err
+		}
+		if o.SkipInfra {
+			outs, err = st.Outputs(ctx)
+			if err == nil {
+				err = ui.ErrSkipped
+			}
+			return err
+		}
+		outs, err = st.Up(ctx, d.Printer)
+		return err
+	}}}
+	res.Phases, err = runPhases(ctx, d, phases)
+	res.Outputs = outs.Masked()
+	return res, err
+}
+
+// Preview plans the stack without changing anything.
+func Preview(ctx context.Context, d Deps, cfg *config.Stack) (engine.Changes, error) {
+	var changes engine.Changes
+	_, err := runPhases(ctx, d, []phase{{"preview", func(ctx context.Context) error {
+		st, err := d.Engine.Stack(ctx, cfg.Name, d.Program(cfg), true)
+		if err != nil {
+			return err
+		}
+		changes, err = st.Preview(ctx, d.Printer)
+		return err
+	}}})
+	return changes, err
+}
+
+// DestroyOptions select what `destroy` does.
+type DestroyOptions struct {
+	Config *config.Stack
+	// KeepState leaves the (empty) stack in the backend.
+	KeepState bool
+}
+
+// DestroyResult is the receipt of `destroy`.
+type DestroyResult struct {
+	Stack        string        `json:"stack"`
+	StateRemoved bool          `json:"state_removed"`
+	Phases       []PhaseResult `json:"phases"`
+}
+
+// Destroy deletes every resource of the stack, then its state.
+func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, error) {
+	release, err := d.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	res := &DestroyResult{Stack: o.Config.Name}
+	phases := []phase{
+		{"infrastructure", func(ctx context.Context) error {
+			st, err := d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), false)
+			if err != nil {
+				return err
+			}
+			return st.Destroy(ctx, d.Printer)
+		}},
+		{"state", func(ctx context.Context) error {
+			if o.KeepState {
+				return ui.ErrSkipped
+			}
+			if err := d.Engine.RemoveStack(ctx, o.Config.Name, false); err != nil {
+				return err
+			}
+			res.StateRemoved = true
+			return nil
+		}},
+	}
+	res.Phases, err = runPhases(ctx, d, phases)
+	return res, err
+}
