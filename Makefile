@@ -22,9 +22,10 @@ export PATH := $(BIN):$(PATH)
 
 all: build
 
-## build: the liftoff CLI into ./bin
+## build: the liftoff CLI and the shortener service into ./bin
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/liftoff ./cmd/liftoff
+	$(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o bin/shortener ./app/cmd/shortener
 
 ## test: install what is missing, build cached tools, run every test
 test: deps tools testcluster test-go
@@ -62,6 +63,14 @@ $(BIN)/kube-%: tools/kube/go.mod tools/kube/go.sum
 $(BIN)/kwok: tools/kwok/go.mod tools/kwok/go.sum
 	@mkdir -p $(BIN)
 	cd tools/kwok && $(GO) build -trimpath -ldflags '-s -w' -o $@ sigs.k8s.io/kwok/cmd/kwok
+
+## bench-app: wrk against the shortener (PostgreSQL + Redis) and a bare net/http server, POST /urls, peak RSS
+bench-app: deps
+	$(GO) test -run '^$$' -bench BenchmarkApp -benchtime 1x -timeout 10m ./app/cmd/shortener
+
+## fuzz: explore the API fuzz target beyond its seed corpus (FUZZTIME, default 60s)
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzAPI -fuzztime $${FUZZTIME:-60s} ./app/api
 
 ## lint: vet and formatting
 lint:

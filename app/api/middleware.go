@@ -1,0 +1,108 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// recorder captures the status, and turns the mux's plain-text 404 and 405
+// into JSON errors: the contract wants JSON for every error.
+type recorder struct {
+	http.ResponseWriter
+	status    int
+	bytes     int
+	swallowed bool
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	h := w.ResponseWriter.Header()
+	if (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) && h.Get("Content-Type") == "text/plain; charset=utf-8" {
+		w.swallowed = true
+		h.Set("Content-Type", "application/json")
+		h.Del("X-Content-Type-Options")
+		w.ResponseWriter.WriteHeader(code)
+		msg := "not found"
+		if code == http.StatusMethodNotAllowed {
+			msg = "method not allowed"
+			if allow := h.Get("Allow"); allow != "" {
+				msg += "; allowed: " + allow
+			}
+		}
+		b, _ := json.Marshal(map[string]string{"error": msg})
+		n, _ := w.ResponseWriter.Write(append(b, '\n'))
+		w.bytes += n
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.swallowed {
+		return len(b), nil
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (s *Server) middleware(next http.Handler) http.Handler {
+	prop := otel.GetTextMapPropagator()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid := r.Header.Get("X-Request-ID")
+		if rid == "" || len(rid) > 128 {
+			rid = fmt.Sprintf("%x-%x", start.UnixNano(), s.requestSeq.Add(1))
+		}
+		w.Header().Set("X-Request-ID", rid)
+		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		r = r.WithContext(ctx)
+		rec := &recorder{ResponseWriter: w}
+		s.Metrics.InFlight.Inc()
+		defer func() {
+			if p := recover(); p != nil {
+				s.Log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "request_id", rid)
+				if rec.status == 0 {
+					writeError(rec, errStatus(http.StatusInternalServerError, "internal error"))
+				}
+			}
+			s.Metrics.InFlight.Dec()
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			d := time.Since(start)
+			s.Metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			s.Metrics.Duration.WithLabelValues(route, r.Method).Observe(d.Seconds())
+			span.SetName(route)
+			span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.status_code", status), attribute.String("request.id", rid))
+			if status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(status))
+			}
+			span.End()
+			s.Log.InfoContext(ctx, "request", "method", r.Method, "route", route, "path", r.URL.Path, "status", status,
+				"duration_ms", float64(d.Microseconds())/1000, "bytes", rec.bytes, "request_id", rid)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liftoff-dev/liftoff/internal/testenv"
+)
+
+// wrkResult is what one wrk run measured.
+type wrkResult struct {
+	RPS     float64
+	P50, P99 time.Duration
+	Non3xx  int
+	Errors  string
+}
+
+var (
+	rpsRE    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	latRE    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)`)
+	non3xxRE = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	errRE    = regexp.MustCompile(`Socket errors: .*`)
+)
+
+func runWrk(b *testing.B, url, script string, conns int, d time.Duration) wrkResult {
+	b.Helper()
+	wrk := testenv.Command(b, "wrk", "wrk")
+	args := []string{"-t2", fmt.Sprintf("-c%d", conns), "-d" + d.String(), "--latency"}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	out, err := exec.Command(wrk, append(args, url)...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk: %v\n%s", err, out)
+	}
+	s := string(out)
+	var r wrkResult
+	if m := rpsRE.FindStringSubmatch(s); m != nil {
+		r.RPS, _ = strconv.ParseFloat(m[1], 64)
+	}
+	for _, m := range latRE.FindAllStringSubmatch(s, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[3]]
+		if m[1] == "50" {
+			r.P50 = time.Duration(v * float64(unit))
+		} else {
+			r.P99 = time.Duration(v * float64(unit))
+		}
+	}
+	if m := non3xxRE.FindStringSubmatch(s); m != nil {
+		r.Non3xx, _ = strconv.Atoi(m[1])
+	}
+	r.Errors = errRE.FindString(s)
+	return r
+}
+
+// peakRSS reads a process's high-water resident set size from /proc.
+func peakRSS(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkApp is `make bench-app`: one run of wrk at 50 connections against
+// GET /{code} on the shortener (PostgreSQL + Redis, seeded with the shared
+// data set) and on a bare net/http server that only answers 302, then POST
+// /urls. It prints both and their ratio; b.N is ignored (run with -benchtime 1x).
+func BenchmarkApp(b *testing.B) {
+	dur := 10 * time.Second
+	if v := os.Getenv("BENCH_DURATION"); v != "" {
+		dur, _ = time.ParseDuration(v)
+	}
+	pg, rd := testenv.StartPostgres(b), testenv.StartRedis(b)
+	seed := exec.Command(binary(b), "seed", "--dir", "../../../../shared/data")
+	seed.Env = append(os.Environ(), "DATABASE_URL="+pg.URL)
+	if out, err := seed.CombinedOutput(); err != nil {
+		b.Fatalf("seed: %v %s", err, out)
+	}
+	port := testenv.FreePort(b)
+	logf, _ := os.Create(filepath.Join(b.TempDir(), "shortener.log"))
+	cmd := exec.Command(binary(b))
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL, "CACHE_URL="+rd.URL, fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port), "LOG_LEVEL="+os.Getenv("BENCH_LOG_LEVEL"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for i := 0; ; i++ {
+		if res, err := http.Get(base + "/ready"); err == nil && res.StatusCode == 200 {
+			var m map[string]string
+			json.NewDecoder(res.Body).Decode(&m)
+			res.Body.Close()
+			if m["cache"] == "up" {
+				break
+			}
+		}
+		if i > 600 {
+			b.Fatal("shortener not ready with its cache")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// 200 active codes from the seed set, requested at random.
+	conn := exec.Command(testenv.Command(b, "psql", "postgresql-client"), pg.URL, "-Atc", "SELECT short_code FROM urls WHERE is_active ORDER BY id LIMIT 200")
+	out, err := conn.Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	codes := strings.Fields(string(out))
+	script := filepath.Join(b.TempDir(), "codes.lua")
+	os.WriteFile(script, []byte(fmt.Sprintf(`codes = {"%s"}
+request = function() return wrk.format("GET", "/" .. codes[math.random(#codes)]) end
+`, strings.Join(codes, `","`))), 0o644)
+	post := filepath.Join(b.TempDir(), "post.lua")
+	os.WriteFile(post, []byte(`wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.random(400) .. ',"original_url":"https://example.com/p/' .. math.random(1000000) .. '","title":"bench"}') end
+`), 0o644)
+
+	// The bare server: the same listener and HTTP stack, nothing behind it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://example.com/target", http.StatusFound)
+	})}
+	go bare.Serve(ln)
+	defer bare.Close()
+
+	runWrk(b, base+"/", script, 50, 2*time.Second) // warm the caches and the connection pool
+	b.ResetTimer()
+	short := runWrk(b, base+"/", script, 50, dur)
+	bareR := runWrk(b, "http://"+ln.Addr().String()+"/", script, 50, dur)
+	posts := runWrk(b, base+"/", post, 50, dur)
+	b.StopTimer()
+	rss := peakRSS(cmd.Process.Pid)
+
+	ratio := short.RPS / bareR.RPS
+	fmt.Printf("\nbench-app: wrk -t2 -c50 -d%s on loopback, %d CPUs\n", dur, numCPU())
+	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-3xx %d %s\n", "GET /{code} shortener (PG+Redis)", short.RPS, short.P50, short.P99, short.Non3xx, short.Errors)
+	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-3xx %d %s\n", "GET /{code} bare net/http 302", bareR.RPS, bareR.P50, bareR.P99, bareR.Non3xx, bareR.Errors)
+	fmt.Printf("  %-34s %10.2f   (target >= 0.50)\n", "ratio shortener/bare", ratio)
+	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-2xx %d (target >= 2000/s)\n", "POST /urls", posts.RPS, posts.P50, posts.P99, posts.Non3xx)
+	fmt.Printf("  %-34s %10.1f MiB (target < 100 MiB)\n", "shortener peak RSS", float64(rss)/(1<<20))
+	b.ReportMetric(short.RPS, "redirect-req/s")
+	b.ReportMetric(bareR.RPS, "bare-req/s")
+	b.ReportMetric(ratio, "ratio")
+	b.ReportMetric(float64(short.P99.Microseconds())/1000, "redirect-p99-ms")
+	b.ReportMetric(float64(short.Non3xx), "redirect-non3xx")
+	b.ReportMetric(posts.RPS, "post-req/s")
+	b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MiB")
+}
+
+func numCPU() int {
+	out, _ := exec.Command("nproc").Output()
+	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return n
+}

@@ -1,0 +1,201 @@
+// Command shortener is the URL shortener liftoff ships: `shortener` serves
+// the API, `shortener seed --dir DIR` loads the CSV seed data, `shortener
+// migrate` applies migrations and exits. Configuration comes from the
+// environment: DATABASE_URL (required), CACHE_URL, LISTEN_ADDR (:8080),
+// OTEL_EXPORTER_OTLP_ENDPOINT, LOG_LEVEL, SLOT, SHUTDOWN_DELAY, and the event
+// buffer knobs EVENTS_FLUSH_INTERVAL, EVENTS_BATCH, EVENTS_BUFFER.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/liftoff-dev/liftoff/app/events"
+	"github.com/liftoff-dev/liftoff/app/migrate"
+	"github.com/liftoff-dev/liftoff/app/seed"
+	"github.com/liftoff-dev/liftoff/app/service"
+	"github.com/liftoff-dev/liftoff/app/store"
+	"github.com/liftoff-dev/liftoff/app/telemetry"
+)
+
+// version is set by the image build: -X main.version=...
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout))
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) int {
+	log := telemetry.Logger(stdout, getenv("LOG_LEVEL"))
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, getenv, log)
+	case "seed":
+		err = seedCmd(ctx, args, getenv, log)
+	case "migrate":
+		err = migrateCmd(ctx, getenv, log)
+	case "version":
+		fmt.Fprintln(stdout, version)
+	default:
+		err = fmt.Errorf("unknown command %q: use serve, seed --dir DIR, migrate or version", cmd)
+	}
+	if err != nil {
+		log.Error("exiting", "error", err.Error())
+		return 1
+	}
+	return 0
+}
+
+func databaseURL(getenv func(string) string) (string, error) {
+	u := getenv("DATABASE_URL")
+	if u == "" {
+		return "", errors.New("DATABASE_URL is required (postgres://user:password@host:5432/db)")
+	}
+	return u, nil
+}
+
+func openStore(ctx context.Context, getenv func(string) string) (*store.Store, error) {
+	u, err := databaseURL(getenv)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return store.Open(ctx, u, store.Options{MinConns: 1, MaxConns: 4})
+}
+
+// eventOptions reads the event buffer's tuning knobs.
+func eventOptions(getenv func(string) string) (events.Options, error) {
+	var o events.Options
+	if v := getenv("EVENTS_FLUSH_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("EVENTS_FLUSH_INTERVAL=%q: want a duration like 50ms", v)
+		}
+		o.MaxDelay = d
+	}
+	for _, k := range []struct {
+		name string
+		dst  *int
+	}{{"EVENTS_BATCH", &o.MaxBatch}, {"EVENTS_BUFFER", &o.Capacity}} {
+		if v := getenv(k.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return o, fmt.Errorf("%s=%q: want a positive number", k.name, v)
+			}
+			*k.dst = n
+		}
+	}
+	return o, nil
+}
+
+func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
+	dbURL, err := databaseURL(getenv)
+	if err != nil {
+		return err
+	}
+	evOpts, err := eventOptions(getenv)
+	if err != nil {
+		return err
+	}
+	addr := getenv("LISTEN_ADDR")
+	if addr == "" {
+		addr = ":8080"
+	}
+	tracer, stopTracing, err := telemetry.Tracing(ctx, getenv, version)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer stopTracing(context.Background())
+
+	svc, err := service.Start(ctx, service.Config{DatabaseURL: dbURL, CacheURL: getenv("CACHE_URL"), Version: version,
+		Slot: getenv("SLOT"), Log: log, Tracer: tracer, Events: evOpts})
+	if err != nil {
+		return err
+	}
+	// The listener opens only now: the pool is warm and the schema current.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		svc.Shutdown(context.Background(), nil)
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "version", version)
+
+	select {
+	case err := <-serveErr:
+		svc.Shutdown(context.Background(), nil)
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests and flushing events")
+	svc.API.Drain()
+	if d, err := time.ParseDuration(getenv("SHUTDOWN_DELAY")); err == nil && d > 0 {
+		time.Sleep(d) // let load balancers see /ready fail
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	return svc.Shutdown(sctx, hs)
+}
+
+func seedCmd(ctx context.Context, args []string, getenv func(string) string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	dir := fs.String("dir", "", "directory with users.csv, urls.csv and events.csv")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("seed needs --dir DIR")
+	}
+	st, err := openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := migrate.Apply(ctx, st.Pool); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	rep, err := seed.Load(ctx, st, *dir)
+	if err != nil {
+		return err
+	}
+	log.Info("seeded", "users", rep.Users, "urls", rep.URLs, "events", rep.Events, "rejected", len(rep.Rejected))
+	for _, r := range rep.Rejected {
+		log.Warn("rejected row", "row", r)
+	}
+	return nil
+}
+
+func migrateCmd(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
+	st, err := openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := migrate.Apply(ctx, st.Pool)
+	if err != nil {
+		return err
+	}
+	log.Info("migrated", "applied", n, "schema_version", migrate.Latest())
+	return nil
+}

@@ -1,0 +1,112 @@
+// Package service wires the shortener together: pool (warmed), migrations,
+// metrics, event buffer, cache and API; and takes it apart again in the
+// order that loses nothing.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/liftoff-dev/liftoff/app/api"
+	"github.com/liftoff-dev/liftoff/app/cache"
+	"github.com/liftoff-dev/liftoff/app/events"
+	"github.com/liftoff-dev/liftoff/app/migrate"
+	"github.com/liftoff-dev/liftoff/app/store"
+	"github.com/liftoff-dev/liftoff/app/telemetry"
+)
+
+// Config is everything the service reads from its environment.
+type Config struct {
+	DatabaseURL string
+	CacheURL    string
+	Version     string
+	Slot        string
+	Log         *slog.Logger
+	Tracer      trace.Tracer
+	Events      events.Options
+	MinConns    int32
+	MaxConns    int32
+}
+
+// Service is a running shortener, minus its listener.
+type Service struct {
+	Store   *store.Store
+	Cache   *cache.Cache
+	Events  *events.Buffer
+	Metrics *telemetry.Metrics
+	API     *api.Server
+	log     *slog.Logger
+}
+
+// Start opens and warms the pool, applies migrations and starts the buffer
+// and cache. The service is ready to serve when it returns.
+func Start(ctx context.Context, c Config) (*Service, error) {
+	if c.Tracer == nil {
+		c.Tracer = noop.NewTracerProvider().Tracer("shortener")
+	}
+	if c.MinConns == 0 {
+		c.MinConns = 4
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = 16
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := store.Open(octx, c.DatabaseURL, store.Options{MinConns: c.MinConns, MaxConns: c.MaxConns, Tracer: telemetry.QueryTracer{Tracer: c.Tracer}})
+	if err != nil {
+		return nil, err
+	}
+	n, err := migrate.Apply(octx, st.Pool)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	c.Log.Info("database ready", "migrations_applied", n, "schema_version", migrate.Latest(), "pool_conns", st.Pool.Stat().TotalConns())
+
+	s := &Service{Store: st, log: c.Log}
+	if c.Events.Capacity <= 0 {
+		c.Events.Capacity = 10000
+	}
+	s.Metrics = telemetry.NewMetrics(c.Version, c.Slot, st.Pool.Stat, func() int { return s.Events.Depth() }, c.Events.Capacity)
+	s.Events = events.New(st.InsertEvents, s.Metrics, c.Events)
+	if c.CacheURL != "" {
+		if s.Cache, err = cache.New(c.CacheURL, c.Log, s.Metrics); err != nil {
+			s.Events.Close(ctx)
+			st.Close()
+			return nil, err
+		}
+	} else {
+		c.Log.Info("no CACHE_URL: redirects are served from the database")
+	}
+	s.API = &api.Server{Store: st, Cache: s.Cache, Events: s.Events, Metrics: s.Metrics, Log: c.Log, Tracer: c.Tracer}
+	return s, nil
+}
+
+// Handler is the HTTP API.
+func (s *Service) Handler() http.Handler { return s.API.Handler() }
+
+// Shutdown drains hs (if any), then writes every buffered event, then closes
+// the cache and the pool.
+func (s *Service) Shutdown(ctx context.Context, hs *http.Server) error {
+	s.API.Drain()
+	if hs != nil {
+		if err := hs.Shutdown(ctx); err != nil {
+			s.log.Error("draining requests", "error", err.Error())
+		}
+	}
+	depth := s.Events.Depth()
+	err := s.Events.Close(ctx)
+	s.Cache.Close()
+	s.Store.Close()
+	if err != nil {
+		return fmt.Errorf("flush %d buffered events: %w", depth, err)
+	}
+	s.log.Info("stopped", "events_flushed", depth)
+	return nil
+}

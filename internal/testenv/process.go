@@ -1,0 +1,119 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Process is a server started by a test, logging to a file in its temp dir.
+type Process struct {
+	Name    string
+	Log     string
+	cmd     *exec.Cmd
+	argv    []string
+	cred    *syscall.Credential
+	env     []string
+	ready   func() error
+	stopped bool
+	// stopSignal asks the server to stop; SIGTERM unless set.
+	stopSignal syscall.Signal
+}
+
+func newProcess(t testing.TB, name string, argv []string, cred *syscall.Credential, env []string, ready func() error) *Process {
+	t.Helper()
+	p := &Process{Name: name, Log: filepath.Join(t.TempDir(), name+".log"), argv: argv, cred: cred, env: env, ready: ready}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Start runs the process and waits until ready reports success (30s at most).
+func (p *Process) Start() error {
+	logf, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", p.Name, err)
+	}
+	logf.Close()
+	p.cmd, p.stopped = cmd, false
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := p.ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("%s exited during start:\n%s", p.Name, p.Tail(30))
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return fmt.Errorf("%s not ready after 30s (%v):\n%s", p.Name, err, p.Tail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop terminates the process group: its stop signal, then SIGKILL after 10s.
+func (p *Process) Stop() {
+	if p.cmd == nil || p.stopped {
+		return
+	}
+	p.stopped = true
+	pgid := p.cmd.Process.Pid
+	sig := p.stopSignal
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	syscall.Kill(-pgid, sig)
+	for i := 0; i < 200; i++ {
+		if syscall.Kill(-pgid, 0) != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// Kill stops the process group at once, like a crash.
+func (p *Process) Kill() {
+	if p.cmd == nil || p.stopped {
+		return
+	}
+	p.stopped = true
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	for i := 0; i < 100 && syscall.Kill(-p.cmd.Process.Pid, 0) == nil; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Tail returns the last n lines of the log.
+func (p *Process) Tail(n int) string {
+	b, _ := os.ReadFile(p.Log)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+var errNotReady = errors.New("not ready")
