@@ -47,7 +47,9 @@ func (o *obs) EventsWritten(n int, _ time.Duration) { o.written.Add(int64(n)) }
 func (o *obs) EventsWriteFailed(error)              { o.failed.Add(1) }
 func (o *obs) EventsRejected()                      { o.rejected.Add(1) }
 
-func ev(i int) store.Event { return store.Event{EventType: "click", Details: []byte(`{}`), Timestamp: time.Unix(int64(i), 0)} }
+func ev(i int) store.Event {
+	return store.Event{EventType: "click", Details: []byte(`{}`), Timestamp: time.Unix(int64(i), 0)}
+}
 
 func TestBatching(t *testing.T) {
 	s, o := &sink{}, &obs{}

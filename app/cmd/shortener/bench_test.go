@@ -19,10 +19,10 @@ import (
 
 // wrkResult is what one wrk run measured.
 type wrkResult struct {
-	RPS     float64
+	RPS      float64
 	P50, P99 time.Duration
-	Non3xx  int
-	Errors  string
+	Non3xx   int
+	Errors   string
 }
 
 var (

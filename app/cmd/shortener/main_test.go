@@ -296,7 +296,7 @@ func TestSeedIsIdempotent(t *testing.T) {
 	}
 	for q, want := range map[string]int{
 		"SELECT COUNT(*) FROM users": 400, "SELECT COUNT(*) FROM urls": 2000, "SELECT COUNT(*) FROM events": 3422,
-		"SELECT COUNT(*) FROM urls WHERE NOT is_active": 353,
+		"SELECT COUNT(*) FROM urls WHERE NOT is_active":                                                   353,
 		"SELECT COUNT(*) FROM events WHERE details->>'short_code' IS NOT NULL AND event_type = 'created'": 2000,
 	} {
 		if n := count(t, pg.URL, q); n != want {
