@@ -68,6 +68,10 @@ $(BIN)/kwok: tools/kwok/go.mod tools/kwok/go.sum
 bench-app: deps
 	$(GO) test -run '^$$' -bench BenchmarkApp -benchtime 1x -timeout 10m ./app/cmd/shortener
 
+## bench-image: cold build+push, then incremental after a one-line change (times, bytes, layers)
+bench-image:
+	$(GO) test -run '^$$' -bench BenchmarkImage -benchtime 1x -timeout 20m ./internal/image
+
 ## fuzz: explore the API fuzz target beyond its seed corpus (FUZZTIME, default 60s)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzAPI -fuzztime $${FUZZTIME:-60s} ./app/api

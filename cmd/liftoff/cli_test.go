@@ -85,6 +85,8 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"config", "get", "replicas", "--show-secrets"}, &ConfigGetOptions{f: f, Key: "replicas", ShowSecrets: true}},
 		{[]string{"config", "rm", "replicas"}, &ConfigRmOptions{f: f, Key: "replicas"}},
 		{[]string{"preview"}, &PreviewOptions{f: f}},
+		{[]string{"build", "--repo", "r.io/app", "--platform", "linux/arm64", "--base-image", "b", "--insecure-registry", "--oci-layout", "/o", "--package", "./x"},
+			&BuildOptions{f: f, Repo: "r.io/app", Platforms: []string{"linux/arm64"}, BaseImage: "b", InsecureRegistry: true, OCILayout: "/o", Package: "./x"}},
 		{[]string{"status"}, &StatusOptions{f: f}},
 		{[]string{"stacks", "ls"}, &StacksLsOptions{f: f}},
 		{[]string{"cancel"}, &CancelOptions{f: f}},

@@ -37,6 +37,7 @@ Results go to stdout, progress to stderr; --json writes NDJSON events to stdout.
 		NewCmdPreview(f, nil),
 		NewCmdUp(f, nil),
 		NewCmdDestroy(f, nil),
+		NewCmdBuild(f, nil),
 		NewCmdStatus(f, nil),
 		NewCmdStacks(f),
 		NewCmdCancel(f, nil),

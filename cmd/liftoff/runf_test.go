@@ -35,6 +35,8 @@ func replaceRun(cmd *cobra.Command, f *Factory, capture func(any) error) {
 		fresh = NewCmdStatus(f, func(o *StatusOptions) error { return capture(o) })
 	case "liftoff cancel":
 		fresh = NewCmdCancel(f, func(o *CancelOptions) error { return capture(o) })
+	case "liftoff build":
+		fresh = NewCmdBuild(f, func(o *BuildOptions) error { return capture(o) })
 	case "liftoff doctor":
 		fresh = NewCmdDoctor(f, func(o *DoctorOptions) error { return capture(o) })
 	case "liftoff stacks ls":

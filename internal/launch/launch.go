@@ -31,6 +31,9 @@ type Deps struct {
 // PhaseResult is one phase's outcome, for summaries.
 type PhaseResult = ui.PhaseTiming
 
+// errSkipped marks a phase with nothing to do.
+var errSkipped = ui.ErrSkipped
+
 // phase is one step of a long operation.
 type phase struct {
 	name string

@@ -1,0 +1,121 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/crypto/x509roots/fallback/bundle"
+)
+
+// NonRoot is the user the image runs as (distroless' nonroot).
+const NonRoot = 65532
+
+// layerTime is every file's mtime: fixed, so a layer's digest depends only on
+// its content (the commit time goes into the config, a tiny blob).
+var layerTime = time.Unix(0, 0).UTC()
+
+type file struct {
+	path string
+	mode int64
+	body []byte
+	dir  bool
+}
+
+// tarOf writes files as a tar with sorted entries, fixed times and root ownership.
+func tarOf(files []file) []byte {
+	sort.Slice(files, func(i, j int) bool { return files[i].path < files[j].path })
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.path, Mode: f.mode, ModTime: layerTime, Format: tar.FormatPAX}
+		if f.dir {
+			h.Typeflag, h.Name = tar.TypeDir, f.path+"/"
+		} else {
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(f.body))
+		}
+		tw.WriteHeader(h)
+		tw.Write(f.body)
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// caBundle is Mozilla's root store as pinned by golang.org/x/crypto, in PEM:
+// the same on every machine, unlike the host's /etc/ssl.
+func caBundle() []byte {
+	var b bytes.Buffer
+	for r := range bundle.Roots() {
+		if r.Constraint != nil {
+			continue // distrust-after constraints cannot be expressed in a PEM bundle
+		}
+		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: r.Certificate})
+	}
+	return b.Bytes()
+}
+
+// baseFiles is the scratch base: CA roots, users, an empty /tmp.
+func baseFiles() []file {
+	return []file{
+		{path: "etc", mode: 0o755, dir: true},
+		{path: "etc/ssl", mode: 0o755, dir: true},
+		{path: "etc/ssl/certs", mode: 0o755, dir: true},
+		{path: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, body: caBundle()},
+		{path: "etc/passwd", mode: 0o644, body: []byte(fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", NonRoot, NonRoot))},
+		{path: "etc/group", mode: 0o644, body: []byte(fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", NonRoot))},
+		{path: "tmp", mode: 0o1777, dir: true},
+		{path: "home", mode: 0o755, dir: true},
+		{path: "home/nonroot", mode: 0o700, dir: true},
+	}
+}
+
+// layerCache keeps compressed layers on disk by the hash of their content, so
+// an unchanged binary costs no compression on the next build.
+type layerCache struct{ dir string }
+
+func (c layerCache) layer(content []byte) (v1.Layer, error) {
+	sum := sha256.Sum256(content)
+	key := hex.EncodeToString(sum[:])
+	path := filepath.Join(c.dir, key+".tar.gz")
+	if c.dir != "" {
+		if _, err := os.Stat(path); err == nil {
+			return tarball.LayerFromFile(path)
+		}
+	}
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil })
+	if err != nil || c.dir == "" {
+		return l, err
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return l, nil
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(c.dir, ".layer-*")
+	if err != nil {
+		return l, nil
+	}
+	if _, err := io.Copy(tmp, rc); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return l, nil
+	}
+	tmp.Close()
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return l, nil
+	}
+	return tarball.LayerFromFile(path)
+}

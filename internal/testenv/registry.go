@@ -1,0 +1,79 @@
+package testenv
+
+import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// Registry is an in-process OCI registry on loopback that records requests.
+type Registry struct {
+	// Host is host:port, for references like Host + "/app".
+	Host string
+	// Username and Password, when set, are required (basic auth).
+	Username, Password string
+	// Fail, when it returns true for a request, answers 500 instead.
+	Fail func(r *http.Request) bool
+
+	mu       sync.Mutex
+	requests []string
+}
+
+// StartRegistry starts a registry and stops it with the test.
+func StartRegistry(t testing.TB) *Registry {
+	t.Helper()
+	r := &Registry{}
+	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.requests = append(r.requests, req.Method+" "+req.URL.Path)
+		fail, user, pass := r.Fail, r.Username, r.Password
+		r.mu.Unlock()
+		if user != "" {
+			u, p, ok := req.BasicAuth()
+			if !ok || u != user || p != pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+				return
+			}
+		}
+		if fail != nil && fail(req) {
+			http.Error(w, `{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}`, http.StatusInternalServerError)
+			return
+		}
+		h.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	r.Host = strings.TrimPrefix(srv.URL, "http://")
+	return r
+}
+
+// Requests returns "METHOD /path" of every request so far, and forgets them.
+func (r *Registry) Requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.requests
+	r.requests = nil
+	return out
+}
+
+// Count counts requests whose "METHOD /path" contains every fragment.
+func Count(reqs []string, fragments ...string) int {
+	n := 0
+	for _, q := range reqs {
+		ok := true
+		for _, f := range fragments {
+			ok = ok && strings.Contains(q, f)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
