@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,12 +30,45 @@ type Process struct {
 
 func newProcess(t testing.TB, name string, argv []string, cred *syscall.Credential, env []string, ready func() error) *Process {
 	t.Helper()
-	p := &Process{Name: name, Log: filepath.Join(t.TempDir(), name+".log"), argv: argv, cred: cred, env: env, ready: ready}
-	if err := p.Start(); err != nil {
+	p, err := startProcess(filepath.Join(t.TempDir(), name+".log"), name, argv, cred, env, ready)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Stop)
 	return p
+}
+
+func startProcess(log, name string, argv []string, cred *syscall.Credential, env []string, ready func() error) (*Process, error) {
+	p := &Process{Name: name, Log: log, argv: argv, cred: cred, env: env, ready: ready}
+	return p, p.Start()
+}
+
+// spawner starts children from one goroutine locked to its OS thread, which
+// never exits: the kernel sends a child its parent-death signal when the
+// creating thread ends, so this thread must live as long as the process.
+var spawner struct {
+	once sync.Once
+	reqs chan spawnReq
+}
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func spawn(cmd *exec.Cmd) error {
+	spawner.once.Do(func() {
+		spawner.reqs = make(chan spawnReq)
+		go func() {
+			runtime.LockOSThread()
+			for r := range spawner.reqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	r := spawnReq{cmd: cmd, done: make(chan error)}
+	spawner.reqs <- r
+	return <-r.done
 }
 
 // Start runs the process and waits until ready reports success (30s at most).
@@ -45,8 +80,9 @@ func (p *Process) Start() error {
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), p.env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred}
-	if err := cmd.Start(); err != nil {
+	// Pdeathsig: a test binary killed by its timeout takes its servers with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred, Pdeathsig: syscall.SIGKILL}
+	if err := spawn(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", p.Name, err)
 	}

@@ -57,10 +57,8 @@ func Pulumi(t testing.TB) string {
 // Command finds a system command, failing with the package that provides it.
 func Command(t testing.TB, name, pkg string) string {
 	t.Helper()
-	for _, dir := range []string{"", "/usr/sbin/", "/usr/lib/postgresql/15/bin/"} {
-		if p, err := exec.LookPath(dir + name); err == nil {
-			return p
-		}
+	if p, err := findCommand(name); err == nil {
+		return p
 	}
 	t.Fatalf("testenv: %s not found: apt-get install %s (make test does it when root)", name, pkg)
 	return ""

@@ -1,0 +1,358 @@
+package testenv
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"embed"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+//go:embed kwok/*.yaml
+var kwokStages embed.FS
+
+// Cluster is a real Kubernetes control plane (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler) whose nodes and pods kwok simulates:
+// Deployments roll out, pods become Ready, EndpointSlices fill, but no
+// container runs. The node-lifecycle controller runs, so the not-ready taint
+// that admission puts on new nodes is lifted once kwok reports them Ready.
+type Cluster struct {
+	Dir        string
+	Kubeconfig string
+	Context    string
+	Rest       *rest.Config
+	Client     kubernetes.Interface
+	Nodes      []string
+	procs      []*Process
+}
+
+// StartCluster starts a cluster for one test.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := NewCluster(t.TempDir(), RepoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// NewCluster starts a cluster in dir with the binaries from `make testcluster`
+// under repo/.cache/bin; Close stops it. For TestMain, where no test exists yet.
+func NewCluster(dir, repo string) (_ *Cluster, err error) {
+	bin := filepath.Join(repo, ".cache", "bin")
+	for _, b := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return nil, fmt.Errorf("%s is missing: run `make testcluster` (make test does it for you)", filepath.Join(bin, b))
+		}
+	}
+	etcd, err := findCommand("etcd")
+	if err != nil {
+		return nil, fmt.Errorf("etcd not found: apt-get install etcd-server (make test does it when root)")
+	}
+	c := &Cluster{Dir: dir, Context: "liftoff-test"}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	pki, err := writePKI(dir)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(6)
+	if err != nil {
+		return nil, err
+	}
+	etcdClient, etcdPeer, apiPort, kcmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	apiURL := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	log := func(n string) string { return filepath.Join(dir, n+".log") }
+
+	p, err := startProcess(log("etcd"), "etcd", []string{etcd, "--data-dir", filepath.Join(dir, "etcd"),
+		"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdClient), "--advertise-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdClient),
+		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdPeer), "--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdPeer),
+		"--initial-cluster", fmt.Sprintf("default=http://127.0.0.1:%d", etcdPeer), "--unsafe-no-fsync", "--quota-backend-bytes", "1073741824"},
+		nil, []string{"ETCD_UNSUPPORTED_ARCH=" + goarch()}, httpOK(fmt.Sprintf("http://127.0.0.1:%d/health", etcdClient), nil))
+	if c.procs = append(c.procs, p); err != nil {
+		return nil, err
+	}
+
+	admin, err := pki.tlsClient()
+	if err != nil {
+		return nil, err
+	}
+	p, err = startProcess(log("kube-apiserver"), "kube-apiserver", []string{filepath.Join(bin, "kube-apiserver"),
+		"--etcd-servers", fmt.Sprintf("http://127.0.0.1:%d", etcdClient),
+		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", strconv.Itoa(apiPort),
+		"--cert-dir", filepath.Join(dir, "apiserver-certs"),
+		"--tls-cert-file", pki.path("apiserver.crt"), "--tls-private-key-file", pki.path("apiserver.key"), "--client-ca-file", pki.path("ca.crt"),
+		"--service-account-key-file", pki.path("sa.pub"), "--service-account-signing-key-file", pki.path("sa.key"),
+		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+		"--service-cluster-ip-range", "10.96.0.0/16", "--authorization-mode", "Node,RBAC", "--allow-privileged",
+		"--profiling=false", "--endpoint-reconciler-type", "none"},
+		nil, nil, httpOK(apiURL+"/readyz", admin))
+	if c.procs = append(c.procs, p); err != nil {
+		return nil, err
+	}
+
+	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := pki.writeKubeconfig(c.Kubeconfig, apiURL, c.Context); err != nil {
+		return nil, err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	c.Rest = cfg
+	if c.Client, err = kubernetes.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+
+	p, err = startProcess(log("kube-controller-manager"), "kube-controller-manager", []string{filepath.Join(bin, "kube-controller-manager"),
+		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(kcmPort),
+		"--service-account-private-key-file", pki.path("sa.key"), "--root-ca-file", pki.path("ca.crt"),
+		"--use-service-account-credentials=false", "--controllers", "*,-nodeipam",
+		"--concurrent-deployment-syncs", "10", "--concurrent-replicaset-syncs", "10"},
+		nil, nil, func() error {
+			_, err := c.Client.CoreV1().ServiceAccounts("default").Get(context.Background(), "default", metav1.GetOptions{})
+			return err
+		})
+	if c.procs = append(c.procs, p); err != nil {
+		return nil, err
+	}
+	p, err = startProcess(log("kube-scheduler"), "kube-scheduler", []string{filepath.Join(bin, "kube-scheduler"),
+		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(schedPort)},
+		nil, nil, httpOK(fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort), nil))
+	if c.procs = append(c.procs, p); err != nil {
+		return nil, err
+	}
+
+	stages := filepath.Join(dir, "kwok-stages.yaml")
+	if err := writeStages(stages); err != nil {
+		return nil, err
+	}
+	p, err = startProcess(log("kwok"), "kwok", []string{filepath.Join(bin, "kwok"),
+		"--kubeconfig", c.Kubeconfig, "--config", stages, "--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake", "--cidr", "10.244.0.0/16", "--node-ip", "10.10.0.1",
+		"--server-address", fmt.Sprintf("127.0.0.1:%d", kwokPort), "--node-lease-duration-seconds", "40"},
+		nil, nil, httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", kwokPort), nil))
+	if c.procs = append(c.procs, p); err != nil {
+		return nil, err
+	}
+	for i := range 3 {
+		name := fmt.Sprintf("kwok-node-%d", i)
+		if err := c.addNode(name); err != nil {
+			return nil, err
+		}
+		c.Nodes = append(c.Nodes, name)
+	}
+	return c, c.waitNodesReady()
+}
+
+// Close stops every process.
+func (c *Cluster) Close() {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		if c.procs[i] != nil {
+			c.procs[i].Stop()
+		}
+	}
+}
+
+// Logs returns the tail of every component's log, for failing tests.
+func (c *Cluster) Logs(n int) string {
+	var b strings.Builder
+	for _, p := range c.procs {
+		if p != nil {
+			fmt.Fprintf(&b, "--- %s\n%s\n", p.Name, p.Tail(n))
+		}
+	}
+	return b.String()
+}
+
+func (c *Cluster) addNode(name string) error {
+	n := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name,
+			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+		Status: corev1.NodeStatus{
+			Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"), corev1.ResourcePods: resource.MustParse("110")},
+			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"), corev1.ResourcePods: resource.MustParse("110")},
+		},
+	}
+	_, err := c.Client.CoreV1().Nodes().Create(context.Background(), n, metav1.CreateOptions{})
+	return err
+}
+
+func (c *Cluster) waitNodesReady() error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		nodes, err := c.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		ready := 0
+		if err == nil {
+			for _, n := range nodes.Items {
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && len(n.Spec.Taints) == 0 {
+						ready++
+					}
+				}
+			}
+		}
+		if ready == len(c.Nodes) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d kwok nodes ready and untainted after 60s:\n%s", ready, len(c.Nodes), c.Logs(20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func writeStages(path string) error {
+	ents, err := kwokStages.ReadDir("kwok")
+	if err != nil {
+		return err
+	}
+	var docs []string
+	for _, e := range ents {
+		b, err := kwokStages.ReadFile("kwok/" + e.Name())
+		if err != nil {
+			return err
+		}
+		docs = append(docs, strings.TrimSpace(string(b)))
+	}
+	return os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")+"\n"), 0o644)
+}
+
+func httpOK(url string, client *http.Client) func() error {
+	if client == nil {
+		client = insecureClient()
+	}
+	return func() error {
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%s: %d", url, resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// pki is the cluster's certificates, written as files in dir.
+type pki struct {
+	dir    string
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	client tlsPair
+}
+
+type tlsPair struct{ cert, key []byte }
+
+func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
+
+func writePKI(dir string) (*pki, error) {
+	p := &pki{dir: filepath.Join(dir, "pki")}
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return nil, err
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "liftoff-test-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	p.ca, _ = x509.ParseCertificate(der)
+	p.caKey = key
+	if err := writePEM(p.path("ca.crt"), "CERTIFICATE", der); err != nil {
+		return nil, err
+	}
+	serverCert, serverKey, err := p.issue("kube-apiserver", nil, []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
+		[]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")}, x509.ExtKeyUsageServerAuth)
+	if err != nil {
+		return nil, err
+	}
+	os.WriteFile(p.path("apiserver.crt"), serverCert, 0o600)
+	os.WriteFile(p.path("apiserver.key"), serverKey, 0o600)
+	cc, ck, err := p.issue("admin", []string{"system:masters"}, nil, nil, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return nil, err
+	}
+	p.client = tlsPair{cc, ck}
+	saKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	kb, _ := x509.MarshalECPrivateKey(saKey)
+	pb, _ := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	if err := writePEM(p.path("sa.key"), "EC PRIVATE KEY", kb); err != nil {
+		return nil, err
+	}
+	return p, writePEM(p.path("sa.pub"), "PUBLIC KEY", pb)
+}
+
+var serial int64 = 1
+
+func (p *pki) issue(cn string, orgs, dns []string, ips []net.IP, usage x509.ExtKeyUsage) ([]byte, []byte, error) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial++
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: orgs},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), DNSNames: dns, IPAddresses: ips,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), nil
+}
+
+func writePEM(path, typ string, der []byte) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+}
+
+func (p *pki) writeKubeconfig(path, server, context string) error {
+	caPEM, _ := os.ReadFile(p.path("ca.crt"))
+	cfg := clientcmdConfig(server, context, caPEM, p.client.cert, p.client.key)
+	return clientcmd.WriteToFile(*cfg, path)
+}
