@@ -76,6 +76,14 @@ bench-image:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzAPI -fuzztime $${FUZZTIME:-60s} ./app/api
 
+## e2e: liftoff deploy on the local test cluster with an in-process registry: build, push, blue, green, rollback
+e2e: deps tools testcluster
+	$(GO) test -count=1 -run 'TestE2EDeploy' -v -timeout 15m ./cmd/liftoff
+
+## bench-deploy: deploy-to-flip time, flip and rollback latency on the local test cluster
+bench-deploy: deps testcluster
+	$(GO) test -run '^$$' -bench BenchmarkDeploy -benchtime 1x -timeout 15m ./internal/rollout
+
 ## lint: vet and formatting
 lint:
 	$(GO) vet ./...

@@ -37,6 +37,10 @@ func replaceRun(cmd *cobra.Command, f *Factory, capture func(any) error) {
 		fresh = NewCmdCancel(f, func(o *CancelOptions) error { return capture(o) })
 	case "liftoff build":
 		fresh = NewCmdBuild(f, func(o *BuildOptions) error { return capture(o) })
+	case "liftoff deploy":
+		fresh = NewCmdDeploy(f, func(o *DeployOptions) error { return capture(o) })
+	case "liftoff rollback":
+		fresh = NewCmdRollback(f, func(o *RolloutOptions) error { return capture(o) })
 	case "liftoff doctor":
 		fresh = NewCmdDoctor(f, func(o *DoctorOptions) error { return capture(o) })
 	case "liftoff stacks ls":

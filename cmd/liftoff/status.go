@@ -9,7 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
 )
 
 // StatusOptions are the flags of `liftoff status`.
@@ -92,6 +94,30 @@ func runStatus(ctx context.Context, o *StatusOptions) error {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "  %-22s %v\n", k, masked[k])
 	}
+	if last != nil {
+		if st, err := f.appStatus(ctx); err != nil {
+			fmt.Fprintf(&b, "app       unavailable: %v\n", err)
+			data["app_error"] = err.Error()
+		} else {
+			b.WriteString(appStatus(st))
+			data["app"] = st
+		}
+	}
 	f.Printer().Result(b.String(), data)
 	return nil
+}
+
+// appStatus reads both slots from the cluster, within a few seconds.
+func (f *Factory) appStatus(ctx context.Context) (*rollout.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	t, _, err := f.AppTarget(ctx, TargetFlags{})
+	if err != nil {
+		return nil, err
+	}
+	e, err := t.Engine(launch.Deps{Printer: f.Printer(), Now: f.Now}, lock.Self("liftoff status", f.Getenv, f.Now()))
+	if err != nil {
+		return nil, err
+	}
+	return e.Status(ctx)
 }

@@ -71,6 +71,7 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("etcd not found: apt-get install etcd-server (make test does it when root)")
 	}
 	c := &Cluster{Dir: dir, Context: "liftoff-test"}
+
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -109,7 +110,11 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 		"--service-account-key-file", pki.path("sa.pub"), "--service-account-signing-key-file", pki.path("sa.key"),
 		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 		"--service-cluster-ip-range", "10.96.0.0/16", "--authorization-mode", "Node,RBAC", "--allow-privileged",
-		"--profiling=false", "--endpoint-reconciler-type", "none"},
+		"--profiling=false", "--endpoint-reconciler-type", "none",
+		// Debian's etcd 3.4 lacks the progress notifications that streaming
+		// lists need: with WatchList on, every client watch fails and waits for
+		// the next relist, and kwok sees new pods up to 15s late.
+		"--feature-gates", "WatchList=false"},
 		nil, nil, httpOK(apiURL+"/readyz", admin))
 	if c.procs = append(c.procs, p); err != nil {
 		return nil, err
@@ -133,7 +138,7 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(kcmPort),
 		"--service-account-private-key-file", pki.path("sa.key"), "--root-ca-file", pki.path("ca.crt"),
 		"--use-service-account-credentials=false", "--controllers", "*,-nodeipam",
-		"--concurrent-deployment-syncs", "10", "--concurrent-replicaset-syncs", "10"},
+		"--concurrent-deployment-syncs", "10", "--concurrent-replicaset-syncs", "10", "--kube-api-qps", "100", "--kube-api-burst", "200"},
 		nil, nil, func() error {
 			_, err := c.Client.CoreV1().ServiceAccounts("default").Get(context.Background(), "default", metav1.GetOptions{})
 			return err
@@ -142,7 +147,8 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 		return nil, err
 	}
 	p, err = startProcess(log("kube-scheduler"), "kube-scheduler", []string{filepath.Join(bin, "kube-scheduler"),
-		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(schedPort)},
+		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(schedPort),
+		"--kube-api-qps", "100", "--kube-api-burst", "200"},
 		nil, nil, httpOK(fmt.Sprintf("https://127.0.0.1:%d/healthz", schedPort), nil))
 	if c.procs = append(c.procs, p); err != nil {
 		return nil, err
@@ -154,7 +160,10 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 	}
 	p, err = startProcess(log("kwok"), "kwok", []string{filepath.Join(bin, "kwok"),
 		"--kubeconfig", c.Kubeconfig, "--config", stages, "--manage-all-nodes=false",
-		"--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake", "--cidr", "10.244.0.0/16", "--node-ip", "10.10.0.1",
+		"--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake", "--cidr", "10.244.0.0/16",
+		// The nodes' kubelet endpoint is kwok's own server on loopback, so the
+		// API server's log and exec requests never leave this machine.
+		"--node-ip", "127.0.0.1", "--node-port", strconv.Itoa(kwokPort),
 		"--server-address", fmt.Sprintf("127.0.0.1:%d", kwokPort), "--node-lease-duration-seconds", "40"},
 		nil, nil, httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", kwokPort), nil))
 	if c.procs = append(c.procs, p); err != nil {

@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -22,6 +23,15 @@ var (
 // RepoRoot is the directory of liftoff's go.mod.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
+	r, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Root is RepoRoot for TestMain, where there is no test yet.
+func Root() (string, error) {
 	rootOnce.Do(func() {
 		out, err := exec.Command("go", "env", "GOMOD").Output()
 		if err == nil {
@@ -29,9 +39,9 @@ func RepoRoot(t testing.TB) string {
 		}
 	})
 	if root == "" || root == "." {
-		t.Fatal("testenv: cannot find the repository root (go env GOMOD)")
+		return "", errors.New("testenv: cannot find the repository root (go env GOMOD)")
 	}
-	return root
+	return root, nil
 }
 
 // Bin returns the path of a cached tool binary (.cache/bin/NAME), failing the

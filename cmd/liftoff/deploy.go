@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/image"
+	"github.com/liftoff-dev/liftoff/internal/launch"
+	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
+)
+
+// DeployOptions are the flags of `liftoff deploy`.
+type DeployOptions struct {
+	f         *Factory
+	Target    TargetFlags
+	Image     string
+	Package   string
+	Platforms []string
+	NoPromote bool
+	Detach    bool
+	LockWait  time.Duration
+	Smoke     string
+}
+
+// NewCmdDeploy rolls the app out blue-green.
+func NewCmdDeploy(f *Factory, runF func(*DeployOptions) error) *cobra.Command {
+	o := &DeployOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Build, push and roll out the app blue-green (what CI runs on every merge)",
+		Long: `Deploy builds and pushes the image (unless --image is given), installs it into the
+idle slot, waits until every replica is ready (failing fast on crash loops, image
+pull errors, OOM kills, bad config and unschedulable pods), smoke-tests it through
+the preview Service, then flips the live Service to it. The previous slot stays
+warm for liftoff:scaleDownDelay so rollback is instant.
+
+The cluster comes from the stack's outputs, or from --kubeconfig/--context/--namespace.`,
+		Example: `  liftoff deploy
+  liftoff deploy --image ghcr.io/acme/shortener@sha256:...
+  liftoff deploy --kubeconfig ~/.kube/config --context prod --namespace shop --registry ghcr.io/acme/shortener`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			return runDeploy(cmd.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	o.Target.register(fl)
+	fl.StringVar(&o.Image, "image", "", "deploy this image (repo@sha256:...) instead of building")
+	fl.StringVar(&o.Package, "package", "", "Go main package to build (default: the stack's liftoff:package)")
+	fl.StringSliceVar(&o.Platforms, "platform", image.DefaultPlatforms, "platforms to build")
+	fl.BoolVar(&o.NoPromote, "no-promote", false, "stop before the flip; the new slot stays on the preview Service")
+	fl.BoolVar(&o.Detach, "detach", false, "return after the flip instead of waiting to park the old slot (the next liftoff command parks it)")
+	fl.DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another deploy of the app to finish")
+	fl.StringVar(&o.Smoke, "smoke", "auto", "smoke test before the flip: auto (skip when the API server cannot reach pods), on, off")
+	return cmd
+}
+
+func smokeMode(s string) (rollout.SmokeMode, error) {
+	switch m := rollout.SmokeMode(s); m {
+	case rollout.SmokeAuto, rollout.SmokeOn, rollout.SmokeOff:
+		return m, nil
+	}
+	return "", failure.Newf(failure.Config, "use --smoke auto, on or off", "--smoke %q is not a mode", s)
+}
+
+func runDeploy(ctx context.Context, o *DeployOptions) error {
+	f := o.f
+	smoke, err := smokeMode(o.Smoke)
+	if err != nil {
+		return err
+	}
+	if o.Image != "" {
+		if _, err := rollout.ParseImage(o.Image); err != nil {
+			return err
+		}
+	}
+	t, cfg, err := f.AppTarget(ctx, o.Target)
+	if err != nil {
+		return err
+	}
+	pkg := o.Package
+	if pkg == "" && cfg != nil {
+		pkg = cfg.App.Package
+	}
+	if pkg == "" {
+		pkg = "./app/cmd/shortener"
+	}
+	if o.Image == "" && cfg != nil && cfg.App.Image != "" {
+		o.Image = cfg.App.Image
+	}
+	d := launch.Deps{Printer: f.Printer(), Now: f.Now}
+	res, err := launch.Deploy(ctx, d, launch.DeployOptions{Target: t, Image: o.Image, NoPromote: o.NoPromote, Detach: o.Detach,
+		LockWait: o.LockWait, Smoke: smoke, Self: lock.Self("liftoff deploy", f.Getenv, f.Now()),
+		Build: launch.BuildOptions{Dir: f.Dir(), Package: pkg, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
+	if res != nil && res.Result != nil {
+		r := res.Result
+		outs := map[string]any{"image": res.Image, "namespace": t.Namespace, "slot": r.Slot, "live": r.Live, "service": r.Service, "preview_service": r.Preview}
+		title := fmt.Sprintf("%s: slot %s is live in %s", t.App, r.Live, t.Namespace)
+		if !r.Promoted {
+			title = fmt.Sprintf("%s: slot %s is ready on %s/%s (not promoted; run liftoff promote)", t.App, r.Slot, t.Namespace, r.Preview)
+		}
+		f.Printer().Summary(title, outs, map[string]any{"phases": res.Phases, "rollout": r})
+	}
+	return err
+}
+
+// RolloutOptions are the flags of `liftoff promote` and `liftoff rollback`.
+type RolloutOptions struct {
+	f        *Factory
+	Target   TargetFlags
+	Detach   bool
+	LockWait time.Duration
+}
+
+// NewCmdPromote flips traffic to the preview slot.
+func NewCmdPromote(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
+	return rolloutCommand(f, runF, "promote", "Move live traffic to the slot on the preview Service (after deploy --no-promote)",
+		func(ctx context.Context, e *rollout.Engine, o *RolloutOptions) (*rollout.Result, error) { return e.Promote(ctx, o.Detach) })
+}
+
+// NewCmdRollback flips traffic back to the previous slot.
+func NewCmdRollback(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
+	return rolloutCommand(f, runF, "rollback", "Move live traffic back to the previous slot (instant while it is warm)",
+		func(ctx context.Context, e *rollout.Engine, o *RolloutOptions) (*rollout.Result, error) { return e.Rollback(ctx, o.Detach) })
+}
+
+func rolloutCommand(f *Factory, runF func(*RolloutOptions) error, use, short string,
+	do func(context.Context, *rollout.Engine, *RolloutOptions) (*rollout.Result, error)) *cobra.Command {
+	o := &RolloutOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			ctx := cmd.Context()
+			t, _, err := f.AppTarget(ctx, o.Target)
+			if err != nil {
+				return err
+			}
+			e, err := t.Engine(launch.Deps{Printer: f.Printer(), Now: f.Now}, lock.Self("liftoff "+use, f.Getenv, f.Now()))
+			if err != nil {
+				return err
+			}
+			e.LockWait = o.LockWait
+			f.Printer().StartPhase(use)
+			r, err := do(ctx, e, o)
+			f.Printer().EndPhase(use, err)
+			if err != nil {
+				return err
+			}
+			text := fmt.Sprintf("%s: slot %s is live in %s (flip took %s)", t.App, r.Live, t.Namespace, r.Flip.Round(time.Millisecond))
+			f.Printer().Result(text, map[string]any{"rollout": r, "namespace": t.Namespace, "app": t.App})
+			return nil
+		},
+	}
+	o.Target.register(cmd.Flags())
+	cmd.Flags().BoolVar(&o.Detach, "detach", true, "return after the flip; the next liftoff command parks the old slot after its delay")
+	cmd.Flags().DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another deploy of the app to finish")
+	return cmd
+}
+
+// appStatus renders both slots for `liftoff status`.
+func appStatus(st *rollout.Status) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "app       %s in namespace %s, live slot: %s\n", st.App, st.Namespace, orDash(st.Live))
+	for _, s := range st.Slots {
+		role := ""
+		switch {
+		case s.Live:
+			role = " LIVE"
+		case s.Preview:
+			role = " preview"
+		}
+		if s.Revision == 0 {
+			fmt.Fprintf(&b, "  %-5s  never deployed\n", s.Slot)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-5s  %d/%d ready  revision %d (%s)  %s%s", s.Slot, s.Ready, s.Desired, s.Revision, s.HelmStatus, s.Image, role)
+		if !s.ScaleDownAt.IsZero() {
+			fmt.Fprintf(&b, "  parks at %s", s.ScaleDownAt.Local().Format(time.TimeOnly))
+		}
+		b.WriteString("\n")
+	}
+	if st.Lock != nil {
+		fmt.Fprintf(&b, "  deploying now: %s\n", st.Lock)
+	}
+	return b.String()
+}

@@ -1,0 +1,390 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/lock"
+)
+
+// Image is a parsed image reference.
+type Image struct {
+	Ref        string
+	Repository string
+	Digest     string
+	Tag        string
+}
+
+// ParseImage reads repo@sha256:..., or repo:tag (allowed, but discouraged:
+// a tag can move under a running slot).
+func ParseImage(ref string) (Image, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return Image{}, failure.Newf(failure.Config, "pass --image repo@sha256:... (liftoff build prints it)", "image %q: %v", ref, err)
+	}
+	img := Image{Ref: ref, Repository: r.Context().Name()}
+	switch v := r.(type) {
+	case name.Digest:
+		img.Digest = v.DigestStr()
+	case name.Tag:
+		img.Tag = v.TagStr()
+	}
+	return img, nil
+}
+
+// DeployOptions say what to deploy.
+type DeployOptions struct {
+	Image    string
+	Replicas int
+	// SecretName is the Secret with DATABASE_URL and CACHE_URL (default <app>-env).
+	SecretName string
+	// SecretData, when set, is written to that Secret first (for targets whose
+	// program does not manage it).
+	SecretData       map[string]string
+	OTLPEndpoint     string
+	ImagePullSecrets []string
+	PodLabels        map[string]string
+	// Values are extra chart values.
+	Values map[string]any
+	// NoPromote stops before the flip, leaving the new slot on the preview Service.
+	NoPromote bool
+	// Detach returns after the flip: the old slot is parked by the next
+	// liftoff command on this app once its scale-down delay has passed.
+	Detach bool
+}
+
+func (o DeployOptions) secretName(app string) string {
+	if o.SecretName != "" {
+		return o.SecretName
+	}
+	return app + "-env"
+}
+
+// Result is what a deploy, promote or rollback did.
+type Result struct {
+	Live        string        `json:"live"`
+	Previous    string        `json:"previous,omitempty"`
+	Slot        string        `json:"slot"`
+	Revision    int           `json:"revision,omitempty"`
+	Image       string        `json:"image,omitempty"`
+	Promoted    bool          `json:"promoted"`
+	Service     string        `json:"service"`
+	Preview     string        `json:"preview_service"`
+	ScaleDownAt time.Time     `json:"scale_down_at,omitzero"`
+	Flip        time.Duration `json:"-"`
+	FlipMillis  int64         `json:"flip_ms"`
+	ToFlip      time.Duration `json:"-"`
+	ToFlipMS    int64         `json:"to_flip_ms"`
+}
+
+// Deploy rolls an image out to the idle slot and, once it is healthy, moves
+// traffic to it.
+func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (*Result, error) {
+	start := e.Now()
+	img, err := ParseImage(o.Image)
+	if err != nil {
+		return nil, err
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 2
+	}
+	// Validate the values before taking any lock or changing anything.
+	if _, err := e.values(Blue, img, o); err != nil {
+		return nil, err
+	}
+	if err := e.ensureNamespace(ctx); err != nil {
+		return nil, err
+	}
+	ctx, l, err := e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer l.release()
+	if err := e.recoverReleases(ctx); err != nil {
+		return nil, err
+	}
+	live, _, err := e.serviceSlot(ctx, e.StableService())
+	if err != nil {
+		return nil, err
+	}
+	if err := e.parkDue(ctx, live); err != nil {
+		return nil, err
+	}
+	target := Blue
+	if live != "" {
+		target = Other(live)
+	}
+	res := &Result{Live: live, Previous: live, Slot: target, Image: img.Ref, Service: e.StableService(), Preview: e.PreviewService()}
+	if o.SecretData != nil {
+		if err := e.ensureSecret(ctx, o.secretName(e.T.App), o.SecretData); err != nil {
+			return nil, err
+		}
+	}
+	vals, err := e.values(target, img, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ensureService(ctx, e.PreviewService(), target, nil); err != nil {
+		return nil, err
+	}
+	e.Log.Infof("deploying %s to slot %s (live: %s)", img.Ref, target, orNone(live))
+	rel, err := e.apply(ctx, target, vals)
+	if err != nil {
+		return nil, err
+	}
+	res.Revision = rel.Version
+	if err := e.setScaleDownAt(ctx, target, time.Time{}); err != nil {
+		return nil, err
+	}
+	if err := e.waitReady(ctx, target, int32(o.Replicas)); err != nil {
+		return nil, e.dispose(ctx, target, err)
+	}
+	if err := e.smoke(ctx); err != nil {
+		return nil, e.dispose(ctx, target, err)
+	}
+	if o.NoPromote {
+		e.Log.Infof("slot %s is ready on %s/%s; promote with liftoff promote", target, e.T.Namespace, e.PreviewService())
+		return res, nil
+	}
+	if err := ctx.Err(); err != nil { // interrupted: never flip half-way through
+		return nil, err
+	}
+	if err := e.promote(ctx, target, live, o.Detach, res); err != nil {
+		return nil, err
+	}
+	res.ToFlip = e.Now().Sub(start)
+	res.ToFlipMS = res.ToFlip.Milliseconds()
+	return res, e.waitAndPark(ctx, target, live, o.Detach)
+}
+
+// dispose parks a slot that failed its checks; the live slot never saw traffic move.
+func (e *Engine) dispose(ctx context.Context, slot string, cause error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := e.scale(cctx, slot, 0); err != nil {
+		e.Log.Warnf("could not park the failed slot %s: %v", slot, err)
+	}
+	return cause
+}
+
+// promote flips traffic to target and schedules the old slot's scale-down.
+func (e *Engine) promote(ctx context.Context, target, live string, detach bool, res *Result) error {
+	t0 := e.Now()
+	if err := e.flip(ctx, target, live); err != nil {
+		return err
+	}
+	res.Flip = e.Now().Sub(t0)
+	res.FlipMillis = res.Flip.Milliseconds()
+	res.Live, res.Promoted = target, true
+	if live == "" || live == target {
+		return nil
+	}
+	res.ScaleDownAt = e.Now().Add(e.ScaleDownDelay)
+	return e.setScaleDownAt(ctx, live, res.ScaleDownAt)
+}
+
+// waitAndPark keeps the old slot warm for the scale-down delay, then parks it.
+// Detached, or interrupted, the deferred scale-down stays recorded and the
+// next liftoff command on the app carries it out.
+func (e *Engine) waitAndPark(ctx context.Context, target, old string, detach bool) error {
+	if old == "" || old == target {
+		return nil
+	}
+	if detach && e.ScaleDownDelay > 0 {
+		e.Log.Infof("slot %s stays warm for %s (instant rollback); the next liftoff command after that parks it", old, e.ScaleDownDelay)
+		return nil
+	}
+	if e.ScaleDownDelay > 0 {
+		e.Log.Infof("keeping slot %s warm for %s so rollback is instant (Ctrl-C leaves it to the next liftoff command)", old, e.ScaleDownDelay)
+		e.Log.Waiting(fmt.Sprintf("scale-down of %s at %s", old, e.Now().Add(e.ScaleDownDelay).Local().Format(time.TimeOnly)))
+		select {
+		case <-ctx.Done():
+			return nil // the flip happened; parking is deferred, not lost
+		case <-time.After(e.ScaleDownDelay):
+		}
+	}
+	return e.parkDue(ctx, target)
+}
+
+// Promote flips traffic to the slot on the preview Service (after deploy --no-promote).
+func (e *Engine) Promote(ctx context.Context, detach bool) (*Result, error) {
+	ctx, l, err := e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer l.release()
+	live, _, err := e.serviceSlot(ctx, e.StableService())
+	if err != nil {
+		return nil, err
+	}
+	target, _, err := e.serviceSlot(ctx, e.PreviewService())
+	if err != nil {
+		return nil, err
+	}
+	if target == "" {
+		return nil, failure.Newf(failure.NotFound, "deploy first: liftoff deploy --no-promote", "nothing to promote: %s has no preview slot", e.T.App)
+	}
+	res := &Result{Live: live, Previous: live, Slot: target, Service: e.StableService(), Preview: e.PreviewService()}
+	if target == live {
+		e.Log.Infof("slot %s is already live", target)
+		return res, nil
+	}
+	if err := e.checkReady(ctx, target); err != nil {
+		return nil, err
+	}
+	if err := e.promote(ctx, target, live, detach, res); err != nil {
+		return nil, err
+	}
+	return res, e.waitAndPark(ctx, target, live, detach)
+}
+
+// checkReady verifies a slot has all its replicas ready right now.
+func (e *Engine) checkReady(ctx context.Context, slot string) error {
+	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return failure.Newf(failure.NotFound, "deploy it first", "slot %s has never been deployed", slot)
+	}
+	if err != nil {
+		return err
+	}
+	want := ptr.Deref(d.Spec.Replicas, 0)
+	if want == 0 || d.Status.ReadyReplicas < want || d.Status.ObservedGeneration < d.Generation {
+		return failure.Newf(failure.Health, "deploy again, or wait until it is ready", "slot %s is not ready (%d/%d)", slot, d.Status.ReadyReplicas, want)
+	}
+	return nil
+}
+
+// Rollback moves traffic back to the previous slot: instantly while it is
+// still warm, otherwise after scaling it back up (its release still holds the
+// previous image).
+func (e *Engine) Rollback(ctx context.Context, detach bool) (*Result, error) {
+	ctx, l, err := e.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer l.release()
+	if err := e.recoverReleases(ctx); err != nil {
+		return nil, err
+	}
+	live, ann, err := e.serviceSlot(ctx, e.StableService())
+	if err != nil {
+		return nil, err
+	}
+	if live == "" {
+		return nil, failure.Newf(failure.NotFound, "deploy first", "%s has no live slot in %s", e.T.App, e.T.Namespace)
+	}
+	prev := ann[AnnPrevious]
+	if prev == "" {
+		prev = Other(live)
+	}
+	info, err := e.releaseInfo(prev)
+	if err != nil {
+		return nil, err
+	}
+	if info == nil {
+		return nil, failure.Newf(failure.NotFound, "there is nothing older to return to", "slot %s was never deployed", prev)
+	}
+	res := &Result{Live: live, Previous: live, Slot: prev, Service: e.StableService(), Preview: e.PreviewService(), Revision: info.Revision}
+	if e.checkReady(ctx, prev) != nil {
+		e.Log.Infof("slot %s is parked: scaling it back to %d replicas", prev, info.Replicas)
+		if err := e.setScaleDownAt(ctx, prev, time.Time{}); err != nil {
+			return nil, err
+		}
+		if err := e.scale(ctx, prev, int32(info.Replicas)); err != nil {
+			return nil, err
+		}
+		if err := e.waitReady(ctx, prev, int32(info.Replicas)); err != nil {
+			return nil, e.dispose(ctx, prev, err)
+		}
+	} else {
+		e.setScaleDownAt(ctx, prev, time.Time{})
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := e.promote(ctx, prev, live, detach, res); err != nil {
+		return nil, err
+	}
+	if err := e.ensureService(ctx, e.PreviewService(), live, nil); err != nil {
+		return nil, err
+	}
+	return res, e.waitAndPark(ctx, prev, live, detach)
+}
+
+// SlotStatus is one slot as `liftoff status` shows it.
+type SlotStatus struct {
+	Slot        string    `json:"slot"`
+	Release     string    `json:"release"`
+	Revision    int       `json:"revision,omitempty"`
+	HelmStatus  string    `json:"helm_status,omitempty"`
+	Image       string    `json:"image,omitempty"`
+	Desired     int32     `json:"desired"`
+	Ready       int32     `json:"ready"`
+	Live        bool      `json:"live"`
+	Preview     bool      `json:"preview"`
+	ScaleDownAt time.Time `json:"scale_down_at,omitzero"`
+}
+
+// Status describes both slots, which one is live, and the deploy lock.
+type Status struct {
+	Namespace string       `json:"namespace"`
+	App       string       `json:"app"`
+	Live      string       `json:"live"`
+	Slots     []SlotStatus `json:"slots"`
+	Lock      *lock.Holder `json:"lock,omitempty"`
+}
+
+// Status reads the app's state; it also parks idle slots whose time has come.
+func (e *Engine) Status(ctx context.Context) (*Status, error) {
+	live, _, err := e.serviceSlot(ctx, e.StableService())
+	if err != nil {
+		return nil, err
+	}
+	preview, _, err := e.serviceSlot(ctx, e.PreviewService())
+	if err != nil {
+		return nil, err
+	}
+	if h, _ := e.Holder(ctx); h == nil && live != "" {
+		if err := e.parkDue(ctx, live); err != nil {
+			e.Log.Warnf("park idle slot: %v", err)
+		}
+	}
+	st := &Status{Namespace: e.T.Namespace, App: e.T.App, Live: live}
+	for _, slot := range []string{Blue, Green} {
+		s := SlotStatus{Slot: slot, Release: e.Release(slot), Live: slot == live, Preview: slot == preview && slot != live}
+		if info, err := e.releaseInfo(slot); err != nil {
+			return nil, err
+		} else if info != nil {
+			s.Revision, s.HelmStatus = info.Revision, info.Status
+		}
+		d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+		if err == nil {
+			s.Desired, s.Ready = ptr.Deref(d.Spec.Replicas, 0), d.Status.ReadyReplicas
+			if len(d.Spec.Template.Spec.Containers) > 0 {
+				s.Image = d.Spec.Template.Spec.Containers[0].Image
+			}
+			if at, err := time.Parse(time.RFC3339, d.Annotations[AnnScaleDownAt]); err == nil {
+				s.ScaleDownAt = at
+			}
+		} else if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		st.Slots = append(st.Slots, s)
+	}
+	st.Lock, err = e.Holder(ctx)
+	return st, err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

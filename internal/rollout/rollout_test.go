@@ -1,0 +1,409 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/testenv"
+)
+
+var cluster *testenv.Cluster
+
+// TestMain starts one cluster for the package; every test uses its own namespace.
+func TestMain(m *testing.M) {
+	if os.Getenv("ROLLOUT_HELPER") != "" {
+		os.Exit(helperMain())
+	}
+	root, err := testenv.Root()
+	if err == nil {
+		dir, _ := os.MkdirTemp("", "rollout-cluster")
+		cluster, err = testenv.NewCluster(dir, root)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test cluster:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cluster.Close()
+	os.RemoveAll(cluster.Dir)
+	os.Exit(code)
+}
+
+// recorder is a Reporter that keeps what it was told.
+type recorder struct {
+	t     testing.TB
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *recorder) add(s string) {
+	r.mu.Lock()
+	r.lines = append(r.lines, s)
+	r.mu.Unlock()
+	r.t.Log(s)
+}
+func (r *recorder) Infof(f string, a ...any) { r.add(fmt.Sprintf(f, a...)) }
+func (r *recorder) Warnf(f string, a ...any) { r.add("warning: " + fmt.Sprintf(f, a...)) }
+func (r *recorder) Waiting(string)           {}
+func (r *recorder) has(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+var nsSeq int
+
+func newEngine(t testing.TB, ns string) (*Engine, *recorder) {
+	t.Helper()
+	rec := &recorder{t: t}
+	self := lock.Self("test "+t.Name(), func(string) string { return "" }, time.Now())
+	e, err := New(Target{Kubeconfig: cluster.Kubeconfig, Context: cluster.Context, Namespace: ns, App: "shortener"}, rec, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Poll, e.ScaleDownDelay, e.Smoke = 100*time.Millisecond, 0, SmokeOff
+	return e, rec
+}
+
+func namespace(t testing.TB) string {
+	nsSeq++
+	ns := fmt.Sprintf("t%d-%s", nsSeq, strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	return strings.TrimRight(ns[:min(40, len(ns))], "-")
+}
+
+func image(n int) string {
+	return fmt.Sprintf("registry.test/shortener@sha256:%064x", n)
+}
+
+func live(t *testing.T, e *Engine) string {
+	t.Helper()
+	s, _, err := e.serviceSlot(context.Background(), e.StableService())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func replicas(t *testing.T, e *Engine, slot string) (desired, ready int32) {
+	t.Helper()
+	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(context.Background(), e.Release(slot), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *d.Spec.Replicas, d.Status.ReadyReplicas
+}
+
+// TestBlueGreen: blue live, then green, then back; Services, replicas and
+// Helm history agree at every step.
+func TestBlueGreen(t *testing.T) {
+	e, _ := newEngine(t, namespace(t))
+	ctx := context.Background()
+	res, err := e.Deploy(ctx, DeployOptions{Image: image(1), SecretData: map[string]string{"DATABASE_URL": "postgres://x@db/app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Live != Blue || live(t, e) != Blue || res.Revision != 1 {
+		t.Fatalf("first deploy: %+v", res)
+	}
+	sec, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, "shortener-env", metav1.GetOptions{})
+	if err != nil || string(sec.Data["DATABASE_URL"]) != "postgres://x@db/app" {
+		t.Fatalf("secret: %v", err)
+	}
+
+	e.ScaleDownDelay = time.Second // not detached: deploy waits, then parks blue
+	res, err = e.Deploy(ctx, DeployOptions{Image: image(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Live != Green || live(t, e) != Green || res.Previous != Blue {
+		t.Fatalf("second deploy: %+v", res)
+	}
+	if d, _ := replicas(t, e, Blue); d != 0 {
+		t.Errorf("blue not parked after the scale-down delay: %d replicas", d)
+	}
+
+	// Rollback to a parked slot scales it back up first, then flips.
+	res, err = e.Rollback(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Live != Blue || live(t, e) != Blue {
+		t.Fatalf("rollback: %+v", res)
+	}
+	if d, r := replicas(t, e, Blue); d != 2 || r != 2 {
+		t.Errorf("blue after rollback: %d/%d", r, d)
+	}
+	st, err := e.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Live != Blue || st.Slots[0].Image != image(1) || st.Slots[1].Image != image(2) || !st.Slots[0].Live || st.Slots[1].ScaleDownAt.IsZero() {
+		t.Errorf("status: %+v", st)
+	}
+	// Helm's own view stays sane: both releases deployed, nothing pending.
+	list := action.NewList(e.Helm())
+	rels, err := list.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rels) != 2 {
+		t.Fatalf("helm list: %d releases", len(rels))
+	}
+	for _, r := range rels {
+		if r.Info.Status != release.StatusDeployed {
+			t.Errorf("%s: %s", r.Name, r.Info.Status)
+		}
+	}
+}
+
+// TestRollbackWhileWarm: with the old slot still warm, rollback only flips.
+func TestRollbackWhileWarm(t *testing.T) {
+	e, _ := newEngine(t, namespace(t))
+	ctx := context.Background()
+	e.ScaleDownDelay = time.Hour
+	for i := 1; i <= 2; i++ {
+		if _, err := e.Deploy(ctx, DeployOptions{Image: image(i), Detach: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, r := replicas(t, e, Blue); d != 2 || r != 2 {
+		t.Fatalf("blue not warm: %d/%d", r, d)
+	}
+	res, err := e.Rollback(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Live != Blue {
+		t.Fatalf("rollback: %+v", res)
+	}
+	t.Logf("rollback flip took %s", res.Flip)
+	// Green is now the warm previous slot, due to park later.
+	st, _ := e.Status(ctx)
+	if st.Slots[1].ScaleDownAt.IsZero() || st.Slots[1].Desired != 2 {
+		t.Errorf("green after rollback: %+v", st.Slots[1])
+	}
+}
+
+// TestUnhealthySlotNeverGetsTraffic: a new slot that crash-loops, cannot pull
+// its image or never becomes ready fails the deploy with a diagnosis, is
+// parked, and the live slot keeps the traffic.
+func TestUnhealthySlotNeverGetsTraffic(t *testing.T) {
+	e, _ := newEngine(t, namespace(t))
+	ctx := context.Background()
+	if _, err := e.Deploy(ctx, DeployOptions{Image: image(1)}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		behaviour, reason string
+		timeout           time.Duration
+	}{
+		{"crashloop", "CrashLoopBackOff", time.Hour}, // fails fast: long before the timeout
+		{"image-pull", "ImagePullBackOff", time.Hour},
+		{"never-ready", "Timeout", 3 * time.Second},
+	}
+	for i, c := range cases {
+		e.ReadyTimeout = c.timeout
+		_, err := e.Deploy(ctx, DeployOptions{Image: image(10 + i), PodLabels: map[string]string{"kwok.liftoff.dev/behaviour": c.behaviour}})
+		var he *HealthError
+		if !errors.As(err, &he) || failure.ClassOf(err) != failure.Health {
+			t.Fatalf("%s: %v", c.behaviour, err)
+		}
+		if he.Reason != c.reason || he.Slot != Green || he.Pod == "" {
+			t.Errorf("%s: %+v", c.behaviour, he)
+		}
+		if !strings.Contains(err.Error(), "last log lines") {
+			t.Errorf("%s: no log section: %v", c.behaviour, err)
+		}
+		if live(t, e) != Blue {
+			t.Fatalf("%s: traffic moved to the unhealthy slot", c.behaviour)
+		}
+		if d, _ := replicas(t, e, Green); d != 0 {
+			t.Errorf("%s: the failed slot was not parked (%d replicas)", c.behaviour, d)
+		}
+	}
+	// A healthy deploy afterwards goes to green and flips.
+	e.ReadyTimeout = time.Minute
+	if res, err := e.Deploy(ctx, DeployOptions{Image: image(20)}); err != nil || res.Live != Green {
+		t.Fatalf("healthy deploy after failures: %+v %v", res, err)
+	}
+}
+
+func TestBadValuesChangeNothing(t *testing.T) {
+	e, _ := newEngine(t, namespace(t))
+	_, err := e.Deploy(context.Background(), DeployOptions{Image: "registry.test/shortener:latest", Replicas: 500})
+	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "replicas") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := e.Kube.CoreV1().Namespaces().Get(context.Background(), e.T.Namespace, metav1.GetOptions{}); err == nil {
+		t.Error("bad values still created the namespace")
+	}
+	if _, err := ParseImage("UPPER/case@@"); failure.ClassOf(err) != failure.Config {
+		t.Errorf("bad image: %v", err)
+	}
+}
+
+func TestNoPromoteThenPromote(t *testing.T) {
+	e, _ := newEngine(t, namespace(t))
+	ctx := context.Background()
+	if _, err := e.Deploy(ctx, DeployOptions{Image: image(1)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Deploy(ctx, DeployOptions{Image: image(2), NoPromote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Promoted || live(t, e) != Blue {
+		t.Fatalf("--no-promote flipped: %+v", res)
+	}
+	if p, _, _ := e.serviceSlot(ctx, e.PreviewService()); p != Green {
+		t.Fatalf("preview selects %s", p)
+	}
+	res, err = e.Promote(ctx, true)
+	if err != nil || res.Live != Green || live(t, e) != Green {
+		t.Fatalf("promote: %+v %v", res, err)
+	}
+}
+
+// TestConcurrentDeploysSerialize: two deploys at once take turns on the lock.
+func TestConcurrentDeploysSerialize(t *testing.T) {
+	ns := namespace(t)
+	a, recA := newEngine(t, ns)
+	b, recB := newEngine(t, ns)
+	a.Self.Command, b.Self.Command = "deploy A", "deploy B"
+	a.LockWait, b.LockWait = 2*time.Minute, 2*time.Minute
+	a.ensureNamespace(context.Background())
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, e := range []*Engine{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = e.Deploy(context.Background(), DeployOptions{Image: image(100 + i)})
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("deploys: %v / %v", errs[0], errs[1])
+	}
+	if !recA.has("waiting for the deploy lock") && !recB.has("waiting for the deploy lock") {
+		t.Error("neither deploy waited for the other")
+	}
+	st, _ := a.Status(context.Background())
+	if st.Slots[0].Revision != 1 || st.Slots[1].Revision != 1 || st.Live != Green {
+		t.Errorf("after two serialized deploys: %+v", st)
+	}
+	// Without waiting, a held lock is an immediate, named refusal.
+	ctx, l, err := a.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.release()
+	_ = ctx
+	b.LockWait = 0
+	_, err = b.Deploy(context.Background(), DeployOptions{Image: image(3)})
+	if failure.ClassOf(err) != failure.Locked || !strings.Contains(err.Error(), "deploy A") {
+		t.Errorf("held lock: %v", err)
+	}
+}
+
+// TestKilledDeployRecovered kills a deploy process while it waits (its lease
+// left behind), and plants a release stuck in pending-upgrade, as a kill
+// during Helm's apply leaves it: the next deploy recovers both and finishes.
+func TestKilledDeployRecovered(t *testing.T) {
+	ns := namespace(t)
+	e, rec := newEngine(t, ns)
+	ctx := context.Background()
+	if _, err := e.Deploy(ctx, DeployOptions{Image: image(1)}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "ROLLOUT_HELPER=deploy-never-ready", "HELPER_NS="+ns, "HELPER_KUBECONFIG="+cluster.Kubeconfig)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		h, _ := e.Holder(ctx)
+		if h != nil && h.PID == cmd.Process.Pid {
+			if st, _ := e.Status(ctx); st != nil && st.Slots[1].Revision > 0 {
+				break // the helper holds the lock and has applied green
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("helper never took the lock")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	// Plant a pending upgrade on blue: a kill in the middle of Helm's apply.
+	rel, err := e.Helm().Releases.Last(e.Release(Blue))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := *rel
+	info := *rel.Info
+	stuck.Info, stuck.Version = &info, rel.Version+1
+	stuck.Info.Status = release.StatusPendingUpgrade
+	if err := e.Helm().Releases.Create(&stuck); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := action.NewUpgrade(e.Helm()).RunWithContext(ctx, e.Release(Blue), e.chart, map[string]any{"image": map[string]any{"repository": "r", "tag": "t"}}); err == nil {
+		t.Fatal("Helm accepted an upgrade of a pending release: the plant proves nothing")
+	}
+
+	res, err := e.Deploy(ctx, DeployOptions{Image: image(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.has("took over the deploy lock") || !rec.has("rolling back") {
+		t.Errorf("recovery not reported: %v", rec.lines)
+	}
+	// Live was blue: the next deploy went to green and succeeded.
+	if res.Live != Green || live(t, e) != Green {
+		t.Fatalf("after recovery: %+v", res)
+	}
+	hist := action.NewHistory(e.Helm())
+	rels, _ := hist.Run(e.Release(Blue))
+	for _, r := range rels {
+		if r.Info.Status.IsPending() {
+			t.Errorf("blue revision %d still %s", r.Version, r.Info.Status)
+		}
+	}
+}
+
+// helperMain is the deploy that TestKilledDeployRecovered kills.
+func helperMain() int {
+	self := lock.Self("helper deploy", func(string) string { return "" }, time.Now())
+	e, err := New(Target{Kubeconfig: os.Getenv("HELPER_KUBECONFIG"), Context: "liftoff-test", Namespace: os.Getenv("HELPER_NS"), App: "shortener"},
+		&recorder{t: &testing.T{}}, self)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	e.ReadyTimeout, e.Smoke = time.Hour, SmokeOff
+	_, err = e.Deploy(context.Background(), DeployOptions{Image: image(2), PodLabels: map[string]string{"kwok.liftoff.dev/behaviour": "never-ready"}})
+	fmt.Fprintln(os.Stderr, "helper deploy returned:", err)
+	return 1
+}

@@ -1,0 +1,176 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+func (e *Engine) selector(slot string) map[string]string {
+	return map[string]string{LabelApp: e.T.App, LabelSlot: slot}
+}
+
+// ensureNamespace creates the app's namespace if it does not exist.
+func (e *Engine) ensureNamespace(ctx context.Context) error {
+	_, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.T.Namespace,
+			Labels: map[string]string{LabelManagedBy: "liftoff"}}}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", e.T.Namespace, err)
+	}
+	return nil
+}
+
+// ensureSecret writes the app's environment Secret when its content differs.
+func (e *Engine) ensureSecret(ctx context.Context, name string, data map[string]string) error {
+	secrets := e.Kube.CoreV1().Secrets(e.T.Namespace)
+	want := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelApp: e.T.App, LabelManagedBy: "liftoff"}},
+		Type: corev1.SecretTypeOpaque, StringData: data}
+	cur, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = secrets.Create(ctx, want, metav1.CreateOptions{})
+		return wrapf(err, "create secret %s", name)
+	}
+	if err != nil {
+		return fmt.Errorf("read secret %s: %w", name, err)
+	}
+	same := len(cur.Data) == len(data)
+	for k, v := range data {
+		same = same && string(cur.Data[k]) == v
+	}
+	if same {
+		return nil
+	}
+	cur.Data, cur.StringData = nil, data
+	_, err = secrets.Update(ctx, cur, metav1.UpdateOptions{})
+	return wrapf(err, "update secret %s", name)
+}
+
+// ensureService creates or re-points a liftoff-owned Service at slot.
+func (e *Engine) ensureService(ctx context.Context, name, slot string, ann map[string]string) error {
+	svcs := e.Kube.CoreV1().Services(e.T.Namespace)
+	_, err := svcs.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelApp: e.T.App, LabelManagedBy: "liftoff"}, Annotations: ann},
+			Spec:       corev1.ServiceSpec{Selector: e.selector(slot), Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}},
+		}
+		_, err = svcs.Create(ctx, svc, metav1.CreateOptions{})
+		return wrapf(err, "create service %s", name)
+	}
+	if err != nil {
+		return fmt.Errorf("read service %s: %w", name, err)
+	}
+	// One merge patch: the selector and its bookkeeping change atomically.
+	patch := map[string]any{"spec": map[string]any{"selector": e.selector(slot)}}
+	if len(ann) > 0 {
+		patch["metadata"] = map[string]any{"annotations": ann}
+	}
+	b, _ := json.Marshal(patch)
+	_, err = svcs.Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{})
+	return wrapf(err, "point service %s at %s", name, slot)
+}
+
+// serviceSlot returns the slot a Service selects, or "" if it does not exist.
+func (e *Engine) serviceSlot(ctx context.Context, name string) (string, map[string]string, error) {
+	svc, err := e.Kube.CoreV1().Services(e.T.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("read service %s: %w", name, err)
+	}
+	return svc.Spec.Selector[LabelSlot], svc.Annotations, nil
+}
+
+// flip points live traffic at slot: one patch of the stable Service.
+func (e *Engine) flip(ctx context.Context, slot, previous string) error {
+	ann := map[string]string{AnnPromotedAt: e.Now().UTC().Format(time.RFC3339)}
+	if previous != "" {
+		ann[AnnPrevious] = previous
+	}
+	if err := e.ensureService(ctx, e.StableService(), slot, ann); err != nil {
+		return err
+	}
+	e.Log.Infof("traffic flipped: %s/%s now selects %s", e.T.Namespace, e.StableService(), slot)
+	return nil
+}
+
+// scale sets a slot's replica count.
+func (e *Engine) scale(ctx context.Context, slot string, replicas int32) error {
+	deps := e.Kube.AppsV1().Deployments(e.T.Namespace)
+	s, err := deps.GetScale(ctx, e.Release(slot), metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read scale of %s: %w", e.Release(slot), err)
+	}
+	if s.Spec.Replicas == replicas {
+		return nil
+	}
+	s.Spec.Replicas = replicas
+	_, err = deps.UpdateScale(ctx, e.Release(slot), s, metav1.UpdateOptions{})
+	return wrapf(err, "scale %s to %d", e.Release(slot), replicas)
+}
+
+// setScaleDownAt records (or, with a zero time, clears) when a slot is due to park.
+func (e *Engine) setScaleDownAt(ctx context.Context, slot string, at time.Time) error {
+	v := any(nil)
+	if !at.IsZero() {
+		v = at.UTC().Format(time.RFC3339)
+	}
+	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnScaleDownAt: v}}})
+	_, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Patch(ctx, e.Release(slot), types.MergePatchType, b, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return wrapf(err, "annotate %s", e.Release(slot))
+}
+
+// parkDue scales idle slots whose scale-down time has passed to zero.
+func (e *Engine) parkDue(ctx context.Context, live string) error {
+	for _, slot := range []string{Blue, Green} {
+		if slot == live {
+			continue
+		}
+		d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		at, err := time.Parse(time.RFC3339, d.Annotations[AnnScaleDownAt])
+		if err != nil || e.Now().Before(at) {
+			continue
+		}
+		if ptr.Deref(d.Spec.Replicas, 0) > 0 {
+			if err := e.scale(ctx, slot, 0); err != nil {
+				return err
+			}
+			e.Log.Infof("scaled the idle slot %s to zero (due %s)", slot, at.Local().Format(time.TimeOnly))
+		}
+		if err := e.setScaleDownAt(ctx, slot, time.Time{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func wrapf(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
