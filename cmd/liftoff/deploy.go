@@ -125,13 +125,17 @@ type RolloutOptions struct {
 // NewCmdPromote flips traffic to the preview slot.
 func NewCmdPromote(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	return rolloutCommand(f, runF, "promote", "Move live traffic to the slot on the preview Service (after deploy --no-promote)",
-		func(ctx context.Context, e *rollout.Engine, o *RolloutOptions) (*rollout.Result, error) { return e.Promote(ctx, o.Detach) })
+		func(ctx context.Context, e *rollout.Engine, o *RolloutOptions) (*rollout.Result, error) {
+			return e.Promote(ctx, o.Detach)
+		})
 }
 
 // NewCmdRollback flips traffic back to the previous slot.
 func NewCmdRollback(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	return rolloutCommand(f, runF, "rollback", "Move live traffic back to the previous slot (instant while it is warm)",
-		func(ctx context.Context, e *rollout.Engine, o *RolloutOptions) (*rollout.Result, error) { return e.Rollback(ctx, o.Detach) })
+		func(ctx context.Context, e *rollout.Engine, o *RolloutOptions) (*rollout.Result, error) {
+			return e.Rollback(ctx, o.Detach)
+		})
 }
 
 func rolloutCommand(f *Factory, runF func(*RolloutOptions) error, use, short string,

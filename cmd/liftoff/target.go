@@ -34,7 +34,9 @@ func (t *TargetFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&t.Insecure, "insecure-registry", false, "allow plain HTTP to a non-loopback registry")
 }
 
-func (t TargetFlags) explicit() bool { return t.Kubeconfig != "" || t.Context != "" || t.Namespace != "" }
+func (t TargetFlags) explicit() bool {
+	return t.Kubeconfig != "" || t.Context != "" || t.Namespace != ""
+}
 
 // AppTarget resolves where the app goes: flags first, then the stack's
 // outputs, then its config. Without a stack, the flags must say it all.
