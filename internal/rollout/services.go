@@ -109,18 +109,11 @@ func (e *Engine) flip(ctx context.Context, slot, previous string) error {
 	return nil
 }
 
-// scale sets a slot's replica count.
+// scale sets a slot's replica count. A merge patch carries no
+// resourceVersion, so it cannot lose a race with the Deployment controller.
 func (e *Engine) scale(ctx context.Context, slot string, replicas int32) error {
-	deps := e.Kube.AppsV1().Deployments(e.T.Namespace)
-	s, err := deps.GetScale(ctx, e.Release(slot), metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("read scale of %s: %w", e.Release(slot), err)
-	}
-	if s.Spec.Replicas == replicas {
-		return nil
-	}
-	s.Spec.Replicas = replicas
-	_, err = deps.UpdateScale(ctx, e.Release(slot), s, metav1.UpdateOptions{})
+	b, _ := json.Marshal(map[string]any{"spec": map[string]any{"replicas": replicas}})
+	_, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Patch(ctx, e.Release(slot), types.MergePatchType, b, metav1.PatchOptions{})
 	return wrapf(err, "scale %s to %d", e.Release(slot), replicas)
 }
 
