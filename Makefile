@@ -13,7 +13,7 @@ KUBE_VERSION   := v1.37.2
 TEST_TIMEOUT   ?= 40m
 
 # Debian packages the tests start as real servers or use as tools.
-APT_PACKAGES := postgresql redis-server etcd-server prometheus openssh-server openssh-client iproute2 wrk hey
+APT_PACKAGES := postgresql redis-server etcd-server prometheus prometheus-alertmanager openssh-server openssh-client iproute2 wrk hey
 
 export LIFTOFF_PULUMI := $(BIN)/pulumi
 export PATH := $(BIN):$(PATH)

@@ -91,7 +91,7 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"rollback", "--detach=false", "--app", "web"}, &RolloutOptions{f: f, Target: TargetFlags{App: "web"}}},
 		{[]string{"build", "--repo", "r.io/app", "--platform", "linux/arm64", "--base-image", "b", "--insecure-registry", "--oci-layout", "/o", "--package", "./x"},
 			&BuildOptions{f: f, Repo: "r.io/app", Platforms: []string{"linux/arm64"}, BaseImage: "b", InsecureRegistry: true, OCILayout: "/o", Package: "./x"}},
-		{[]string{"status"}, &StatusOptions{f: f}},
+		{[]string{"status", "--show-secrets"}, &StatusOptions{f: f, ShowSecrets: true}},
 		{[]string{"stacks", "ls"}, &StacksLsOptions{f: f}},
 		{[]string{"cancel"}, &CancelOptions{f: f}},
 		{[]string{"doctor"}, &DoctorOptions{f: f}},
@@ -166,6 +166,18 @@ func TestExitCodes(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ev); err != nil || ev.Type != "error" || ev.Class != "config" || ev.ExitCode != 2 {
 		t.Errorf("json error: %q", r.out)
+	}
+}
+
+func TestAccessHints(t *testing.T) {
+	got := accessHints(map[string]any{"grafana": "kps-grafana.observability.svc:80", "alertmanager": "kps-alertmanager.observability.svc:9093", "other": "x"})
+	for _, want := range []string{"kubectl -n observability port-forward svc/kps-grafana 3000:80", "svc/kps-alertmanager 9093:9093", "--show-secrets"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("hints lack %q:\n%s", want, got)
+		}
+	}
+	if accessHints(map[string]any{"namespace": "shop"}) != "" {
+		t.Error("hints without dashboards")
 	}
 }
 

@@ -16,15 +16,16 @@ import (
 
 // StatusOptions are the flags of `liftoff status`.
 type StatusOptions struct {
-	f *Factory
+	f           *Factory
+	ShowSecrets bool
 }
 
 // NewCmdStatus shows a stack's outputs, last update and lock holders.
 func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 	o := &StatusOptions{f: f}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the stack's outputs, last update and who holds its lock",
+		Short: "Show the stack's outputs, last update, lock holders, the app's slots and how to reach the dashboards",
 		Args:  exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -33,6 +34,8 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 			return runStatus(cmd.Context(), o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.ShowSecrets, "show-secrets", false, "print secret outputs (the Grafana admin password) in plain text")
+	return cmd
 }
 
 func runStatus(ctx context.Context, o *StatusOptions) error {
@@ -91,8 +94,17 @@ func runStatus(ctx context.Context, o *StatusOptions) error {
 		b.WriteString("outputs\n")
 	}
 	masked := outs.Masked()
+	if o.ShowSecrets {
+		for k, v := range outs {
+			masked[k] = v.Value
+		}
+		data["outputs"] = masked
+	}
 	for _, k := range keys {
 		fmt.Fprintf(&b, "  %-22s %v\n", k, masked[k])
+	}
+	if hints := accessHints(outs.Masked()); hints != "" {
+		b.WriteString(hints)
 	}
 	if last != nil {
 		if st, err := f.appStatus(ctx); err != nil {
@@ -105,6 +117,29 @@ func runStatus(ctx context.Context, o *StatusOptions) error {
 	}
 	f.Printer().Result(b.String(), data)
 	return nil
+}
+
+// accessHints says how to reach the dashboards the stack recorded as
+// "name.namespace.svc:port" outputs.
+func accessHints(outs map[string]any) string {
+	var b strings.Builder
+	for i, t := range []struct{ key, label string }{{"grafana", "Grafana"}, {"prometheus", "Prometheus"}, {"alertmanager", "Alertmanager"}} {
+		addr, _ := outs[t.key].(string)
+		host, port, ok := strings.Cut(addr, ":")
+		parts := strings.Split(host, ".")
+		if !ok || len(parts) < 2 {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("observability\n")
+		}
+		local := []string{"3000", "9090", "9093"}[i]
+		fmt.Fprintf(&b, "  %-12s kubectl -n %s port-forward svc/%s %s:%s, then http://localhost:%s\n", t.label, parts[1], parts[0], local, port, local)
+	}
+	if b.Len() > 0 {
+		b.WriteString("  Grafana user admin; password: liftoff status --show-secrets (grafanaAdminPassword)\n")
+	}
+	return b.String()
 }
 
 // appStatus reads both slots from the cluster, within a few seconds.

@@ -1,0 +1,373 @@
+// Package observability is the monitoring every liftoff stack gets:
+// Prometheus, Alertmanager and Grafana (kube-prometheus-stack), Loki, Tempo,
+// an OpenTelemetry Collector for the app's OTLP, a collector on every node
+// shipping pod logs, and the shortener's dashboard and alerts.
+package observability
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
+	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed values/*.yaml rules/shortener.rules.yaml dashboards/shortener.json
+var files embed.FS
+
+// Chart is a pinned upstream Helm chart.
+type Chart struct {
+	Name, Repo, Version string
+}
+
+// Pinned charts. Bump them together and run `liftoff preview`.
+var (
+	OperatorCRDs    = Chart{"prometheus-operator-crds", "https://prometheus-community.github.io/helm-charts", "28.0.1"}
+	PrometheusStack = Chart{"kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "81.6.2"}
+	Loki            = Chart{"loki", "https://grafana.github.io/helm-charts", "6.5.2"}
+	Tempo           = Chart{"tempo", "https://grafana.github.io/helm-charts", "1.10.1"}
+	Collector       = Chart{"opentelemetry-collector", "https://open-telemetry.github.io/opentelemetry-helm-charts", "0.97.1"}
+)
+
+// Args configure the component. Everything but the webhook is plain and
+// validated before any resource is declared.
+type Args struct {
+	// Namespace for the monitoring stack (default "observability").
+	Namespace string
+	// StorageClass for volumes; empty uses the cluster default.
+	StorageClass string
+	// Retention of metrics, logs and traces (at least one day).
+	Retention time.Duration
+	// AlertWebhook is where Alertmanager sends alerts (a secret); nil keeps alerts in the UI.
+	AlertWebhook pulumi.StringInput
+	// AlertWebhookKind is what AlertWebhook is: slack, discord, email or webhook (see WebhookKind).
+	AlertWebhookKind string
+}
+
+// Observability is the installed stack.
+type Observability struct {
+	pulumi.ResourceState
+
+	Namespace            pulumi.StringOutput `pulumi:"namespace"`
+	GrafanaService       pulumi.StringOutput `pulumi:"grafanaService"`
+	PrometheusService    pulumi.StringOutput `pulumi:"prometheusService"`
+	AlertmanagerService  pulumi.StringOutput `pulumi:"alertmanagerService"`
+	OTLPEndpoint         pulumi.StringOutput `pulumi:"otlpEndpoint"`
+	GrafanaAdminPassword pulumi.StringOutput `pulumi:"grafanaAdminPassword"`
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (a *Args) validate() error {
+	if a.Namespace == "" {
+		a.Namespace = "observability"
+	}
+	if !dnsLabel.MatchString(a.Namespace) {
+		return fmt.Errorf("observability: namespace %q is not a DNS label", a.Namespace)
+	}
+	if a.Retention < 24*time.Hour {
+		return fmt.Errorf("observability: retention %s is under one day", a.Retention)
+	}
+	if a.AlertWebhook != nil {
+		switch a.AlertWebhookKind {
+		case "slack", "discord", "email", "webhook":
+		default:
+			return fmt.Errorf("observability: alert webhook kind %q is not slack, discord, email or webhook", a.AlertWebhookKind)
+		}
+	}
+	return nil
+}
+
+// New installs the stack into the cluster of the Kubernetes provider in opts.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Observability, error) {
+	if args == nil {
+		args = &Args{}
+	}
+	a := *args
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	o := &Observability{}
+	if err := ctx.RegisterComponentResource("liftoff:observability:Observability", name, o, opts...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(o)
+	ns, err := corev1.NewNamespace(ctx, name+"-ns", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
+		Name: pulumi.String(a.Namespace), Labels: pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("liftoff")}}}, child)
+	if err != nil {
+		return nil, err
+	}
+	inNS := []pulumi.ResourceOption{child, pulumi.DependsOn([]pulumi.Resource{ns})}
+
+	// CRDs server-side applied through Pulumi (Chart v4 renders, Pulumi applies with SSA):
+	// the operator's CRDs exceed kubectl's last-applied annotation limit, and
+	// Helm would never upgrade them from a chart's crds/ directory.
+	crds, err := helmv4.NewChart(ctx, name+"-crds", &helmv4.ChartArgs{
+		Chart: pulumi.String(OperatorCRDs.Name), Version: pulumi.String(OperatorCRDs.Version),
+		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(OperatorCRDs.Repo)}, Namespace: pulumi.String(a.Namespace),
+	}, inNS...)
+	if err != nil {
+		return nil, err
+	}
+
+	password, err := random.NewRandomPassword(ctx, name+"-grafana-admin", &random.RandomPasswordArgs{Length: pulumi.Int(24), Special: pulumi.Bool(false)}, child)
+	if err != nil {
+		return nil, err
+	}
+	adminSecret, err := corev1.NewSecret(ctx, name+"-grafana-admin", &corev1.SecretArgs{
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("grafana-admin"), Namespace: pulumi.String(a.Namespace)},
+		StringData: pulumi.StringMap{"admin-user": pulumi.String("admin"), "admin-password": password.Result},
+	}, inNS...)
+	if err != nil {
+		return nil, err
+	}
+	dashboard, _ := files.ReadFile("dashboards/shortener.json")
+	if _, err := corev1.NewConfigMap(ctx, name+"-dashboard", &corev1.ConfigMapArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("shortener-dashboard"), Namespace: pulumi.String(a.Namespace),
+			Labels: pulumi.StringMap{"grafana_dashboard": pulumi.String("1")}},
+		Data: pulumi.StringMap{"shortener.json": pulumi.String(string(dashboard))},
+	}, inNS...); err != nil {
+		return nil, err
+	}
+
+	kpsValues, err := a.prometheusValues()
+	if err != nil {
+		return nil, err
+	}
+	var values pulumi.MapInput = pulumi.ToMap(kpsValues)
+	if a.AlertWebhook != nil {
+		values = pulumi.All(a.AlertWebhook, pulumi.String(a.AlertWebhookKind)).ApplyT(func(v []any) (map[string]any, error) {
+			cfg, err := AlertmanagerConfig(v[1].(string), v[0].(string))
+			if err != nil {
+				return nil, err
+			}
+			out := deepCopy(kpsValues)
+			setPath(out, []string{"alertmanager", "config"}, cfg)
+			return out, nil
+		}).(pulumi.MapOutput)
+	}
+	kps, err := helmv3.NewRelease(ctx, name+"-kps", &helmv3.ReleaseArgs{
+		Name: pulumi.String("kps"), Chart: pulumi.String(PrometheusStack.Name), Version: pulumi.String(PrometheusStack.Version),
+		RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(PrometheusStack.Repo)}, Namespace: pulumi.String(a.Namespace),
+		SkipCrds: pulumi.Bool(true), Values: values, Timeout: pulumi.Int(900), MaxHistory: pulumi.Int(5),
+	}, append(inNS, pulumi.DependsOn([]pulumi.Resource{crds, adminSecret}))...)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, r := range []struct {
+		name  string
+		chart Chart
+		file  string
+		set   func(map[string]any)
+	}{
+		{"loki", Loki, "loki.yaml", a.lokiOverrides},
+		{"tempo", Tempo, "tempo.yaml", a.tempoOverrides},
+		{"otel-collector", Collector, "otel-collector.yaml", nil},
+		{"otel-agent", Collector, "otel-agent.yaml", nil},
+	} {
+		v, err := loadValues(r.file)
+		if err != nil {
+			return nil, err
+		}
+		if r.set != nil {
+			r.set(v)
+		}
+		if _, err := helmv3.NewRelease(ctx, name+"-"+r.name, &helmv3.ReleaseArgs{
+			Name: pulumi.String(r.name), Chart: pulumi.String(r.chart.Name), Version: pulumi.String(r.chart.Version),
+			RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(r.chart.Repo)}, Namespace: pulumi.String(a.Namespace),
+			Values: pulumi.ToMap(v), Timeout: pulumi.Int(600), MaxHistory: pulumi.Int(5),
+		}, inNS...); err != nil {
+			return nil, err
+		}
+	}
+
+	rules, err := Rules()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := apiextensions.NewCustomResource(ctx, name+"-shortener-rules", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("monitoring.coreos.com/v1"), Kind: pulumi.String("PrometheusRule"),
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("shortener"), Namespace: pulumi.String(a.Namespace),
+			Labels: pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("shortener")}},
+		OtherFields: kubernetes.UntypedArgs{"spec": rules},
+	}, append(inNS, pulumi.DependsOn([]pulumi.Resource{crds, kps}))...); err != nil {
+		return nil, err
+	}
+
+	svc := func(n string, port int) pulumi.StringOutput {
+		return pulumi.Sprintf("%s.%s.svc:%d", n, a.Namespace, port)
+	}
+	o.Namespace = ns.Metadata.Name().Elem()
+	o.GrafanaService = svc("kps-grafana", 80)
+	o.PrometheusService = svc("kps-prometheus", 9090)
+	o.AlertmanagerService = svc("kps-alertmanager", 9093)
+	o.OTLPEndpoint = pulumi.Sprintf("http://otel-collector.%s.svc:4318", a.Namespace)
+	o.GrafanaAdminPassword = pulumi.ToSecret(password.Result).(pulumi.StringOutput)
+	return o, ctx.RegisterResourceOutputs(o, pulumi.Map{
+		"namespace": o.Namespace, "grafanaService": o.GrafanaService, "prometheusService": o.PrometheusService,
+		"alertmanagerService": o.AlertmanagerService, "otlpEndpoint": o.OTLPEndpoint, "grafanaAdminPassword": o.GrafanaAdminPassword,
+	})
+}
+
+// Rules returns the PrometheusRule spec: the groups of rules/shortener.rules.yaml.
+func Rules() (map[string]any, error) {
+	b, err := files.ReadFile("rules/shortener.rules.yaml")
+	if err != nil {
+		return nil, err
+	}
+	var spec map[string]any
+	if err := yaml.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	return spec, nil
+}
+
+// Dashboard returns the shortener dashboard's JSON.
+func Dashboard() []byte {
+	b, _ := files.ReadFile("dashboards/shortener.json")
+	return b
+}
+
+func loadValues(name string) (map[string]any, error) {
+	b, err := files.ReadFile("values/" + name)
+	if err != nil {
+		return nil, err
+	}
+	var v map[string]any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("values/%s: %w", name, err)
+	}
+	return v, nil
+}
+
+func days(d time.Duration) int { return int(d / (24 * time.Hour)) }
+
+// prometheusValues adds retention, storage class and Grafana's datasources
+// (Loki and Tempo, linked both ways by trace id) to the base values.
+func (a Args) prometheusValues() (map[string]any, error) {
+	v, err := loadValues("kube-prometheus-stack.yaml")
+	if err != nil {
+		return nil, err
+	}
+	setPath(v, []string{"prometheus", "prometheusSpec", "retention"}, fmt.Sprintf("%dd", days(a.Retention)))
+	setPath(v, []string{"grafana", "admin", "existingSecret"}, "grafana-admin")
+	if a.StorageClass != "" {
+		setPath(v, []string{"prometheus", "prometheusSpec", "storageSpec", "volumeClaimTemplate", "spec", "storageClassName"}, a.StorageClass)
+		setPath(v, []string{"alertmanager", "alertmanagerSpec", "storage", "volumeClaimTemplate", "spec", "storageClassName"}, a.StorageClass)
+	}
+	setPath(v, []string{"grafana", "additionalDataSources"}, []any{
+		map[string]any{"name": "Loki", "uid": "loki", "type": "loki", "url": "http://loki:3100", "access": "proxy",
+			"jsonData": map[string]any{"derivedFields": []any{map[string]any{
+				"name": "trace_id", "matcherType": "label", "matcherRegex": "trace_id", "datasourceUid": "tempo", "url": "$${__value.raw}"}}}},
+		map[string]any{"name": "Tempo", "uid": "tempo", "type": "tempo", "url": "http://tempo:3100", "access": "proxy",
+			"jsonData": map[string]any{
+				"tracesToLogsV2":  map[string]any{"datasourceUid": "loki", "filterByTraceID": true, "spanStartTimeShift": "-5m", "spanEndTimeShift": "5m"},
+				"tracesToMetrics": map[string]any{"datasourceUid": "prometheus"},
+				"serviceMap":      map[string]any{"datasourceUid": "prometheus"},
+				"nodeGraph":       map[string]any{"enabled": true},
+			}},
+	})
+	return v, nil
+}
+
+func (a Args) lokiOverrides(v map[string]any) {
+	setPath(v, []string{"loki", "limits_config", "retention_period"}, fmt.Sprintf("%dh", days(a.Retention)*24))
+	if a.StorageClass != "" {
+		setPath(v, []string{"singleBinary", "persistence", "storageClass"}, a.StorageClass)
+	}
+}
+
+func (a Args) tempoOverrides(v map[string]any) {
+	setPath(v, []string{"tempo", "retention"}, fmt.Sprintf("%dh", days(a.Retention)*24))
+	if a.StorageClass != "" {
+		setPath(v, []string{"persistence", "storageClassName"}, a.StorageClass)
+	}
+}
+
+// WebhookKind tells what an alert destination is: slack, discord, email
+// (mailto:) or a generic webhook.
+func WebhookKind(u string) string {
+	p, err := url.Parse(u)
+	switch {
+	case err != nil:
+		return ""
+	case p.Scheme == "mailto":
+		return "email"
+	case strings.HasSuffix(p.Hostname(), "slack.com"):
+		return "slack"
+	case strings.HasSuffix(p.Hostname(), "discord.com") || strings.HasSuffix(p.Hostname(), "discordapp.com"):
+		return "discord"
+	case p.Scheme == "https":
+		return "webhook"
+	}
+	return ""
+}
+
+// AlertmanagerConfig routes every alert to one receiver. Email takes its SMTP
+// settings from the mailto: URL: mailto:ops@acme.dev?smarthost=smtp.acme.dev:587&from=alerts@acme.dev&username=...&password=...
+func AlertmanagerConfig(kind, dest string) (map[string]any, error) {
+	recv := map[string]any{"name": "liftoff"}
+	switch kind {
+	case "slack":
+		recv["slack_configs"] = []any{map[string]any{"api_url": dest, "send_resolved": true,
+			"title": `{{ .CommonLabels.alertname }} ({{ .Status }})`, "text": `{{ range .Alerts }}{{ .Annotations.summary }} {{ .Annotations.runbook_url }}{{ "\n" }}{{ end }}`}}
+	case "discord":
+		recv["discord_configs"] = []any{map[string]any{"webhook_url": dest, "send_resolved": true}}
+	case "webhook":
+		recv["webhook_configs"] = []any{map[string]any{"url": dest, "send_resolved": true}}
+	case "email":
+		u, err := url.Parse(dest)
+		if err != nil || u.Opaque == "" {
+			return nil, fmt.Errorf("alert webhook: not a mailto: address")
+		}
+		q := u.Query()
+		if q.Get("smarthost") == "" || q.Get("from") == "" {
+			return nil, fmt.Errorf("alert webhook: mailto: needs smarthost= and from= parameters")
+		}
+		email := map[string]any{"to": u.Opaque, "from": q.Get("from"), "smarthost": q.Get("smarthost"), "send_resolved": true}
+		if q.Get("username") != "" {
+			email["auth_username"], email["auth_password"] = q.Get("username"), q.Get("password")
+		}
+		recv["email_configs"] = []any{email}
+	default:
+		return nil, fmt.Errorf("alert webhook kind %q is not slack, discord, email or webhook", kind)
+	}
+	return map[string]any{
+		"route": map[string]any{"receiver": "liftoff", "group_by": []any{"alertname", "namespace"},
+			"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h",
+			"routes": []any{map[string]any{"receiver": "null", "matchers": []any{`alertname = "Watchdog"`}}}},
+		"receivers": []any{recv, map[string]any{"name": "null"}},
+	}, nil
+}
+
+func setPath(m map[string]any, path []string, v any) {
+	for _, k := range path[:len(path)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = v
+}
+
+func deepCopy(m map[string]any) map[string]any {
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return out
+}

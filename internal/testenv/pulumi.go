@@ -1,0 +1,175 @@
+package testenv
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Resource is one resource a Pulumi program declared under mocks.
+type Resource struct {
+	Type   string
+	Name   string
+	Custom bool
+	Parent string
+	Inputs resource.PropertyMap
+}
+
+// Mocks records every resource a program registers. Custom resources get
+// their inputs back as state, plus an id; MockState can add outputs.
+type Mocks struct {
+	mu        sync.Mutex
+	Resources []Resource
+	// MockState adds provider-computed outputs for a resource type.
+	MockState func(typ, name string, inputs resource.PropertyMap) resource.PropertyMap
+	// MockCall answers provider functions (data sources), by token.
+	MockCall func(token string, args resource.PropertyMap) (resource.PropertyMap, error)
+}
+
+// NewResource implements pulumi.MockResourceMonitor.
+func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.Resources = append(m.Resources, Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Parent: string(args.RegisterRPC.GetParent()), Inputs: args.Inputs})
+	m.mu.Unlock()
+	state := args.Inputs.Copy()
+	if m.MockState != nil {
+		for k, v := range m.MockState(args.TypeToken, args.Name, args.Inputs) {
+			state[k] = v
+		}
+	}
+	return args.Name + "-id", state, nil
+}
+
+// Call implements pulumi.MockResourceMonitor.
+func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	if m.MockCall != nil {
+		return m.MockCall(args.Token, args.Args)
+	}
+	return resource.PropertyMap{}, nil
+}
+
+// Run runs program under the mocks as project/stack, failing the test on error.
+func (m *Mocks) Run(t testing.TB, project, stack string, config map[string]string, program pulumi.RunFunc) {
+	t.Helper()
+	opts := []pulumi.RunOption{pulumi.WithMocks(project, stack, m)}
+	if config != nil {
+		opts = append(opts, func(info *pulumi.RunInfo) { info.Config = config })
+	}
+	if err := pulumi.RunErr(program, opts...); err != nil {
+		t.Fatalf("program failed under mocks: %v", err)
+	}
+}
+
+// OfType returns the resources of a type, in registration order.
+func (m *Mocks) OfType(typ string) []Resource {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Resource
+	for _, r := range m.Resources {
+		if r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Get returns the one resource of a type and name, failing the test otherwise.
+func (m *Mocks) Get(t testing.TB, typ, name string) Resource {
+	t.Helper()
+	for _, r := range m.OfType(typ) {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no %s named %s among: %s", typ, name, strings.Join(m.Names(), ", "))
+	return Resource{}
+}
+
+// Names lists type::name of every resource, sorted.
+func (m *Mocks) Names() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, r := range m.Resources {
+		out = append(out, r.Type+"::"+r.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Graph renders the resource graph, one line per resource with the chosen
+// input keys, for golden files.
+func (m *Mocks) Graph(keys func(typ string) []string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	lines := make([]string, 0, len(m.Resources))
+	for _, r := range m.Resources {
+		var props []string
+		for _, k := range keys(r.Type) {
+			v, ok := Lookup(r.Inputs, k)
+			if !ok {
+				continue
+			}
+			props = append(props, fmt.Sprintf("%s=%s", k, Show(v)))
+		}
+		lines = append(lines, fmt.Sprintf("%s %s %s", r.Type, r.Name, strings.Join(props, " ")))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// Lookup reads a dotted path ("tags.Name", "scalingConfig.minSize") from inputs.
+func Lookup(m resource.PropertyMap, path string) (resource.PropertyValue, bool) {
+	var cur resource.PropertyValue = resource.NewObjectProperty(m)
+	for _, part := range strings.Split(path, ".") {
+		for cur.IsSecret() {
+			cur = cur.SecretValue().Element
+		}
+		if !cur.IsObject() {
+			return resource.PropertyValue{}, false
+		}
+		v, ok := cur.ObjectValue()[resource.PropertyKey(part)]
+		if !ok {
+			return resource.PropertyValue{}, false
+		}
+		cur = v
+	}
+	return cur, true
+}
+
+// Show renders a property value compactly and deterministically; secrets as [secret].
+func Show(v resource.PropertyValue) string {
+	switch {
+	case v.IsSecret():
+		return "[secret]"
+	case v.IsString():
+		return v.StringValue()
+	case v.IsNumber():
+		return fmt.Sprint(v.NumberValue())
+	case v.IsBool():
+		return fmt.Sprint(v.BoolValue())
+	case v.IsNull():
+		return "null"
+	case v.IsArray():
+		parts := make([]string, 0, len(v.ArrayValue()))
+		for _, e := range v.ArrayValue() {
+			parts = append(parts, Show(e))
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case v.IsObject():
+		keys := v.ObjectValue().StableKeys()
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, string(k)+":"+Show(v.ObjectValue()[k]))
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	case v.IsComputed() || v.IsOutput():
+		return "<computed>"
+	}
+	return v.String()
+}
