@@ -74,9 +74,9 @@ func TestComponent(t *testing.T) {
 		t.Fatal("values holding the alert webhook are not secret")
 	}
 	for key, want := range map[string]string{
-		"prometheus.prometheusSpec.retention": "14d",
+		"prometheus.prometheusSpec.retention":                                             "14d",
 		"prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.storageClassName": "gp3",
-		"grafana.admin.existingSecret": "grafana-admin",
+		"grafana.admin.existingSecret":                                                    "grafana-admin",
 	} {
 		if v, ok := testenv.Lookup(values.SecretValue().Element.ObjectValue(), key); !ok || v.StringValue() != want {
 			t.Errorf("kps values %s = %v, want %s", key, v, want)
