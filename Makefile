@@ -16,6 +16,8 @@ TEST_TIMEOUT   ?= 40m
 APT_PACKAGES := postgresql redis-server etcd-server prometheus prometheus-alertmanager openssh-server openssh-client iproute2 wrk hey
 
 export LIFTOFF_PULUMI := $(BIN)/pulumi
+# Tests declare no provider the machine lacks; never fetch plugins from the network.
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 export PATH := $(BIN):$(PATH)
 
 .PHONY: all build test test-go deps tools testcluster e2e e2e-up demo lint fuzz bench-app bench-image bench-deploy clean
@@ -79,6 +81,14 @@ fuzz:
 ## e2e: liftoff deploy on the local test cluster with an in-process registry: build, push, blue, green, rollback
 e2e: deps tools testcluster
 	$(GO) test -count=1 -run 'TestE2EDeploy' -v -timeout 15m ./cmd/liftoff
+
+## e2e-up: liftoff init + up (twice, and once killed mid-deploy) + destroy, real engine, local test cluster
+e2e-up: deps tools testcluster
+	$(GO) test -count=1 -run 'TestE2EUp' -v -timeout 20m ./cmd/liftoff
+
+## demo: the main job on this machine: a local control plane (simulated nodes) and registry, then liftoff up against them
+demo: deps tools testcluster
+	LIFTOFF_DEMO=1 $(GO) test -count=1 -run 'TestE2EUp' -v -timeout 20m ./cmd/liftoff
 
 ## bench-deploy: deploy-to-flip time, flip and rollback latency on the local test cluster
 bench-deploy: deps testcluster

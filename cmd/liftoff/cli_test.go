@@ -76,8 +76,9 @@ func TestFlagParsing(t *testing.T) {
 		args []string
 		want any
 	}{
-		{[]string{"up", "--lock-wait", "5m", "--skip-infra"}, &UpOptions{f: f, LockWait: 5 * time.Minute, SkipInfra: true}},
-		{[]string{"destroy", "--keep-state", "--lock-wait", "1m"}, &DestroyOptions{f: f, LockWait: time.Minute, KeepState: true}},
+		{[]string{"up", "--lock-wait", "5m", "--skip-infra", "--image", "r.io/a@sha256:x", "--smoke", "on", "--platform", "linux/arm64"},
+			&UpOptions{f: f, LockWait: 5 * time.Minute, SkipInfra: true, Image: "r.io/a@sha256:x", Smoke: "on", Platforms: []string{"linux/arm64"}}},
+		{[]string{"destroy", "--keep-state", "--lock-wait", "1m", "--force"}, &DestroyOptions{f: f, LockWait: time.Minute, KeepState: true, Force: true}},
 		{[]string{"init", "--target", "homelab", "--node", "server:root@10.0.0.1", "--node", "agent:pi@10.0.0.2:2222", "--ssh-key", "~/.ssh/k", "--set", "replicas=3"},
 			&InitOptions{f: f, Target: "homelab", Nodes: []string{"server:root@10.0.0.1", "agent:pi@10.0.0.2:2222"}, SSHKey: "~/.ssh/k", Set: []string{"replicas=3"}}},
 		{[]string{"config", "set", "--secret", "databaseUrl"}, &ConfigSetOptions{f: f, Key: "databaseUrl", Secret: true}},
@@ -202,7 +203,7 @@ func TestEndToEnd(t *testing.T) {
 	c := newCLI(t).withEngine()
 	const secret = "postgres://app:s3cr3t-pw@db.internal:5432/app"
 	c.mustRun("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", "/k/config", "--registry", "127.0.0.1:5000/app",
-		"--set", "database=external", "--set-secret", "databaseUrl="+secret, "--set", "observability=false")
+		"--set", "database=external", "--set-secret", "databaseUrl="+secret, "--set", "observability=false", "--set", "cache=none")
 	if b, _ := os.ReadFile(filepath.Join(c.dir, "Pulumi.dev.yaml")); !bytes.Contains(b, []byte("encryptionsalt")) || bytes.Contains(b, []byte("s3cr3t")) {
 		t.Fatalf("stack file: %s", b)
 	}
@@ -210,7 +211,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("second init: %+v", r)
 	}
 
-	r := c.mustRun("up", "--json")
+	r := c.mustRun("up", "--infra-only", "--json")
 	evs := validEvents(t, r.out)
 	if evs[0].Type != "phase_start" || evs[len(evs)-1].Type != "summary" || evs[len(evs)-1].Outputs["registry"] != "127.0.0.1:5000/app" {
 		t.Errorf("up events: %s", r.out)
@@ -259,7 +260,7 @@ func TestEndToEnd(t *testing.T) {
 	lockPath := filepath.Join(c.home, "state", ".liftoff", "locks", projectOf(t, c.dir), "dev.json")
 	other := lock.Holder{User: "ci", Host: "runner-9", PID: 4242, Since: time.Now(), Command: "liftoff up", CIRun: "acme/app#77"}
 	writeLock(t, lockPath, other)
-	r = c.run("up")
+	r = c.run("up", "--infra-only")
 	if r.code != 4 || !strings.Contains(r.err, "ci@runner-9 (pid 4242, liftoff up, CI run acme/app#77)") || !strings.Contains(r.err, "liftoff cancel") {
 		t.Errorf("locked up: %+v", r)
 	}
@@ -275,7 +276,7 @@ func TestEndToEnd(t *testing.T) {
 	dead := lock.Self("liftoff up", func(string) string { return "" }, time.Now())
 	dead.PID, dead.Start = 999999, 1
 	writeLock(t, lockPath, dead)
-	r = c.mustRun("up")
+	r = c.mustRun("up", "--infra-only")
 	if !strings.Contains(r.err, "broke a stale lock") {
 		t.Errorf("stale lock not reported: %s", r.err)
 	}
@@ -286,7 +287,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { time.Sleep(1500 * time.Millisecond); held.Release() }()
-	if r := c.run("up", "--lock-wait", "1m"); r.code != 0 || !strings.Contains(r.err, "waiting up to 1m0s") {
+	if r := c.run("up", "--infra-only", "--lock-wait", "1m"); r.code != 0 || !strings.Contains(r.err, "waiting up to 1m0s") {
 		t.Errorf("queued up: %+v", r)
 	}
 
@@ -295,7 +296,7 @@ func TestEndToEnd(t *testing.T) {
 	codes := make([]int, 2)
 	for i := range codes {
 		wg.Add(1)
-		go func() { defer wg.Done(); codes[i] = c.run("up").code }()
+		go func() { defer wg.Done(); codes[i] = c.run("up", "--infra-only").code }()
 	}
 	wg.Wait()
 	if !(codes[0] == 0 && codes[1] == 4 || codes[0] == 4 && codes[1] == 0) {
@@ -306,7 +307,10 @@ func TestEndToEnd(t *testing.T) {
 	if r := c.run("destroy"); r.code != 2 || !strings.Contains(r.err, "--yes") {
 		t.Errorf("destroy without --yes: %+v", r)
 	}
-	r = c.mustRun("destroy", "--yes", "--json")
+	if r := c.run("destroy", "--yes"); r.code == 0 || !strings.Contains(r.err, "--force") && !strings.Contains(r.err, "kubeconfig") {
+		t.Errorf("destroy with an unreachable cluster: %+v", r)
+	}
+	r = c.mustRun("destroy", "--yes", "--force", "--json")
 	validEvents(t, r.out)
 	if !strings.Contains(r.out, `"state_removed":true`) {
 		t.Errorf("destroy: %s", r.out)

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-dev/liftoff/internal/launch"
+	"github.com/liftoff-dev/liftoff/internal/lock"
 )
 
 // DestroyOptions are the flags of `liftoff destroy`.
@@ -15,6 +17,7 @@ type DestroyOptions struct {
 	f         *Factory
 	LockWait  time.Duration
 	KeepState bool
+	Force     bool
 }
 
 // NewCmdDestroy deletes a stack.
@@ -33,6 +36,7 @@ func NewCmdDestroy(f *Factory, runF func(*DestroyOptions) error) *cobra.Command 
 	}
 	cmd.Flags().DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another run on the stack to finish")
 	cmd.Flags().BoolVar(&o.KeepState, "keep-state", false, "keep the empty stack (config and history) in the backend")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "carry on when the app cannot be torn down (its cluster is gone)")
 	return cmd
 }
 
@@ -49,7 +53,8 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := launch.Destroy(ctx, d, launch.DestroyOptions{Config: cfg, KeepState: o.KeepState})
+	res, err := launch.Destroy(ctx, d, launch.DestroyOptions{Config: cfg, KeepState: o.KeepState,
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), Self: lock.Self("liftoff destroy", f.Getenv, f.Now()), Force: o.Force})
 	if res != nil && err == nil {
 		text := fmt.Sprintf("stack %s destroyed", cfg.Name)
 		if res.StateRemoved {

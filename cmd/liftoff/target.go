@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
-	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 )
@@ -47,12 +45,21 @@ func (f *Factory) AppTarget(ctx context.Context, flags TargetFlags) (launch.AppT
 		if cfg, err = f.StackConfig(); err != nil {
 			return t, nil, err
 		}
-		t.App, t.Namespace, t.Replicas, t.ScaleDownDelay = cfg.App.Name, cfg.App.Namespace, cfg.App.Replicas, cfg.ScaleDownDelay
-		t.Registry, t.Insecure = cfg.Registry.Repository, cfg.Registry.Insecure
-		if cfg.Kubeconfig != nil {
-			t.Kubeconfig, t.Context = cfg.Kubeconfig.Path, cfg.Kubeconfig.Context
+		t = launch.TargetFromConfig(cfg)
+		eng, err := f.Engine(ctx)
+		if err != nil {
+			return t, nil, err
 		}
-		if err := f.fromOutputs(ctx, cfg, &t); err != nil {
+		st, err := eng.Stack(ctx, cfg.Name, nil, false)
+		if err == nil {
+			outs, oerr := st.Outputs(ctx)
+			if oerr != nil {
+				return t, nil, oerr
+			}
+			if err := launch.ResolveTarget(ctx, st, outs, &t, filepath.Join(f.Home(), "kube", eng.Project())); err != nil {
+				return t, nil, err
+			}
+		} else if failure.ClassOf(err) != failure.NotFound {
 			return t, nil, err
 		}
 	} else if !flags.explicit() {
@@ -69,68 +76,4 @@ func (f *Factory) AppTarget(ctx context.Context, flags TargetFlags) (launch.AppT
 		t.Namespace = t.App
 	}
 	return t, cfg, nil
-}
-
-// fromOutputs reads what the stack's program recorded: kubeconfig, registry,
-// the app's Secret, and, when the program does not manage that Secret, the
-// database and cache URLs from the stack's secrets.
-func (f *Factory) fromOutputs(ctx context.Context, cfg *config.Stack, t *launch.AppTarget) error {
-	eng, err := f.Engine(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := eng.Stack(ctx, cfg.Name, nil, false)
-	if failure.ClassOf(err) == failure.NotFound {
-		return nil // never up'd: config only
-	}
-	if err != nil {
-		return err
-	}
-	outs, err := st.Outputs(ctx)
-	if err != nil {
-		return err
-	}
-	for key, dst := range map[string]*string{"kubeconfig": &t.Kubeconfig, "context": &t.Context, "namespace": &t.Namespace,
-		"registry": &t.Registry, "appSecretName": &t.SecretName, "otlpEndpoint": &t.OTLPEndpoint} {
-		if v := outs.String(key); v != "" {
-			*dst = v
-		}
-	}
-	if b, ok := outs["registryInsecure"].Value.(bool); ok {
-		t.Insecure = t.Insecure || b
-	}
-	// Targets that create their cluster output its kubeconfig as a secret.
-	if kc, ok := outs["kubeconfigContent"]; ok {
-		s, _ := kc.Value.(string)
-		path := filepath.Join(f.Home(), "kube", eng.Project()+"-"+cfg.Name+".yaml")
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return err
-		}
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-			return err
-		}
-		t.Kubeconfig = path
-	}
-	if managed, _ := outs["appSecretManaged"].Value.(bool); managed {
-		return nil
-	}
-	return f.secretsFromConfig(ctx, st, t)
-}
-
-func (f *Factory) secretsFromConfig(ctx context.Context, st *engine.Stack, t *launch.AppTarget) error {
-	all, err := st.AllConfig(ctx)
-	if err != nil {
-		return err
-	}
-	data := map[string]string{}
-	if v, ok := all["liftoff:databaseUrl"]; ok && v.Value != "" {
-		data["DATABASE_URL"] = v.Value
-	}
-	if v, ok := all["liftoff:cacheUrl"]; ok && v.Value != "" {
-		data["CACHE_URL"] = v.Value
-	}
-	if len(data) > 0 {
-		t.SecretData = data
-	}
-	return nil
 }

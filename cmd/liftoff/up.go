@@ -3,22 +3,30 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/image"
 	"github.com/liftoff-dev/liftoff/internal/launch"
+	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
 	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // UpOptions are the flags of `liftoff up`.
 type UpOptions struct {
-	f         *Factory
-	LockWait  time.Duration
-	SkipInfra bool
-	InfraOnly bool
+	f             *Factory
+	LockWait      time.Duration
+	SkipInfra     bool
+	InfraOnly     bool
+	Image         string
+	Platforms     []string
+	Smoke         string
+	WaitScaleDown bool
 }
 
 // NewCmdUp stands a stack up.
@@ -26,8 +34,13 @@ func NewCmdUp(f *Factory, runF func(*UpOptions) error) *cobra.Command {
 	o := &UpOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Create or update the stack's infrastructure, then ship the app",
-		Args:  exactArgs(0, ""),
+		Short: "Create or update the stack's infrastructure, then build, push and deploy the app",
+		Long: `Up runs the phases infrastructure (the target's Pulumi program), build, push
+and deploy (blue-green, with a smoke test before the flip), then prints a
+summary: the live URL, the preview Service, dashboards, the image digest and
+each phase's duration. Every phase is idempotent: after a failure or an
+interruption, run up again and it resumes.`,
+		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.SkipInfra && o.InfraOnly {
 				return failure.Newf(failure.Config, "pass one of them", "--skip-infra and --infra-only exclude each other")
@@ -41,11 +54,24 @@ func NewCmdUp(f *Factory, runF func(*UpOptions) error) *cobra.Command {
 	cmd.Flags().DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another run on the stack to finish (e.g. 5m)")
 	cmd.Flags().BoolVar(&o.SkipInfra, "skip-infra", false, "ship the app only, using the infrastructure already recorded")
 	cmd.Flags().BoolVar(&o.InfraOnly, "infra-only", false, "stop after the infrastructure phase")
+	cmd.Flags().StringVar(&o.Image, "image", "", "ship this prebuilt image (repo@sha256:...) instead of building")
+	cmd.Flags().StringSliceVar(&o.Platforms, "platform", image.DefaultPlatforms, "platforms to build")
+	cmd.Flags().StringVar(&o.Smoke, "smoke", "auto", "smoke test before the flip: auto, on, off")
+	cmd.Flags().BoolVar(&o.WaitScaleDown, "wait-scale-down", false, "keep running until the previous slot is parked (default: the next liftoff command parks it)")
 	return cmd
 }
 
 func runUp(ctx context.Context, o *UpOptions) error {
 	f := o.f
+	smoke, err := smokeMode(o.Smoke)
+	if err != nil {
+		return err
+	}
+	if o.Image != "" {
+		if _, err := rollout.ParseImage(o.Image); err != nil {
+			return err
+		}
+	}
 	cfg, err := f.StackConfig()
 	if err != nil {
 		return err
@@ -54,11 +80,46 @@ func runUp(ctx context.Context, o *UpOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := launch.Up(ctx, d, launch.UpOptions{Config: cfg, SkipInfra: o.SkipInfra, InfraOnly: o.InfraOnly})
+	res, err := launch.Up(ctx, d, launch.UpOptions{Config: cfg, SkipInfra: o.SkipInfra, InfraOnly: o.InfraOnly, Image: o.Image,
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), WaitScaleDown: o.WaitScaleDown, Smoke: smoke,
+		Self:  lock.Self("liftoff up", f.Getenv, f.Now()),
+		Build: launch.BuildOptions{Dir: f.Dir(), Package: cfg.App.Package, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil {
-		f.Printer().Summary(fmt.Sprintf("Stack %s is up", cfg.Name), res.Outputs, map[string]any{"stack": cfg.Name, "phases": res.Phases})
+		title, outs := upSummary(cfg, res)
+		if err != nil {
+			title = fmt.Sprintf("Stack %s: up stopped (run it again to resume)", cfg.Name)
+		}
+		f.Printer().Summary(title, outs, map[string]any{"stack": cfg.Name, "phases": res.Phases, "changes": res.Changes})
 	}
 	return err
+}
+
+// upSummary is what a founder wants to see after up: where the app lives,
+// where its next version waits, the dashboards, the image.
+func upSummary(cfg *config.Stack, res *launch.UpResult) (string, map[string]any) {
+	outs := map[string]any{}
+	for _, k := range []string{"grafana", "prometheus", "alertmanager", "registry", "namespace"} {
+		if v, ok := res.Outputs[k]; ok && v != "" {
+			outs[k] = v
+		}
+	}
+	title := fmt.Sprintf("Stack %s: infrastructure is up", cfg.Name)
+	if res.Deploy == nil || res.Deploy.Result == nil {
+		return title, outs
+	}
+	t, r := res.Target, res.Deploy.Result
+	outs["image"] = res.Deploy.Image
+	outs["live_slot"] = r.Live
+	switch {
+	case t.URL != "":
+		outs["url"] = t.URL
+	case cfg.App.Domain != "":
+		outs["url"] = "https://" + cfg.App.Domain
+	default:
+		outs["url"] = fmt.Sprintf("http://%s.%s.svc.cluster.local (from outside: kubectl -n %s port-forward svc/%s 8080:80)", t.App, t.Namespace, t.Namespace, t.App)
+	}
+	outs["preview"] = fmt.Sprintf("http://%s.%s.svc.cluster.local", r.Preview, t.Namespace)
+	return fmt.Sprintf("Stack %s is live: slot %s serves %s", cfg.Name, r.Live, t.App), outs
 }
 
 // LaunchDeps wires the engine, printer, programs and stack lock for cfg.

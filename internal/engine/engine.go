@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blang/semver"
@@ -331,6 +332,9 @@ type Stack struct {
 	e    *Engine
 	st   auto.Stack
 	name string
+
+	mu        sync.Mutex
+	lastError string // the engine's last error diagnostic, for the error message
 }
 
 // Name is the stack's name.
@@ -377,17 +381,29 @@ func outputs(m auto.OutputMap) Outputs {
 
 // Up applies the program. It first recovers what a killed run left behind.
 func (s *Stack) Up(ctx context.Context, p Progress) (Outputs, error) {
+	outs, _, err := s.UpChanges(ctx, p)
+	return outs, err
+}
+
+// UpChanges is Up that also counts the steps it took by operation.
+func (s *Stack) UpChanges(ctx context.Context, p Progress) (Outputs, Changes, error) {
 	if err := s.Recover(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.expectTotal(ctx, p)
 	ch, done := s.pump(p)
 	res, err := s.st.Up(ctx, optup.EventStreams(ch), optup.ProgressStreams(s.log()), optup.ErrorProgressStreams(s.log()))
 	drain(done)
 	if err != nil {
-		return nil, classifyCtx(ctx, fmt.Errorf("pulumi up: %w", err))
+		return nil, nil, s.failed(ctx, "pulumi up", err)
 	}
-	return outputs(res.Outputs), nil
+	c := Changes{}
+	if res.Summary.ResourceChanges != nil {
+		for op, n := range *res.Summary.ResourceChanges {
+			c[op] = n
+		}
+	}
+	return outputs(res.Outputs), c, nil
 }
 
 // Changes counts planned or applied steps by operation (create, update, same, ...).
@@ -412,7 +428,7 @@ func (s *Stack) Preview(ctx context.Context, p Progress) (Changes, error) {
 	res, err := s.st.Preview(ctx, optpreview.EventStreams(ch), optpreview.ProgressStreams(s.log()), optpreview.ErrorProgressStreams(s.log()))
 	drain(done)
 	if err != nil {
-		return nil, classifyCtx(ctx, fmt.Errorf("pulumi preview: %w", err))
+		return nil, s.failed(ctx, "pulumi preview", err)
 	}
 	c := Changes{}
 	for op, n := range res.ChangeSummary {
@@ -430,7 +446,24 @@ func (s *Stack) Destroy(ctx context.Context, p Progress) error {
 	ch, done := s.pump(p)
 	_, err := s.st.Destroy(ctx, optdestroy.EventStreams(ch), optdestroy.ProgressStreams(s.log()), optdestroy.ErrorProgressStreams(s.log()))
 	drain(done)
-	return classifyCtx(ctx, wrap("pulumi destroy", err))
+	if err != nil {
+		return s.failed(ctx, "pulumi destroy", err)
+	}
+	return nil
+}
+
+// failed classifies an operation's error, naming the engine's own error
+// diagnostic when the CLI's exit status says nothing more.
+func (s *Stack) failed(ctx context.Context, op string, err error) error {
+	s.mu.Lock()
+	diag := s.lastError
+	s.mu.Unlock()
+	if diag != "" && ctx.Err() == nil && !strings.Contains(engineMessage(err.Error()), "\n") {
+		if cl := classify(err); failure.ClassOf(cl) == failure.Engine {
+			return failure.New(failure.Engine, fmt.Errorf("%s: %s", op, diag), failure.FixOf(cl))
+		}
+	}
+	return classifyCtx(ctx, fmt.Errorf("%s: %w", op, err))
 }
 
 // Outputs returns the stack's current outputs without running the program.
@@ -613,9 +646,22 @@ func drain(done <-chan struct{}) {
 func (s *Stack) pump(p Progress) (chan events.EngineEvent, chan struct{}) {
 	ch := make(chan events.EngineEvent, 64)
 	done := make(chan struct{})
+	s.mu.Lock()
+	s.lastError = ""
+	s.mu.Unlock()
 	go func() {
 		defer close(done)
 		for ev := range ch {
+			if d := ev.DiagnosticEvent; d != nil && d.Severity == "error" && !strings.HasPrefix(strings.TrimSpace(d.Message), "update failed") {
+				s.mu.Lock()
+				if s.lastError == "" {
+					s.lastError = strings.TrimSpace(stripANSI(d.Message))
+					if d.URN != "" {
+						s.lastError = urnName(d.URN) + ": " + s.lastError
+					}
+				}
+				s.mu.Unlock()
+			}
 			if p != nil {
 				forward(ev, p)
 			}

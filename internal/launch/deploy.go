@@ -3,8 +3,11 @@ package launch
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/image"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 )
@@ -24,6 +27,14 @@ type AppTarget struct {
 	OTLPEndpoint     string
 	ImagePullSecrets []string
 	ScaleDownDelay   time.Duration
+	// RegistryUsername and RegistryPassword authenticate pushes (an in-cluster registry).
+	RegistryUsername string
+	RegistryPassword string
+	// RegistryPortForward ("namespace/service:port") pushes through a
+	// port-forward to a registry only the cluster's nodes can reach.
+	RegistryPortForward string
+	// URL is where users reach the app, when the stack knows it.
+	URL string
 }
 
 // DeployOptions select what `deploy` does.
@@ -50,6 +61,39 @@ type DeployResult struct {
 	Phases []PhaseResult   `json:"phases"`
 }
 
+// buildAndPush builds the image and pushes it to the target's registry,
+// through a port-forward when only the cluster's nodes can reach it. The
+// reference returned is the one the nodes pull: registry@digest.
+func (o DeployOptions) buildAndPush(ctx context.Context, d Deps) (*BuildResult, error) {
+	t := o.Target
+	b := o.Build
+	b.Repository, b.Insecure = t.Registry, t.Insecure || b.Insecure
+	if b.Repository == "" {
+		return nil, failure.Newf(failure.Config, "pass --registry, set liftoff:registry, or deploy a prebuilt --image", "no registry to push to")
+	}
+	if t.RegistryUsername != "" {
+		b.Keychain = image.BasicKeychain{Username: t.RegistryUsername, Password: t.RegistryPassword}
+	}
+	if t.RegistryPortForward != "" {
+		e, err := t.Engine(d, o.Self)
+		if err != nil {
+			return nil, err
+		}
+		addr, stop, err := rollout.PortForward(ctx, e.Rest, t.RegistryPortForward)
+		if err != nil {
+			return nil, failure.New(failure.Registry, fmt.Errorf("reach the in-cluster registry: %w", err), "check that the registry pod runs: liftoff status")
+		}
+		defer stop()
+		_, repo, _ := strings.Cut(t.Registry, "/")
+		b.Repository, b.Insecure = addr+"/"+repo, true
+	}
+	br, err := Build(ctx, d, b)
+	if err == nil && br.Reference != "" {
+		br.Reference = t.Registry + "@" + br.Digest
+	}
+	return br, err
+}
+
 // Engine connects the rollout engine to an app target.
 func (t AppTarget) Engine(d Deps, self lock.Holder) (*rollout.Engine, error) {
 	e, err := rollout.New(rollout.Target{Kubeconfig: t.Kubeconfig, Context: t.Context, Namespace: t.Namespace, App: t.App}, d.Printer, self)
@@ -68,13 +112,10 @@ func Deploy(ctx context.Context, d Deps, o DeployOptions) (*DeployResult, error)
 	res := &DeployResult{Image: o.Image}
 	var phases []PhaseResult
 	if o.Image == "" {
-		b := o.Build
-		b.Repository, b.Insecure = o.Target.Registry, o.Target.Insecure || b.Insecure
-		if b.Repository == "" {
-			return nil, fmt.Errorf("no registry to push to: pass --registry, set liftoff:registry, or deploy a prebuilt --image")
+		br, err := o.buildAndPush(ctx, d)
+		if br != nil {
+			phases = append(phases, br.Phases...)
 		}
-		br, err := Build(ctx, d, b)
-		phases = append(phases, br.Phases...)
 		if err != nil {
 			return nil, err
 		}

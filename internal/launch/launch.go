@@ -14,6 +14,8 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
 	"github.com/liftoff-dev/liftoff/internal/ui"
 )
 
@@ -71,16 +73,33 @@ type UpOptions struct {
 	SkipInfra bool
 	// InfraOnly stops after the infrastructure phase.
 	InfraOnly bool
+	// Image ships a prebuilt image instead of building one.
+	Image string
+	// Build says how to build when no image is given.
+	Build BuildOptions
+	// KubeDir holds kubeconfig files the stack outputs as content.
+	KubeDir string
+	// WaitScaleDown keeps `up` running until the previous slot is parked.
+	WaitScaleDown bool
+	Smoke         rollout.SmokeMode
+	Self          lock.Holder
+	Tune          func(*rollout.Engine)
 }
 
 // UpResult is the summary of `up`.
 type UpResult struct {
 	Stack   string         `json:"stack"`
 	Outputs map[string]any `json:"outputs"`
+	// Changes counts the infrastructure steps by operation; no changes but "same" means nothing was touched.
+	Changes engine.Changes `json:"changes,omitempty"`
+	Deploy  *DeployResult  `json:"deploy,omitempty"`
+	Target  AppTarget      `json:"-"`
 	Phases  []PhaseResult  `json:"phases"`
 }
 
-// Up stands the stack up.
+// Up stands the stack up: infrastructure, then build, push and a blue-green
+// deploy. Every phase is idempotent, so a rerun after a failure or an
+// interruption resumes and finishes.
 func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	release, err := d.Lock(ctx)
 	if err != nil {
@@ -88,24 +107,44 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	}
 	defer release()
 	res := &UpResult{Stack: o.Config.Name}
+	var st *engine.Stack
 	var outs engine.Outputs
 	phases := []phase{{"infrastructure", func(ctx context.Context) error {
-		st, err := d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), true)
-		if err != nil {
+		var err error
+		if st, err = d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), true); err != nil {
 			return err
 		}
 		if o.SkipInfra {
-			outs, err = st.Outputs(ctx)
-			if err == nil {
-				err = ui.ErrSkipped
+			if outs, err = st.Outputs(ctx); err != nil {
+				return err
 			}
-			return err
+			return errSkipped
 		}
-		outs, err = st.Up(ctx, d.Printer)
+		outs, res.Changes, err = st.UpChanges(ctx, d.Printer)
+		if err == nil && !res.Changes.HasChanges() {
+			d.Printer.Infof("infrastructure is up to date: nothing changed")
+		}
 		return err
 	}}}
 	res.Phases, err = runPhases(ctx, d, phases)
 	res.Outputs = outs.Masked()
+	if err != nil || o.InfraOnly {
+		return res, err
+	}
+	t := TargetFromConfig(o.Config)
+	if err := ResolveTarget(ctx, st, outs, &t, o.KubeDir); err != nil {
+		return res, err
+	}
+	res.Target = t
+	image := o.Image
+	if image == "" {
+		image = o.Config.App.Image
+	}
+	dr, err := Deploy(ctx, d, DeployOptions{Target: t, Image: image, Build: o.Build, Detach: !o.WaitScaleDown, Smoke: o.Smoke, Self: o.Self, Tune: o.Tune})
+	if dr != nil {
+		res.Deploy = dr
+		res.Phases = append(res.Phases, dr.Phases...)
+	}
 	return res, err
 }
 
@@ -128,6 +167,13 @@ type DestroyOptions struct {
 	Config *config.Stack
 	// KeepState leaves the (empty) stack in the backend.
 	KeepState bool
+	KubeDir   string
+	Self      lock.Holder
+	// AppTimeout bounds the app teardown (namespace deletion). Default 5m.
+	AppTimeout time.Duration
+	// Force carries on when the app cannot be torn down (the cluster is gone),
+	// leaving whatever still runs there.
+	Force bool
 }
 
 // DestroyResult is the receipt of `destroy`.
@@ -145,12 +191,42 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 	}
 	defer release()
 	res := &DestroyResult{Stack: o.Config.Name}
+	var st *engine.Stack
 	phases := []phase{
-		{"infrastructure", func(ctx context.Context) error {
-			st, err := d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), false)
+		{"app", func(ctx context.Context) (err error) {
+			defer func() {
+				if err != nil && err != errSkipped && o.Force && ctx.Err() == nil {
+					d.Printer.Warnf("app not torn down (%v): --force carries on; anything still in the cluster stays", err)
+					err = nil
+				}
+			}()
+			if st, err = d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), false); err != nil {
+				return err
+			}
+			outs, err := st.Outputs(ctx)
 			if err != nil {
 				return err
 			}
+			if len(outs) == 0 {
+				return errSkipped // never up'd: nothing deployed
+			}
+			t := TargetFromConfig(o.Config)
+			if err := ResolveTarget(ctx, st, outs, &t, o.KubeDir); err != nil {
+				return err
+			}
+			e, err := t.Engine(d, o.Self)
+			if err != nil {
+				return err
+			}
+			timeout := o.AppTimeout
+			if timeout == 0 {
+				timeout = 5 * time.Minute
+			}
+			tctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			return e.Teardown(tctx)
+		}},
+		{"infrastructure", func(ctx context.Context) error {
 			return st.Destroy(ctx, d.Printer)
 		}},
 		{"state", func(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"helm.sh/helm/v3/pkg/action"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -387,4 +388,60 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// Teardown removes the app: both releases, liftoff's Services and Secret,
+// the deploy lock, and the namespace when liftoff created it. It waits
+// (bounded by ctx) until the namespace is gone.
+func (e *Engine) Teardown(ctx context.Context) error {
+	ns, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx, l, err := e.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	for _, slot := range []string{Blue, Green} {
+		if info, err := e.releaseInfo(slot); err != nil {
+			return err
+		} else if info == nil {
+			continue
+		}
+		un := action.NewUninstall(e.helm)
+		un.Timeout = 2 * time.Minute
+		if _, err := un.Run(e.Release(slot)); err != nil {
+			return fmt.Errorf("helm uninstall %s: %w", e.Release(slot), err)
+		}
+		e.Log.Infof("uninstalled release %s", e.Release(slot))
+	}
+	for _, svc := range []string{e.StableService(), e.PreviewService()} {
+		if err := e.Kube.CoreV1().Services(e.T.Namespace).Delete(ctx, svc, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete service %s: %w", svc, err)
+		}
+	}
+	if ns.Labels[LabelManagedBy] != "liftoff" {
+		e.Log.Infof("namespace %s was not created by liftoff: keeping it", e.T.Namespace)
+		return nil
+	}
+	if err := e.Kube.CoreV1().Namespaces().Delete(ctx, e.T.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete namespace %s: %w", e.T.Namespace, err)
+	}
+	for {
+		_, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			e.Log.Infof("namespace %s deleted", e.T.Namespace)
+			return nil
+		}
+		e.Log.Waiting("namespace " + e.T.Namespace + " to finish terminating")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s still terminating: %w", e.T.Namespace, ctx.Err())
+		case <-time.After(max(e.Poll, 250*time.Millisecond)):
+		}
+	}
 }

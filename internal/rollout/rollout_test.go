@@ -94,6 +94,17 @@ func image(n int) string {
 	return fmt.Sprintf("registry.test/shortener@sha256:%064x", n)
 }
 
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 60s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func live(t *testing.T, e *Engine) string {
 	t.Helper()
 	s, _, err := e.serviceSlot(context.Background(), e.StableService())

@@ -43,7 +43,11 @@ type Cluster struct {
 	Rest       *rest.Config
 	Client     kubernetes.Interface
 	Nodes      []string
-	procs      []*Process
+	// ForwardPort is where kwok sends port-forwards to pods named
+	// registry-0 (port 5000): a test listens there to stand in for the
+	// in-cluster registry.
+	ForwardPort int
+	procs       []*Process
 }
 
 // StartCluster starts a cluster for one test.
@@ -81,11 +85,12 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(6)
+	ports, err := freePorts(7)
 	if err != nil {
 		return nil, err
 	}
 	etcdClient, etcdPeer, apiPort, kcmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	c.ForwardPort = ports[6]
 	apiURL := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 	log := func(n string) string { return filepath.Join(dir, n+".log") }
 
@@ -155,7 +160,7 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 	}
 
 	stages := filepath.Join(dir, "kwok-stages.yaml")
-	if err := writeStages(stages); err != nil {
+	if err := writeStages(stages, c.ForwardPort); err != nil {
 		return nil, err
 	}
 	p, err = startProcess(log("kwok"), "kwok", []string{filepath.Join(bin, "kwok"),
@@ -186,6 +191,17 @@ func (c *Cluster) Close() {
 			c.procs[i].Stop()
 		}
 	}
+}
+
+// Component returns a running component by name: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler or kwok.
+func (c *Cluster) Component(name string) *Process {
+	for _, p := range c.procs {
+		if p != nil && p.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // Logs returns the tail of every component's log, for failing tests.
@@ -237,12 +253,23 @@ func (c *Cluster) waitNodesReady() error {
 	}
 }
 
-func writeStages(path string) error {
+func writeStages(path string, forwardPort int) error {
 	ents, err := kwokStages.ReadDir("kwok")
 	if err != nil {
 		return err
 	}
-	var docs []string
+	docs := []string{fmt.Sprintf(`apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterPortForward
+metadata:
+  name: registry
+spec:
+  selector:
+    matchNames: [registry-0]
+  forwards:
+  - ports: [5000]
+    target:
+      port: %d
+      address: 127.0.0.1`, forwardPort)}
 	for _, e := range ents {
 		b, err := kwokStages.ReadFile("kwok/" + e.Name())
 		if err != nil {

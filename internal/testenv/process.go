@@ -142,6 +142,14 @@ func (p *Process) Kill() {
 	}
 }
 
+// Signal sends sig to the process group (SIGSTOP freezes it, SIGCONT resumes).
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p.cmd == nil || p.stopped {
+		return errors.New(p.Name + " is not running")
+	}
+	return syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
 // Tail returns the last n lines of the log.
 func (p *Process) Tail(n int) string {
 	b, _ := os.ReadFile(p.Log)

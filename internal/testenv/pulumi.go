@@ -54,15 +54,20 @@ func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 }
 
 // Run runs program under the mocks as project/stack, failing the test on error.
-func (m *Mocks) Run(t testing.TB, project, stack string, config map[string]string, program pulumi.RunFunc) {
+func (m *Mocks) Run(t testing.TB, project, stack string, config map[string]string, program pulumi.RunFunc, secretKeys ...string) {
 	t.Helper()
-	opts := []pulumi.RunOption{pulumi.WithMocks(project, stack, m)}
-	if config != nil {
-		opts = append(opts, func(info *pulumi.RunInfo) { info.Config = config })
-	}
-	if err := pulumi.RunErr(program, opts...); err != nil {
+	if err := m.RunErr(project, stack, config, program, secretKeys...); err != nil {
 		t.Fatalf("program failed under mocks: %v", err)
 	}
+}
+
+// RunErr is Run that returns the program's error.
+func (m *Mocks) RunErr(project, stack string, config map[string]string, program pulumi.RunFunc, secretKeys ...string) error {
+	opts := []pulumi.RunOption{pulumi.WithMocks(project, stack, m)}
+	if config != nil {
+		opts = append(opts, func(info *pulumi.RunInfo) { info.Config, info.ConfigSecretKeys = config, secretKeys })
+	}
+	return pulumi.RunErr(program, opts...)
 }
 
 // OfType returns the resources of a type, in registration order.

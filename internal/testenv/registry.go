@@ -1,8 +1,10 @@
 package testenv
 
 import (
+	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,12 +27,15 @@ type Registry struct {
 	requests []string
 }
 
-// StartRegistry starts a registry and stops it with the test.
-func StartRegistry(t testing.TB) *Registry {
+// StartRegistry starts a registry on a free port and stops it with the test.
+func StartRegistry(t testing.TB) *Registry { return StartRegistryOn(t, 0) }
+
+// StartRegistryOn starts a registry on a given loopback port (0: any).
+func StartRegistryOn(t testing.TB, port int) *Registry {
 	t.Helper()
 	r := &Registry{}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.requests = append(r.requests, req.Method+" "+req.URL.Path)
 		fail, user, pass := r.Fail, r.Username, r.Password
@@ -49,6 +54,15 @@ func StartRegistry(t testing.TB) *Registry {
 		}
 		h.ServeHTTP(w, req)
 	}))
+	if port != 0 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatalf("registry on port %d: %v", port, err)
+		}
+		srv.Listener.Close()
+		srv.Listener = l
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	r.Host = strings.TrimPrefix(srv.URL, "http://")
 	return r

@@ -40,8 +40,15 @@ type Printer struct {
 	total      int
 	waitingFor string
 	statusLen  bool
+	// progress remembers, per message, the last quarter printed and when.
+	progress map[string]progressMark
 	stop       chan struct{}
 	wg         sync.WaitGroup
+}
+
+type progressMark struct {
+	quarter int64
+	at      time.Time
 }
 
 type inflight struct {
@@ -60,7 +67,7 @@ func NewPrinter(s *Streams, o Options) *Printer {
 	if o.Redraw <= 0 {
 		o.Redraw = 200 * time.Millisecond
 	}
-	return &Printer{s: s, opts: o, live: s.ErrTTY && !s.CI && !o.JSON, inflight: map[string]inflight{}}
+	return &Printer{s: s, opts: o, live: s.ErrTTY && !s.CI && !o.JSON, inflight: map[string]inflight{}, progress: map[string]progressMark{}}
 }
 
 // JSON reports whether the printer writes NDJSON events.
@@ -197,10 +204,29 @@ func (p *Printer) Diagnostic(severity, msg string) {
 	p.lineLocked(p.s.Err, "  %s: %s", severity, msg)
 }
 
-// Progress reports measured progress (bytes pushed, pods ready).
+// Progress reports measured progress (bytes pushed, pods ready). Updates are
+// thinned: plain output prints each quarter, --json at most twice a second;
+// completion is always reported.
 func (p *Printer) Progress(msg string, done, total int64, unit string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := p.opts.Now()
+	last, seen := p.progress[msg]
+	quarter := int64(-1)
+	if total > 0 {
+		quarter = done * 4 / total
+	}
+	complete := total > 0 && done >= total
+	switch {
+	case complete && seen && last.quarter == 4:
+		return // completion already reported
+	case complete:
+	case p.opts.JSON && seen && now.Sub(last.at) < 500*time.Millisecond:
+		return
+	case !p.opts.JSON && !p.live && seen && quarter == last.quarter:
+		return
+	}
+	p.progress[msg] = progressMark{quarter: quarter, at: now}
 	if p.opts.JSON {
 		p.emitLocked(Event{Type: TypeProgress, Phase: p.phase, Message: msg, Done: done, Total: total, Unit: unit})
 		return

@@ -130,6 +130,26 @@ func TestPlainOutput(t *testing.T) {
 	}
 }
 
+func TestProgressThinned(t *testing.T) {
+	s, _, _, errOut := Test()
+	p := NewPrinter(s, Options{})
+	for i := int64(0); i <= 1000; i++ {
+		p.Progress("push r/app", i*1024, 1000*1024, "bytes")
+	}
+	p.Progress("push r/app", 1000*1024, 1000*1024, "bytes")
+	if n := strings.Count(errOut.String(), "push r/app"); n != 5 {
+		t.Errorf("%d progress lines for one upload, want 5 (0%%, 25%%, 50%%, 75%%, done):\n%s", n, errOut)
+	}
+	s2, _, out, _ := Test()
+	j := NewPrinter(s2, Options{JSON: true})
+	for i := int64(0); i <= 1000; i++ {
+		j.Progress("push r/app", i, 1000, "bytes")
+	}
+	if n := strings.Count(out.String(), `"type":"progress"`); n != 2 {
+		t.Errorf("%d progress events within 500ms, want the first and the last", n)
+	}
+}
+
 func TestLiveView(t *testing.T) {
 	s, _, _, errOut := Test()
 	s.ErrTTY = true

@@ -1,13 +1,25 @@
 // Package kubeconfig is the Pulumi program of the kubeconfig target: a cluster
 // the user already has. It declares only what the config asks liftoff to run
-// in the cluster; with an external registry and database and observability
-// off, it declares no provider resources at all and still records the
-// stack's outputs through the engine.
+// in the cluster: a registry, PostgreSQL, Valkey, observability. With an
+// external registry and database, no cache and observability off, it
+// declares no provider resources at all, and liftoff's deploy phase writes
+// the app's namespace and Secret; the stack still records its outputs
+// through the engine, like every other target.
 package kubeconfig
 
 import (
+	"encoding/base64"
+	"encoding/json"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/liftoff-dev/liftoff/components/cache"
+	"github.com/liftoff-dev/liftoff/components/database"
+	"github.com/liftoff-dev/liftoff/components/observability"
+	"github.com/liftoff-dev/liftoff/components/registry"
 	"github.com/liftoff-dev/liftoff/internal/config"
 )
 
@@ -16,20 +28,29 @@ type Target struct {
 	pulumi.ResourceState
 }
 
+// NeedsProvider reports whether the config asks for anything in the cluster.
+func NeedsProvider(cfg *config.Stack) bool {
+	return cfg.Observability.Enabled || cfg.Registry.Repository == "" || cfg.Database.Mode == "in-cluster" || cfg.Cache.Mode == "in-cluster"
+}
+
 // Program declares the kubeconfig stack.
 func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	t := &Target{}
 	if err := ctx.RegisterComponentResource("liftoff:kubeconfig:Target", ctx.Stack(), t); err != nil {
 		return err
 	}
+	app, ns := cfg.App.Name, cfg.App.Namespace
 	outs := pulumi.Map{
-		"target":     pulumi.String(string(cfg.Target)),
-		"app":        pulumi.String(cfg.App.Name),
-		"namespace":  pulumi.String(cfg.App.Namespace),
-		"kubeconfig": pulumi.String(cfg.Kubeconfig.Path),
-		"context":    pulumi.String(cfg.Kubeconfig.Context),
-		"registry":   pulumi.String(cfg.Registry.Repository),
-		"database":   pulumi.String(cfg.Database.Mode),
+		"target": pulumi.String(string(cfg.Target)), "app": pulumi.String(app), "namespace": pulumi.String(ns),
+		"kubeconfig": pulumi.String(cfg.Kubeconfig.Path), "context": pulumi.String(cfg.Kubeconfig.Context),
+		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
+		"registry": pulumi.String(cfg.Registry.Repository), "registryInsecure": pulumi.Bool(cfg.Registry.Insecure),
+		"appSecretName": pulumi.String(app + "-env"), "appSecretManaged": pulumi.Bool(false),
+	}
+	if NeedsProvider(cfg) {
+		if err := inCluster(ctx, t, cfg, outs); err != nil {
+			return err
+		}
 	}
 	if err := ctx.RegisterResourceOutputs(t, outs); err != nil {
 		return err
@@ -38,4 +59,98 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		ctx.Export(k, v)
 	}
 	return nil
+}
+
+func inCluster(ctx *pulumi.Context, t *Target, cfg *config.Stack, outs pulumi.Map) error {
+	app, ns := cfg.App.Name, cfg.App.Namespace
+	prov, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
+		Kubeconfig: pulumi.String(cfg.Kubeconfig.Path), Context: pulumi.String(cfg.Kubeconfig.Context),
+	}, pulumi.Parent(t))
+	if err != nil {
+		return err
+	}
+	opts := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(prov)}
+	nsRes, err := corev1.NewNamespace(ctx, "app-namespace", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
+		Name: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("liftoff")}}}, opts...)
+	if err != nil {
+		return err
+	}
+	inNS := append(opts, pulumi.DependsOn([]pulumi.Resource{nsRes}))
+	env := pulumi.StringMap{}
+	switch cfg.Database.Mode {
+	case "in-cluster":
+		db, err := database.NewInCluster(ctx, "database", &database.InClusterArgs{Namespace: ns, StorageClass: cfg.StorageClass}, inNS...)
+		if err != nil {
+			return err
+		}
+		env["DATABASE_URL"] = db.URL
+	case "external":
+		env["DATABASE_URL"] = pulumi.ToSecret(pulumi.String(cfg.Database.URL.Reveal())).(pulumi.StringOutput)
+	}
+	switch cfg.Cache.Mode {
+	case "in-cluster":
+		c, err := cache.NewInCluster(ctx, "cache", &cache.InClusterArgs{Namespace: ns, StorageClass: cfg.StorageClass}, inNS...)
+		if err != nil {
+			return err
+		}
+		env["CACHE_URL"] = c.URL
+	case "external":
+		env["CACHE_URL"] = pulumi.ToSecret(pulumi.String(cfg.Cache.URL.Reveal())).(pulumi.StringOutput)
+	}
+	if _, err := corev1.NewSecret(ctx, "app-env", &corev1.SecretArgs{
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(app + "-env"), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(app), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}},
+		StringData: env,
+	}, inNS...); err != nil {
+		return err
+	}
+	outs["appSecretManaged"] = pulumi.Bool(true)
+
+	if cfg.Registry.Repository == "" {
+		reg, err := registry.NewInCluster(ctx, "registry", &registry.InClusterArgs{Namespace: ns, StorageClass: cfg.StorageClass}, inNS...)
+		if err != nil {
+			return err
+		}
+		pull, err := PullSecret(ctx, "registry-pull", ns, reg.Host, reg.Username, reg.Password, inNS...)
+		if err != nil {
+			return err
+		}
+		outs["registry"] = pulumi.Sprintf("%s/%s", reg.Host, app)
+		outs["registryInsecure"] = pulumi.Bool(true) // plain HTTP on localhost, as containerd allows
+		outs["registryPortForward"] = pulumi.Sprintf("%s/registry:5000", ns)
+		outs["registryUsername"] = reg.Username
+		outs["registryPassword"] = reg.Password
+		outs["imagePullSecret"] = pull.Metadata.Name().Elem()
+	}
+	if cfg.Observability.Enabled {
+		o, err := observability.New(ctx, "observability", &observability.Args{Retention: cfg.Observability.Retention, StorageClass: cfg.StorageClass,
+			AlertWebhook: webhook(cfg), AlertWebhookKind: observability.WebhookKind(cfg.Observability.AlertWebhook.Reveal())}, opts...)
+		if err != nil {
+			return err
+		}
+		outs["grafana"], outs["prometheus"], outs["alertmanager"] = o.GrafanaService, o.PrometheusService, o.AlertmanagerService
+		outs["otlpEndpoint"], outs["grafanaAdminPassword"] = o.OTLPEndpoint, o.GrafanaAdminPassword
+	}
+	return nil
+}
+
+func webhook(cfg *config.Stack) pulumi.StringInput {
+	if !cfg.Observability.AlertWebhook.IsSet() {
+		return nil
+	}
+	return pulumi.ToSecret(pulumi.String(cfg.Observability.AlertWebhook.Reveal())).(pulumi.StringOutput)
+}
+
+// PullSecret writes a kubernetes.io/dockerconfigjson Secret for one registry.
+func PullSecret(ctx *pulumi.Context, name, namespace string, host, user, password pulumi.StringOutput, opts ...pulumi.ResourceOption) (*corev1.Secret, error) {
+	doc := pulumi.All(host, user, password).ApplyT(func(v []any) (string, error) {
+		h, u, p := v[0].(string), v[1].(string), v[2].(string)
+		b, err := json.Marshal(map[string]any{"auths": map[string]any{h: map[string]string{
+			"username": u, "password": p, "auth": base64.StdEncoding.EncodeToString([]byte(u + ":" + p))}}})
+		return string(b), err
+	}).(pulumi.StringOutput)
+	return corev1.NewSecret(ctx, name, &corev1.SecretArgs{
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("registry-pull"), Namespace: pulumi.String(namespace)},
+		Type:       pulumi.String("kubernetes.io/dockerconfigjson"),
+		StringData: pulumi.StringMap{".dockerconfigjson": pulumi.ToSecret(doc).(pulumi.StringOutput)},
+	}, opts...)
 }

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/liftoff-dev/liftoff/internal/testenv"
+)
+
+// demo streams the CLI's own output when `make demo` runs this test.
+var demo = os.Getenv("LIFTOFF_DEMO") == "1"
+
+// TestE2EUp is `make e2e-up` (and, with LIFTOFF_DEMO=1, `make demo`): the
+// real pulumi CLI on a temp file backend, the local test cluster (real
+// control plane, simulated nodes) and an in-process registry.
+//  1. init --target kubeconfig, up: state recorded, image built and pushed, blue live; status agrees
+//  2. change the app, up again: the infrastructure is unchanged, green goes live
+//  3. SIGKILL up in its deploy phase: the next up recovers the locks and the slot, and finishes
+//  4. destroy: releases, Services and namespace gone, the stack gone from the backend
+func TestE2EUp(t *testing.T) {
+	cl := testenv.StartCluster(t)
+	reg := testenv.StartRegistry(t)
+	c := newCLI(t).withEngine()
+	root := testenv.RepoRoot(t)
+	for _, p := range []string{"go.mod", "go.sum", "app"} {
+		if out, err := exec.Command("cp", "-a", filepath.Join(root, p), c.dir).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+	}
+	ctx := context.Background()
+	ns := "shop"
+	step := func(name string) { t.Logf("=== %s", name); demoLine("\n=== " + name + "\n") }
+	run := func(args ...string) result {
+		t.Helper()
+		r := c.mustRun(args...)
+		demoLine(r.err + r.out)
+		return r
+	}
+
+	step("liftoff init")
+	run("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context, "--registry", reg.Host+"/shortener",
+		"--set", "namespace="+ns, "--set", "database=external", "--set-secret", "databaseUrl=postgres://app:pw@db.shop.svc:5432/app",
+		"--set", "cache=none", "--set", "observability=false")
+	upArgs := []string{"up", "--yes", "--platform", "linux/amd64", "--smoke", "off"}
+
+	step("liftoff up (first)")
+	r := run(upArgs...)
+	if !strings.Contains(r.out, "slot blue serves shortener") || !strings.Contains(r.out, "image") {
+		t.Fatalf("summary: %s", r.out)
+	}
+	if live := selector(t, cl, ns); live != "blue" {
+		t.Fatalf("live slot %q", live)
+	}
+	blueImage := imageOf(t, cl, ns, "blue")
+	if !strings.HasPrefix(blueImage, reg.Host+"/shortener@sha256:") {
+		t.Fatalf("blue runs %s", blueImage)
+	}
+	sec, err := cl.Client.CoreV1().Secrets(ns).Get(ctx, "shortener-env", metav1.GetOptions{})
+	if err != nil || string(sec.Data["DATABASE_URL"]) != "postgres://app:pw@db.shop.svc:5432/app" {
+		t.Fatalf("app secret: %v", err)
+	}
+	st := run("status")
+	if !strings.Contains(st.out, "live slot: blue") || !strings.Contains(st.out, "update succeeded") {
+		t.Errorf("status disagrees:\n%s", st.out)
+	}
+
+	step("change the app, liftoff up (second)")
+	api := filepath.Join(c.dir, "app", "api", "api.go")
+	b, _ := os.ReadFile(api)
+	os.WriteFile(api, []byte(strings.Replace(string(b), `"service": "shortener"`, `"service": "shortener", "edition": "2"`, 1)), 0o644)
+	r = c.mustRun(append(upArgs, "--json")...)
+	demoLine(r.out)
+	var changes map[string]any
+	for _, ev := range validEvents(t, r.out) {
+		if ev.Type == "summary" {
+			changes, _ = ev.Data["changes"].(map[string]any)
+		}
+	}
+	for op, n := range changes {
+		if op != "same" && n.(float64) > 0 {
+			t.Errorf("the infrastructure changed on an app-only change: %v", changes)
+		}
+	}
+	if selector(t, cl, ns) != "green" || imageOf(t, cl, ns, "green") == blueImage {
+		t.Fatalf("second up: live %s, green runs %s", selector(t, cl, ns), imageOf(t, cl, ns, "green"))
+	}
+
+	step("SIGKILL liftoff up during its deploy phase")
+	kwok := cl.Component("kwok")
+	kwok.Signal(syscall.SIGSTOP) // pods stop becoming ready: the deploy waits
+	cmd := exec.Command(os.Args[0], append([]string{"--cwd", c.dir}, upArgs...)...)
+	cmd.Env = append(os.Environ(), "LIFTOFF_TEST_MAIN=1")
+	for k, v := range c.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	inDeploy := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			demoLine(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "deploying ") {
+				close(inDeploy)
+				io.Copy(io.Discard, stderr)
+				return
+			}
+		}
+	}()
+	select {
+	case <-inDeploy:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("up never reached its deploy phase")
+	}
+	waitUntil(t, "the deploy lock", func() bool {
+		l, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, "shortener-deploy", metav1.GetOptions{})
+		return err == nil && strings.Contains(*l.Spec.HolderIdentity, fmt.Sprintf("pid %d", cmd.Process.Pid))
+	})
+	cmd.Process.Kill()
+	cmd.Wait()
+	kwok.Signal(syscall.SIGCONT)
+	r = run(upArgs...)
+	for _, want := range []string{"broke a stale lock", "took over the deploy lock"} {
+		if !strings.Contains(r.err, want) {
+			t.Errorf("recovery did not say %q:\n%s", want, r.err)
+		}
+	}
+	if selector(t, cl, ns) != "blue" {
+		t.Errorf("after recovery, live slot %s", selector(t, cl, ns))
+	}
+
+	step("liftoff destroy")
+	run("destroy", "--yes")
+	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace %s still exists: %v", ns, err)
+	}
+	rels, _ := action.NewList(helmConfig(t, cl, ns)).Run()
+	if len(rels) != 0 {
+		t.Errorf("releases left: %d", len(rels))
+	}
+	r = c.mustRun("stacks", "ls", "--json")
+	var ev struct{ Data map[string][]map[string]any }
+	json.Unmarshal([]byte(strings.TrimSpace(r.out)), &ev)
+	if len(ev.Data["stacks"]) != 0 {
+		t.Errorf("stack still in the backend: %s", r.out)
+	}
+}
+
+func demoLine(s string) {
+	if demo {
+		os.Stdout.WriteString(s)
+	}
+}
+
+func selector(t *testing.T, cl *testenv.Cluster, ns string) string {
+	t.Helper()
+	svc, err := cl.Client.CoreV1().Services(ns).Get(context.Background(), "shortener", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc.Spec.Selector["liftoff.dev/slot"]
+}
+
+func imageOf(t *testing.T, cl *testenv.Cluster, ns, slot string) string {
+	t.Helper()
+	d, err := cl.Client.AppsV1().Deployments(ns).Get(context.Background(), "shortener-"+slot, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 2m", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

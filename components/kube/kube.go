@@ -1,0 +1,100 @@
+// Package kube holds small helpers the in-cluster components share: labels
+// and the shape of a single-container workload with a Service.
+package kube
+
+import (
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Labels are the standard labels of an in-cluster service liftoff runs.
+func Labels(name string) pulumi.StringMap {
+	return pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(name), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}
+}
+
+// Meta is object metadata in a namespace with liftoff's labels.
+func Meta(name, namespace string) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: pulumi.String(namespace), Labels: Labels(name)}
+}
+
+// Restricted is the pod-level security context every in-cluster service runs with.
+func Restricted(uid int) *corev1.PodSecurityContextArgs {
+	return &corev1.PodSecurityContextArgs{RunAsNonRoot: pulumi.Bool(true), RunAsUser: pulumi.Int(uid), RunAsGroup: pulumi.Int(uid),
+		FsGroup: pulumi.Int(uid), SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")}}
+}
+
+// NoPrivileges is the container-level security context.
+func NoPrivileges() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{AllowPrivilegeEscalation: pulumi.Bool(false),
+		Capabilities: &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}}}
+}
+
+// VolumeClaim is a ReadWriteOnce claim template of size on storageClass ("" = default).
+func VolumeClaim(name, size, storageClass string) corev1.PersistentVolumeClaimTypeArgs {
+	spec := &corev1.PersistentVolumeClaimSpecArgs{AccessModes: pulumi.StringArray{pulumi.String("ReadWriteOnce")},
+		Resources: &corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": pulumi.String(size)}}}
+	if storageClass != "" {
+		spec.StorageClassName = pulumi.String(storageClass)
+	}
+	return corev1.PersistentVolumeClaimTypeArgs{Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name)}, Spec: spec}
+}
+
+// StatefulService is a one-replica StatefulSet with a volume and a Service in front.
+type StatefulService struct {
+	Name, Namespace, Image string
+	UID                    int
+	Port                   int
+	Args                   pulumi.StringArrayInput
+	Env                    corev1.EnvVarArrayInput
+	MountPath, Size        string
+	StorageClass           string
+	Requests, Limits       pulumi.StringMap
+	Probe                  *corev1.ProbeArgs
+	ServiceType            string
+	NodePort               int
+	// ExtraVolumes are mounted next to the data volume (e.g. a Secret).
+	ExtraVolumes corev1.VolumeArray
+	ExtraMounts  corev1.VolumeMountArray
+}
+
+// Declare creates the StatefulSet and its Service.
+func (s StatefulService) Declare(ctx *pulumi.Context, prefix string, opts ...pulumi.ResourceOption) (*appsv1.StatefulSet, *corev1.Service, error) {
+	labels := Labels(s.Name)
+	ctr := corev1.ContainerArgs{Name: pulumi.String(s.Name), Image: pulumi.String(s.Image), Args: s.Args, Env: s.Env,
+		Ports:           corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("main"), ContainerPort: pulumi.Int(s.Port)}},
+		VolumeMounts:    append(corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(s.MountPath)}}, s.ExtraMounts...),
+		Resources:       &corev1.ResourceRequirementsArgs{Requests: s.Requests, Limits: s.Limits},
+		SecurityContext: NoPrivileges(), ReadinessProbe: s.Probe, LivenessProbe: s.Probe,
+	}
+	sts, err := appsv1.NewStatefulSet(ctx, prefix, &appsv1.StatefulSetArgs{
+		Metadata: Meta(s.Name, s.Namespace),
+		Spec: &appsv1.StatefulSetSpecArgs{
+			ServiceName: pulumi.String(s.Name), Replicas: pulumi.Int(1),
+			Selector: &metav1.LabelSelectorArgs{MatchLabels: labels},
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: labels},
+				Spec: &corev1.PodSpecArgs{SecurityContext: Restricted(s.UID), AutomountServiceAccountToken: pulumi.Bool(false),
+					Containers: corev1.ContainerArray{ctr}, Volumes: s.ExtraVolumes},
+			},
+			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{VolumeClaim("data", s.Size, s.StorageClass)},
+		},
+	}, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	port := corev1.ServicePortArgs{Name: pulumi.String("main"), Port: pulumi.Int(s.Port), TargetPort: pulumi.String("main")}
+	if s.NodePort != 0 {
+		port.NodePort = pulumi.Int(s.NodePort)
+	}
+	typ := s.ServiceType
+	if typ == "" {
+		typ = "ClusterIP"
+	}
+	svc, err := corev1.NewService(ctx, prefix, &corev1.ServiceArgs{
+		Metadata: Meta(s.Name, s.Namespace),
+		Spec:     &corev1.ServiceSpecArgs{Type: pulumi.String(typ), Selector: labels, Ports: corev1.ServicePortArray{port}},
+	}, opts...)
+	return sts, svc, err
+}

@@ -1,0 +1,89 @@
+// Package registry is where images go: ECR on aws (NewECR), or an OCI
+// registry running in the cluster (NewInCluster) for homelabs and clusters
+// without one.
+package registry
+
+import (
+	"fmt"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/liftoff-dev/liftoff/components/kube"
+)
+
+// Image is the pinned in-cluster registry (CNCF distribution).
+const Image = "registry:2.8.3"
+
+// NodePort is where every node reaches the registry: containerd treats
+// localhost registries as plain-HTTP, so pods pull localhost:30500/...
+const NodePort = 30500
+
+// InClusterArgs configure NewInCluster.
+type InClusterArgs struct {
+	Namespace    string
+	StorageClass string
+	SizeGB       int
+	// Host is the address nodes and liftoff use (default localhost:30500).
+	Host string
+}
+
+// InCluster is an OCI registry with htpasswd authentication.
+type InCluster struct {
+	pulumi.ResourceState
+	// Host is the registry's address, e.g. localhost:30500.
+	Host     pulumi.StringOutput `pulumi:"host"`
+	Username pulumi.StringOutput `pulumi:"username"`
+	Password pulumi.StringOutput `pulumi:"password"`
+}
+
+// NewInCluster declares the registry in the namespace of the Kubernetes provider in opts.
+func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ...pulumi.ResourceOption) (*InCluster, error) {
+	if args == nil || args.Namespace == "" {
+		return nil, fmt.Errorf("registry: namespace is required")
+	}
+	if args.SizeGB == 0 {
+		args.SizeGB = 20
+	}
+	if args.Host == "" {
+		args.Host = fmt.Sprintf("localhost:%d", NodePort)
+	}
+	r := &InCluster{}
+	if err := ctx.RegisterComponentResource("liftoff:registry:InCluster", name, r, opts...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(r)
+	pw, err := random.NewRandomPassword(ctx, name+"-password", &random.RandomPasswordArgs{Length: pulumi.Int(32), Special: pulumi.Bool(false)}, child)
+	if err != nil {
+		return nil, err
+	}
+	// bcrypt in the provider keeps the hash stable across runs.
+	htpasswd := pw.BcryptHash.ApplyT(func(h string) string { return "liftoff:" + h + "\n" }).(pulumi.StringOutput)
+	auth, err := corev1.NewSecret(ctx, name+"-htpasswd", &corev1.SecretArgs{Metadata: kube.Meta("registry-auth", args.Namespace),
+		StringData: pulumi.StringMap{"htpasswd": htpasswd}}, child)
+	if err != nil {
+		return nil, err
+	}
+	env := corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String("REGISTRY_AUTH"), Value: pulumi.String("htpasswd")},
+		corev1.EnvVarArgs{Name: pulumi.String("REGISTRY_AUTH_HTPASSWD_REALM"), Value: pulumi.String("liftoff")},
+		corev1.EnvVarArgs{Name: pulumi.String("REGISTRY_AUTH_HTPASSWD_PATH"), Value: pulumi.String("/auth/htpasswd")},
+		corev1.EnvVarArgs{Name: pulumi.String("REGISTRY_STORAGE_DELETE_ENABLED"), Value: pulumi.String("true")},
+	}
+	_, _, err = kube.StatefulService{Name: "registry", Namespace: args.Namespace, Image: Image, UID: 1000, Port: 5000, Env: env,
+		MountPath: "/var/lib/registry", Size: fmt.Sprintf("%dGi", args.SizeGB), StorageClass: args.StorageClass,
+		Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")}, Limits: pulumi.StringMap{"memory": pulumi.String("256Mi")},
+		Probe:       &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.String("main")}, PeriodSeconds: pulumi.Int(10)},
+		ServiceType: "NodePort", NodePort: NodePort,
+		ExtraVolumes: corev1.VolumeArray{corev1.VolumeArgs{Name: pulumi.String("auth"), Secret: &corev1.SecretVolumeSourceArgs{SecretName: auth.Metadata.Name()}}},
+		ExtraMounts:  corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String("/auth"), ReadOnly: pulumi.Bool(true)}},
+	}.Declare(ctx, name, child)
+	if err != nil {
+		return nil, err
+	}
+	r.Host = pulumi.String(args.Host).ToStringOutput()
+	r.Username = pulumi.String("liftoff").ToStringOutput()
+	r.Password = pulumi.ToSecret(pw.Result).(pulumi.StringOutput)
+	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"host": r.Host, "username": r.Username, "password": r.Password})
+}

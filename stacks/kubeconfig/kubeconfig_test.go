@@ -1,0 +1,97 @@
+package kubeconfig_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/liftoff-dev/liftoff/internal/testenv"
+	"github.com/liftoff-dev/liftoff/stacks"
+)
+
+const dbURL = "postgres://app:pw-in-plain@db.example.com:5432/app"
+
+func mocks() *testenv.Mocks {
+	return &testenv.Mocks{MockState: func(typ, name string, in resource.PropertyMap) resource.PropertyMap {
+		if typ == "random:index/randomPassword:RandomPassword" {
+			return resource.PropertyMap{"result": resource.MakeSecret(resource.NewStringProperty("generated")),
+				"bcryptHash": resource.MakeSecret(resource.NewStringProperty("$2a$10$hash"))}
+		}
+		return nil
+	}}
+}
+
+// TestExternalEverything: no provider resource at all, only the stack's own component.
+func TestExternalEverything(t *testing.T) {
+	m := mocks()
+	m.Run(t, "shortener", "dev", map[string]string{
+		"liftoff:target": "kubeconfig", "liftoff:kubeconfig": "/k", "liftoff:registry": "127.0.0.1:5000/app",
+		"liftoff:database": "external", "liftoff:databaseUrl": dbURL, "liftoff:cache": "none", "liftoff:observability": "false",
+	}, stacks.Run, "liftoff:databaseUrl")
+	for _, r := range m.Resources {
+		if r.Custom || strings.HasPrefix(r.Type, "pulumi:providers:") {
+			t.Errorf("declared %s %s: this configuration must need no provider", r.Type, r.Name)
+		}
+	}
+	if len(m.OfType("liftoff:kubeconfig:Target")) != 1 {
+		t.Errorf("resources: %v", m.Names())
+	}
+}
+
+// TestInCluster: the defaults run registry, PostgreSQL, Valkey and observability in the cluster.
+func TestInCluster(t *testing.T) {
+	m := mocks()
+	m.Run(t, "shortener", "dev", map[string]string{"liftoff:target": "kubeconfig", "liftoff:kubeconfig": "/k", "liftoff:context": "home", "liftoff:storageClass": "local-path"},
+		stacks.Run)
+	prov := m.Get(t, "pulumi:providers:kubernetes", "cluster")
+	if v, _ := testenv.Lookup(prov.Inputs, "context"); v.StringValue() != "home" {
+		t.Errorf("provider context: %v", v)
+	}
+	for _, typ := range []string{"liftoff:database:InCluster", "liftoff:cache:InCluster", "liftoff:registry:InCluster", "liftoff:observability:Observability"} {
+		if len(m.OfType(typ)) != 1 {
+			t.Errorf("no %s", typ)
+		}
+	}
+	ns := m.Get(t, "kubernetes:core/v1:Namespace", "app-namespace")
+	if v, _ := testenv.Lookup(ns.Inputs, "metadata.name"); v.StringValue() != "shortener" {
+		t.Errorf("namespace %v", v)
+	}
+	env := m.Get(t, "kubernetes:core/v1:Secret", "app-env")
+	data, _ := testenv.Lookup(env.Inputs, "stringData")
+	_, hasDB := testenv.Lookup(env.Inputs, "stringData.DATABASE_URL")
+	_, hasCache := testenv.Lookup(env.Inputs, "stringData.CACHE_URL")
+	if !data.IsSecret() || !hasDB || !hasCache {
+		t.Errorf("app secret: %s", testenv.Show(data))
+	}
+	pg := m.Get(t, "kubernetes:apps/v1:StatefulSet", "database")
+	if v, _ := testenv.Lookup(pg.Inputs, "spec.volumeClaimTemplates"); !strings.Contains(testenv.Show(v), "local-path") {
+		t.Errorf("postgres volume: %s", testenv.Show(v))
+	}
+	svc := m.Get(t, "kubernetes:core/v1:Service", "registry")
+	if v, _ := testenv.Lookup(svc.Inputs, "spec.type"); v.StringValue() != "NodePort" {
+		t.Errorf("registry service type %v", v)
+	}
+	pull := m.Get(t, "kubernetes:core/v1:Secret", "registry-pull")
+	if v, _ := testenv.Lookup(pull.Inputs, "type"); v.StringValue() != "kubernetes.io/dockerconfigjson" {
+		t.Errorf("pull secret type %v", v)
+	}
+	for _, r := range m.Resources {
+		if strings.Contains(testenv.Show(resource.NewObjectProperty(r.Inputs)), "pw-in-plain") {
+			t.Errorf("%s %s holds a secret in plain text", r.Type, r.Name)
+		}
+	}
+}
+
+func TestExternalDatabaseIsSecret(t *testing.T) {
+	m := mocks()
+	m.Run(t, "shortener", "dev", map[string]string{"liftoff:target": "kubeconfig", "liftoff:kubeconfig": "/k", "liftoff:observability": "false",
+		"liftoff:database": "external", "liftoff:databaseUrl": dbURL}, stacks.Run, "liftoff:databaseUrl")
+	env := m.Get(t, "kubernetes:core/v1:Secret", "app-env")
+	if data, _ := testenv.Lookup(env.Inputs, "stringData"); !data.ContainsSecrets() {
+		t.Error("the configured DATABASE_URL went into the Secret in plain text")
+	}
+	if len(m.OfType("liftoff:database:InCluster")) != 0 {
+		t.Error("in-cluster database with an external one configured")
+	}
+}
