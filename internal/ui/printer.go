@@ -42,8 +42,8 @@ type Printer struct {
 	statusLen  bool
 	// progress remembers, per message, the last quarter printed and when.
 	progress map[string]progressMark
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 type progressMark struct {
