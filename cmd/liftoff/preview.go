@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 )
 
@@ -57,6 +58,11 @@ func runPreview(ctx context.Context, o *PreviewOptions) error {
 	if changes.HasChanges() {
 		text = "changes: " + strings.Join(ops, ", ")
 	}
-	f.Printer().Result(text, map[string]any{"stack": cfg.Name, "changes": data})
+	result := map[string]any{"stack": cfg.Name, "changes": data}
+	if est := cost.AWS(cfg); est != nil {
+		text += "\n" + est.String()
+		result["cost"] = est
+	}
+	f.Printer().Result(text, result)
 	return nil
 }

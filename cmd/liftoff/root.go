@@ -46,6 +46,7 @@ Results go to stdout, progress to stderr; --json writes NDJSON events to stdout.
 		NewCmdCancel(f, nil),
 		NewCmdDoctor(f, nil),
 		NewCmdVersion(f),
+		NewCmdEKSToken(f, nil),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	return root

@@ -11,6 +11,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/image"
+	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
@@ -89,7 +90,12 @@ func runUp(ctx context.Context, o *UpOptions) error {
 		if err != nil {
 			title = fmt.Sprintf("Stack %s: up stopped (run it again to resume)", cfg.Name)
 		}
-		f.Printer().Summary(title, outs, map[string]any{"stack": cfg.Name, "phases": res.Phases, "changes": res.Changes})
+		data := map[string]any{"stack": cfg.Name, "phases": res.Phases, "changes": res.Changes}
+		if est := cost.AWS(cfg); est != nil {
+			outs["monthly_cost_usd"] = fmt.Sprintf("%.0f (estimate: liftoff preview itemises it)", est.Total)
+			data["cost"] = est
+		}
+		f.Printer().Summary(title, outs, data)
 	}
 	return err
 }

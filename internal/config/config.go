@@ -766,8 +766,9 @@ func eksVersion(s string) error {
 	if _, err := fmt.Sscanf(s, "1.%d", &minor); err != nil || fmt.Sprintf("1.%d", minor) != s {
 		return bad("must be 1.N", "use "+DefaultEKSVersion)
 	}
-	if minor < 31 || minor > 35 {
-		return bad("is not a version EKS supports in standard support (1.31-1.35)", "use "+DefaultEKSVersion)
+	// The range liftoff pins managed add-on versions for (components/cluster.AddonVersions).
+	if minor < 32 || minor > 34 {
+		return bad("is not a version liftoff pins EKS add-ons for (1.32-1.34)", "use "+DefaultEKSVersion)
 	}
 	return nil
 }

@@ -92,7 +92,7 @@ func TestParseErrors(t *testing.T) {
 		{"cidr unmasked", "dev", vals(append(aws, "liftoff:vpcCidr", "10.0.1.0/16")...), "liftoff:vpcCidr", "CIDR"},
 		{"az count", "dev", vals(append(aws, "liftoff:azCount", "4")...), "liftoff:azCount", "from 2 to 3"},
 		{"nat", "dev", vals(append(aws, "liftoff:nat", "gateway")...), "liftoff:nat", "single, per-az, none"},
-		{"eks version", "dev", vals(append(aws, "liftoff:eksVersion", "1.20")...), "liftoff:eksVersion", "standard support"},
+		{"eks version", "dev", vals(append(aws, "liftoff:eksVersion", "1.20")...), "liftoff:eksVersion", "1.32-1.34"},
 		{"instance type", "dev", vals(append(aws, "liftoff:nodeInstanceTypes", `["t3.large","big"]`)...), "liftoff:nodeInstanceTypes[1]", "instance type"},
 		{"spot diversity", "dev", vals(append(aws, "liftoff:nodeInstanceTypes", `["t3.large"]`)...), "liftoff:nodeInstanceTypes", "at least 2"},
 		{"arch mix", "dev", vals(append(aws, "liftoff:nodeInstanceTypes", `["t3.large","t4g.large"]`)...), "liftoff:nodeInstanceTypes", "arm64"},
