@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/image"
-	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"

@@ -75,7 +75,9 @@ func AWS(cfg *config.Stack) *Estimate {
 		return nil
 	}
 	e := &Estimate{Notes: fmt.Sprintf("us-east-1 list prices of %s; other regions differ by up to ~20%%; excludes data transfer, NAT/LB traffic and CloudWatch usage", PriceDate)}
-	add := func(class, detail string, usd float64) { e.Lines = append(e.Lines, Line{Class: class, Detail: detail, USD: usd}) }
+	add := func(class, detail string, usd float64) {
+		e.Lines = append(e.Lines, Line{Class: class, Detail: detail, USD: usd})
+	}
 
 	add("eks control plane", "1 cluster, standard support", eksHourly*HoursPerMonth)
 

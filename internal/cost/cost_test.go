@@ -37,9 +37,9 @@ func TestDefaults(t *testing.T) {
 	// 2 spot nodes drawing from 5 types averaging $0.08728/h.
 	want := map[string]float64{
 		"eks control plane": 73, "nat gateways": 32.85, "load balancer": 16.425,
-		"nodes":             0.08728 * SpotFactor * 2 * 730,
-		"rds":               0.016*730 + 20*0.115,
-		"node volumes":      2 * 40 * 0.08,
+		"nodes":        0.08728 * SpotFactor * 2 * 730,
+		"rds":          0.016*730 + 20*0.115,
+		"node volumes": 2 * 40 * 0.08,
 	}
 	for class, usd := range want {
 		if got := line(e, class).USD; !near(got, usd) {
