@@ -96,6 +96,9 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"stacks", "ls"}, &StacksLsOptions{f: f}},
 		{[]string{"cancel"}, &CancelOptions{f: f}},
 		{[]string{"doctor"}, &DoctorOptions{f: f}},
+		{[]string{"kubeconfig", "--merge", "--set-current", "--kubeconfig", "/k"}, &KubeconfigOptions{f: f, Merge: true, SetCurrent: true, Path: "/k"}},
+		{[]string{"eks-token", "--cluster", "c", "--region", "eu-west-1"}, &EKSTokenOptions{f: f, Cluster: "c", Region: "eu-west-1"}},
+		{[]string{"up", "--accept-new-host-keys"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, AcceptNewHostKeys: true}},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args[:1], " "), func(t *testing.T) {
@@ -150,6 +153,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"init", "--target", "kubeconfig", "--set", "replicas=0"}, 2, "replicas"},
 		{[]string{"config", "get", "-s", "dev"}, 9, "init"},
 		{[]string{"version", "extra"}, 2, "takes 0 argument"},
+		{[]string{"kubeconfig", "--set-current"}, 2, "needs --merge"},
+		{[]string{"kubeconfig", "-s", "prod"}, 9, "init"},
+		{[]string{"eks-token"}, 2, "--cluster is required"},
 	}
 	for _, tc := range cases {
 		r := c.run(tc.args...)

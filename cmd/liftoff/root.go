@@ -47,6 +47,7 @@ Results go to stdout, progress to stderr; --json writes NDJSON events to stdout.
 		NewCmdDoctor(f, nil),
 		NewCmdVersion(f),
 		NewCmdEKSToken(f, nil),
+		NewCmdKubeconfig(f, nil),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	return root

@@ -51,6 +51,10 @@ func replaceRun(cmd *cobra.Command, f *Factory, capture func(any) error) {
 		fresh = NewCmdConfigGet(f, func(o *ConfigGetOptions) error { return capture(o) })
 	case "liftoff config rm":
 		fresh = NewCmdConfigRm(f, func(o *ConfigRmOptions) error { return capture(o) })
+	case "liftoff kubeconfig":
+		fresh = NewCmdKubeconfig(f, func(o *KubeconfigOptions) error { return capture(o) })
+	case "liftoff eks-token":
+		fresh = NewCmdEKSToken(f, func(o *EKSTokenOptions) error { return capture(o) })
 	default:
 		return
 	}

@@ -28,6 +28,8 @@ type UpOptions struct {
 	Platforms     []string
 	Smoke         string
 	WaitScaleDown bool
+	// AcceptNewHostKeys trusts homelab hosts' unknown SSH keys on first use.
+	AcceptNewHostKeys bool
 }
 
 // NewCmdUp stands a stack up.
@@ -58,6 +60,7 @@ interruption, run up again and it resumes.`,
 	cmd.Flags().StringVar(&o.Image, "image", "", "ship this prebuilt image (repo@sha256:...) instead of building")
 	cmd.Flags().StringSliceVar(&o.Platforms, "platform", image.DefaultPlatforms, "platforms to build")
 	cmd.Flags().StringVar(&o.Smoke, "smoke", "auto", "smoke test before the flip: auto, on, off")
+	cmd.Flags().BoolVar(&o.AcceptNewHostKeys, "accept-new-host-keys", false, "homelab: trust hosts' unknown SSH keys on first use (then pinned in the stack)")
 	cmd.Flags().BoolVar(&o.WaitScaleDown, "wait-scale-down", false, "keep running until the previous slot is parked (default: the next liftoff command parks it)")
 	return cmd
 }
@@ -76,6 +79,12 @@ func runUp(ctx context.Context, o *UpOptions) error {
 	cfg, err := f.StackConfig()
 	if err != nil {
 		return err
+	}
+	if o.AcceptNewHostKeys {
+		if cfg.Homelab == nil {
+			return failure.Newf(failure.Config, "drop the flag", "--accept-new-host-keys applies to homelab stacks only (%s is %s)", cfg.Name, cfg.Target)
+		}
+		cfg.Homelab.AcceptNewHostKeys = true
 	}
 	d, err := f.LaunchDeps(ctx, cfg, "liftoff up", o.LockWait)
 	if err != nil {

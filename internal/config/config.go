@@ -138,6 +138,9 @@ type HomelabConfig struct {
 	AirgapBinary      string
 	AirgapImages      string
 	ImageDelivery     string // registry or import
+	// HostKeys are the verified host keys by host:port, set by liftoff's
+	// preflight before the program runs (not a config key).
+	HostKeys map[string]string
 }
 
 // Node is one homelab host.

@@ -114,6 +114,11 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 		if st, err = d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), true); err != nil {
 			return err
 		}
+		if o.Config.Homelab != nil && !o.SkipInfra {
+			if err := preflight(ctx, d.Printer, o.Config, st, d.Now); err != nil {
+				return err
+			}
+		}
 		if o.SkipInfra {
 			if outs, err = st.Outputs(ctx); err != nil {
 				return err

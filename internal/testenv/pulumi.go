@@ -19,7 +19,9 @@ type Resource struct {
 	Parent string
 	// Provider is the provider reference ("urn::id") the resource was registered with.
 	Provider string
-	Inputs   resource.PropertyMap
+	// Deps are the URNs the resource depends on explicitly (DependsOn).
+	Deps   []string
+	Inputs resource.PropertyMap
 }
 
 // Mocks records every resource a program registers. Custom resources get
@@ -36,7 +38,7 @@ type Mocks struct {
 // NewResource implements pulumi.MockResourceMonitor.
 func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	m.mu.Lock()
-	m.Resources = append(m.Resources, Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Parent: string(args.RegisterRPC.GetParent()), Provider: args.Provider, Inputs: args.Inputs})
+	m.Resources = append(m.Resources, Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Parent: string(args.RegisterRPC.GetParent()), Provider: args.Provider, Deps: args.RegisterRPC.GetDependencies(), Inputs: args.Inputs})
 	m.mu.Unlock()
 	state := args.Inputs.Copy()
 	if m.MockState != nil {

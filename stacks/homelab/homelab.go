@@ -1,16 +1,100 @@
 // Package homelab is the Pulumi program of the homelab target: k3s installed
-// over SSH on the user's own machines, with registry, secrets and observability.
+// over SSH on the user's own machines (components/k3s), then the same
+// in-cluster registry, database, cache, secrets and observability as the
+// kubeconfig target, on k3s's local-path storage.
 package homelab
 
 import (
-	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
 
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/liftoff-dev/liftoff/components/k3s"
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
 )
+
+// RegistryMirror is where nodes pull the in-cluster registry's images: its
+// NodePort on every node, plain HTTP on localhost as containerd allows.
+const RegistryMirror = "localhost:30500"
+
+// Target is the stack's root component.
+type Target struct {
+	pulumi.ResourceState
+}
 
 // Program declares the homelab stack.
 func Program(ctx *pulumi.Context, cfg *config.Stack) error {
-	return errors.New("the homelab target is not implemented yet")
+	h := cfg.Homelab
+	if h.ImageDelivery == "import" {
+		return fmt.Errorf("liftoff:imageDelivery import: liftoff up ships images through the in-cluster registry only so far (fix: liftoff config rm imageDelivery); see README, homelab")
+	}
+	t := &Target{}
+	if err := ctx.RegisterComponentResource("liftoff:homelab:Target", ctx.Stack(), t); err != nil {
+		return err
+	}
+	args := &k3s.Args{Version: h.K3sVersion, Channel: h.K3sChannel, TLSSANs: h.TLSSANs, AirgapBinary: expand(h.AirgapBinary), AirgapImages: expand(h.AirgapImages),
+		Context: ctx.Stack(), HasSudoPassword: h.SudoPassword.IsSet()}
+	if h.SudoPassword.IsSet() {
+		args.SudoPassword = pulumi.ToSecret(pulumi.String(h.SudoPassword.Reveal())).(pulumi.StringOutput)
+	}
+	if cfg.Registry.Repository == "" {
+		args.RegistryMirror = RegistryMirror
+	}
+	for _, n := range h.Nodes {
+		node := k3s.Node{Name: n.Name, Host: n.Host, Port: n.Port, User: n.User, Role: n.Role,
+			HostKey: h.HostKeys[net.JoinHostPort(n.Host, strconv.Itoa(n.Port))]}
+		if n.Key != "" {
+			b, err := os.ReadFile(expand(n.Key))
+			if err != nil {
+				return fmt.Errorf("liftoff:nodes key of %s: %w (fix: set the path of a private key the host authorises, or leave key empty to use ssh-agent)", n.Host, err)
+			}
+			node.PrivateKey = pulumi.ToSecret(pulumi.String(string(b))).(pulumi.StringOutput)
+		}
+		args.Nodes = append(args.Nodes, node)
+	}
+	cluster, err := k3s.New(ctx, "k3s", args, pulumi.Parent(t))
+	if err != nil {
+		return err
+	}
+	prov, err := kubernetes.NewProvider(ctx, "k3s", &kubernetes.ProviderArgs{Kubeconfig: cluster.Kubeconfig},
+		pulumi.Parent(t), pulumi.DependsOn([]pulumi.Resource{cluster}))
+	if err != nil {
+		return err
+	}
+	if cfg.StorageClass == "" {
+		cfg.StorageClass = "local-path" // k3s's own provisioner
+	}
+	outs := pulumi.Map{
+		"target": pulumi.String(string(cfg.Target)), "app": pulumi.String(cfg.App.Name), "namespace": pulumi.String(cfg.App.Namespace),
+		"kubeconfigContent": cluster.Kubeconfig, "context": pulumi.String(ctx.Stack()), "server": cluster.Server,
+		"nodes": cluster.Nodes, "hostKeys": cluster.HostKeys,
+		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
+		"registry": pulumi.String(cfg.Registry.Repository), "registryInsecure": pulumi.Bool(cfg.Registry.Insecure),
+		"appSecretName": pulumi.String(cfg.App.Name + "-env"), "appSecretManaged": pulumi.Bool(false),
+	}
+	if err := kubeconfig.InCluster(ctx, t, prov, cfg, outs); err != nil {
+		return err
+	}
+	if err := ctx.RegisterResourceOutputs(t, outs); err != nil {
+		return err
+	}
+	for k, v := range outs {
+		ctx.Export(k, v)
+	}
+	return nil
+}
+
+func expand(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return home + "/" + rest
+		}
+	}
+	return p
 }

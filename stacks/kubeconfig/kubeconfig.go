@@ -48,7 +48,13 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		"appSecretName": pulumi.String(app + "-env"), "appSecretManaged": pulumi.Bool(false),
 	}
 	if NeedsProvider(cfg) {
-		if err := inCluster(ctx, t, cfg, outs); err != nil {
+		prov, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
+			Kubeconfig: pulumi.String(cfg.Kubeconfig.Path), Context: pulumi.String(cfg.Kubeconfig.Context),
+		}, pulumi.Parent(t))
+		if err != nil {
+			return err
+		}
+		if err := InCluster(ctx, t, prov, cfg, outs); err != nil {
 			return err
 		}
 	}
@@ -61,14 +67,12 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	return nil
 }
 
-func inCluster(ctx *pulumi.Context, t *Target, cfg *config.Stack, outs pulumi.Map) error {
+// InCluster declares what the app needs inside a cluster reached through
+// prov: its namespace and Secret, and whichever of registry, PostgreSQL,
+// Valkey and observability the config runs in the cluster. It adds what the
+// deploy phase reads to outs. The homelab target uses it on its k3s cluster.
+func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider, cfg *config.Stack, outs pulumi.Map) error {
 	app, ns := cfg.App.Name, cfg.App.Namespace
-	prov, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
-		Kubeconfig: pulumi.String(cfg.Kubeconfig.Path), Context: pulumi.String(cfg.Kubeconfig.Context),
-	}, pulumi.Parent(t))
-	if err != nil {
-		return err
-	}
 	opts := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(prov)}
 	nsRes, err := corev1.NewNamespace(ctx, "app-namespace", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
 		Name: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("liftoff")}}}, opts...)
