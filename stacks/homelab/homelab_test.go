@@ -69,7 +69,9 @@ func TestProgram(t *testing.T) {
 	if len(installs) != 6 || len(m.OfType("command:remote:CopyToRemote")) != 10 {
 		t.Fatalf("resources: %v", m.Names())
 	}
-	urn := func(name string) string { return "urn:pulumi:lab::shortener::liftoff:homelab:Target$liftoff:k3s:Cluster$command:remote:Command::" + name }
+	urn := func(name string) string {
+		return "urn:pulumi:lab::shortener::liftoff:homelab:Target$liftoff:k3s:Cluster$command:remote:Command::" + name
+	}
 	// Servers one at a time, in config order; agents together after the last server.
 	for name, dep := range map[string]string{"k3s-server-1": "k3s-server-0", "k3s-server-2": "k3s-server-1", "k3s-agent-3": "k3s-server-2", "k3s-agent-4": "k3s-server-2"} {
 		if !slices.Contains(installs[name].Deps, urn(dep)) {
