@@ -22,14 +22,16 @@ import (
 
 // cli runs liftoff commands in one project directory against a temp backend.
 type cli struct {
-	t    *testing.T
-	dir  string
-	home string
-	env  map[string]string
+	// clock is the CLI's time (tests move it to make a preview expire).
+	clock func() time.Time
+	t     *testing.T
+	dir   string
+	home  string
+	env   map[string]string
 }
 
 func newCLI(t *testing.T) *cli {
-	c := &cli{t: t, dir: t.TempDir(), home: t.TempDir(), env: map[string]string{}}
+	c := &cli{t: t, dir: t.TempDir(), home: t.TempDir(), env: map[string]string{}, clock: time.Now}
 	c.env["LIFTOFF_HOME"] = c.home
 	c.env["LIFTOFF_PASSPHRASE"] = "test passphrase"
 	return c
@@ -54,7 +56,7 @@ func (c *cli) runCtx(ctx context.Context, stdin string, args ...string) result {
 	c.t.Helper()
 	s, in, out, errOut := ui.Test()
 	in.WriteString(stdin)
-	f := &Factory{IO: s, Getenv: func(k string) string { return c.env[k] }, Now: time.Now}
+	f := &Factory{IO: s, Getenv: func(k string) string { return c.env[k] }, Now: c.clock}
 	code := run(ctx, append([]string{"--cwd", c.dir}, args...), f)
 	return result{code, out.String(), errOut.String()}
 }
@@ -96,6 +98,7 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"stacks", "ls"}, &StacksLsOptions{f: f}},
 		{[]string{"cancel"}, &CancelOptions{f: f}},
 		{[]string{"doctor"}, &DoctorOptions{f: f}},
+		{[]string{"stacks", "gc", "--dry-run", "--force"}, &StacksGCOptions{f: f, DryRun: true, Force: true}},
 		{[]string{"kubeconfig", "--merge", "--set-current", "--kubeconfig", "/k"}, &KubeconfigOptions{f: f, Merge: true, SetCurrent: true, Path: "/k"}},
 		{[]string{"eks-token", "--cluster", "c", "--region", "eu-west-1"}, &EKSTokenOptions{f: f, Cluster: "c", Region: "eu-west-1"}},
 		{[]string{"up", "--accept-new-host-keys"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, AcceptNewHostKeys: true}},
@@ -389,4 +392,52 @@ func validEvents(t *testing.T, out string) []ui.Event {
 		t.Fatal("no events")
 	}
 	return evs
+}
+
+// TestPreviewsAndGC: previews carry their parent and expiry as stack tags,
+// the parent's limit is enforced before anything is created, and gc
+// destroys only the expired ones, state included (real engine).
+func TestPreviewsAndGC(t *testing.T) {
+	c := newCLI(t).withEngine()
+	base := []string{"--target", "kubeconfig", "--kubeconfig", "/k/config", "--registry", "127.0.0.1:5000/app", "--set", "database=external",
+		"--set-secret", "databaseUrl=postgres://a:b@db:5432/app", "--set", "observability=false", "--set", "cache=none"}
+	c.mustRun(append([]string{"init", "-s", "prod"}, base...)...)
+	c.mustRun("up", "-s", "prod", "--infra-only")
+	for _, pr := range []string{"pr-1", "pr-2", "pr-3"} {
+		c.mustRun(append([]string{"init", "-s", pr, "--set", "previewOf=prod", "--set", "maxPreviews=2", "--set", "ttl=1h"}, base...)...)
+	}
+	c.clock = func() time.Time { return time.Now().Add(-2 * time.Hour) } // pr-1 went up two hours ago
+	c.mustRun("up", "-s", "pr-1", "--infra-only")
+	c.clock = time.Now
+	c.mustRun("up", "-s", "pr-2", "--infra-only")
+	if r := c.run("up", "-s", "pr-3", "--infra-only"); r.code != 2 || !strings.Contains(r.err, "prod already has 2 previews (pr-1, pr-2)") {
+		t.Errorf("third preview: exit %d, %s", r.code, r.err)
+	}
+	ls := c.mustRun("stacks", "ls").out
+	for _, l := range strings.Split(ls, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "pr-3" && strings.Contains(l, "prod") { // init made it; the refused up tagged nothing
+			t.Errorf("refused preview was tagged: %s", l)
+		}
+	}
+	if strings.Count(ls, "prod") != 3 {
+		t.Errorf("stacks ls:\n%s", ls)
+	}
+	dry := c.mustRun("stacks", "gc", "--dry-run").out
+	if !strings.Contains(dry, "pr-1 (preview of prod") || strings.Contains(dry, "pr-2") {
+		t.Errorf("gc --dry-run:\n%s", dry)
+	}
+	if r := c.run("stacks", "gc"); r.code != 2 || !strings.Contains(r.err, "--yes") {
+		t.Errorf("gc without --yes: %+v", r)
+	}
+	// The preview's cluster (/k/config) does not exist: --force carries on past the app teardown.
+	if r := c.run("stacks", "gc", "--yes", "--force"); r.code != 0 || !strings.Contains(r.out, "removed 1 expired preview(s): pr-1") {
+		t.Fatalf("gc: %+v", r)
+	}
+	ls = c.mustRun("stacks", "ls").out
+	if strings.Contains(ls, "pr-1") || !strings.Contains(ls, "pr-2") {
+		t.Errorf("after gc:\n%s", ls)
+	}
+	if r := c.mustRun("stacks", "gc", "--dry-run"); !strings.Contains(r.out, "no expired previews") {
+		t.Errorf("second dry run: %s", r.out)
+	}
 }

@@ -51,6 +51,8 @@ func replaceRun(cmd *cobra.Command, f *Factory, capture func(any) error) {
 		fresh = NewCmdConfigGet(f, func(o *ConfigGetOptions) error { return capture(o) })
 	case "liftoff config rm":
 		fresh = NewCmdConfigRm(f, func(o *ConfigRmOptions) error { return capture(o) })
+	case "liftoff stacks gc":
+		fresh = NewCmdStacksGC(f, func(o *StacksGCOptions) error { return capture(o) })
 	case "liftoff kubeconfig":
 		fresh = NewCmdKubeconfig(f, func(o *KubeconfigOptions) error { return capture(o) })
 	case "liftoff eks-token":

@@ -16,7 +16,7 @@ func NewCmdStacks(f *Factory) *cobra.Command {
 		Use:   "stacks",
 		Short: "List stacks and collect expired previews",
 	}
-	cmd.AddCommand(NewCmdStacksLs(f, nil))
+	cmd.AddCommand(NewCmdStacksLs(f, nil), NewCmdStacksGC(f, nil))
 	return cmd
 }
 

@@ -111,8 +111,18 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	var outs engine.Outputs
 	phases := []phase{{"infrastructure", func(ctx context.Context) error {
 		var err error
+		if o.Config.Preview != nil {
+			if err := checkPreviews(ctx, d.Engine, o.Config); err != nil {
+				return err
+			}
+		}
 		if st, err = d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), true); err != nil {
 			return err
+		}
+		if o.Config.Preview != nil {
+			if err := tagPreview(ctx, st, o.Config, d.Now()); err != nil {
+				return err
+			}
 		}
 		if o.Config.Homelab != nil && !o.SkipInfra {
 			if err := preflight(ctx, d.Printer, o.Config, st, d.Now); err != nil {
