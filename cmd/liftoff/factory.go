@@ -137,6 +137,35 @@ func (f *Factory) StackConfig() (*config.Stack, error) {
 	return cfg, nil
 }
 
+// OpenedStack is the current stack with what its program recorded.
+type OpenedStack struct {
+	Config  *config.Stack
+	Engine  *engine.Engine
+	Stack   *engine.Stack
+	Outputs engine.Outputs
+}
+
+// OpenStack opens the current (existing) stack and reads its outputs.
+func (f *Factory) OpenStack(ctx context.Context) (*OpenedStack, error) {
+	cfg, err := f.StackConfig()
+	if err != nil {
+		return nil, err
+	}
+	eng, err := f.Engine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := eng.Stack(ctx, cfg.Name, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	outs, err := st.Outputs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &OpenedStack{Config: cfg, Engine: eng, Stack: st, Outputs: outs}, nil
+}
+
 // Engine opens the Pulumi engine for the project.
 func (f *Factory) Engine(ctx context.Context) (*engine.Engine, error) {
 	p := f.Printer()

@@ -50,22 +50,11 @@ replacing entries of the same name and nothing else.`,
 
 func runKubeconfig(ctx context.Context, o *KubeconfigOptions) error {
 	f := o.f
-	cfg, err := f.StackConfig()
+	open, err := f.OpenStack(ctx)
 	if err != nil {
 		return err
 	}
-	eng, err := f.Engine(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := eng.Stack(ctx, cfg.Name, nil, false)
-	if err != nil {
-		return err
-	}
-	outs, err := st.Outputs(ctx)
-	if err != nil {
-		return err
-	}
+	cfg, outs := open.Config, open.Outputs
 	doc, _ := outs["kubeconfigContent"].Value.(string)
 	if doc == "" {
 		return failure.Newf(failure.NotFound, "run liftoff up first; kubeconfig stacks use the file in liftoff:kubeconfig",

@@ -40,22 +40,11 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 
 func runStatus(ctx context.Context, o *StatusOptions) error {
 	f := o.f
-	cfg, err := f.StackConfig()
+	open, err := f.OpenStack(ctx)
 	if err != nil {
 		return err
 	}
-	eng, err := f.Engine(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := eng.Stack(ctx, cfg.Name, nil, false)
-	if err != nil {
-		return err
-	}
-	outs, err := st.Outputs(ctx)
-	if err != nil {
-		return err
-	}
+	cfg, eng, st, outs := open.Config, open.Engine, open.Stack, open.Outputs
 	last, err := st.LastUpdate(ctx)
 	if err != nil {
 		return err

@@ -9,13 +9,13 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/k3s"
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/remote"
 	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
 )
 
@@ -38,7 +38,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	if err := ctx.RegisterComponentResource("liftoff:homelab:Target", ctx.Stack(), t); err != nil {
 		return err
 	}
-	args := &k3s.Args{Version: h.K3sVersion, Channel: h.K3sChannel, TLSSANs: h.TLSSANs, AirgapBinary: expand(h.AirgapBinary), AirgapImages: expand(h.AirgapImages),
+	args := &k3s.Args{Version: h.K3sVersion, Channel: h.K3sChannel, TLSSANs: h.TLSSANs, AirgapBinary: remote.ExpandHome(h.AirgapBinary), AirgapImages: remote.ExpandHome(h.AirgapImages),
 		Context: ctx.Stack(), HasSudoPassword: h.SudoPassword.IsSet()}
 	if h.SudoPassword.IsSet() {
 		args.SudoPassword = pulumi.ToSecret(pulumi.String(h.SudoPassword.Reveal())).(pulumi.StringOutput)
@@ -50,7 +50,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		node := k3s.Node{Name: n.Name, Host: n.Host, Port: n.Port, User: n.User, Role: n.Role,
 			HostKey: h.HostKeys[net.JoinHostPort(n.Host, strconv.Itoa(n.Port))]}
 		if n.Key != "" {
-			b, err := os.ReadFile(expand(n.Key))
+			b, err := os.ReadFile(remote.ExpandHome(n.Key))
 			if err != nil {
 				return fmt.Errorf("liftoff:nodes key of %s: %w (fix: set the path of a private key the host authorises, or leave key empty to use ssh-agent)", n.Host, err)
 			}
@@ -88,13 +88,4 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		ctx.Export(k, v)
 	}
 	return nil
-}
-
-func expand(p string) string {
-	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		if home, err := os.UserHomeDir(); err == nil {
-			return home + "/" + rest
-		}
-	}
-	return p
 }
