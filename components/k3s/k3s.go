@@ -50,6 +50,15 @@ func Stdin(sudoPassword string, env map[string]string, script string) string {
 	return b.String()
 }
 
+// SudoLine is the password line Stdin starts with: only when sudo will read
+// it (root runs bash directly, which would execute the line).
+func SudoLine(user, password string) string {
+	if user == "root" {
+		return ""
+	}
+	return password
+}
+
 // Shell is the command that runs a script read from stdin, as root.
 func Shell(user string, sudoPassword bool) string {
 	switch {
@@ -233,10 +242,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				deps = append(deps, cp)
 			}
 		}
+		user := n.User
 		stdin := pulumi.All(token.Result, sudo).ApplyT(func(v []any) string {
 			e := maps.Clone(env)
 			e["K3S_TOKEN"] = v[0].(string)
-			return Stdin(v[1].(string), e, Script("install.sh"))
+			return Stdin(SudoLine(user, v[1].(string)), e, Script("install.sh"))
 		}).(pulumi.StringOutput)
 		shell := Shell(n.User, args.HasSudoPassword)
 		install, err := remote.NewCommand(ctx, id, &remote.CommandArgs{Connection: conn,
@@ -267,7 +277,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	fetch, err := remote.NewCommand(ctx, name+"-kubeconfig", &remote.CommandArgs{Connection: firstConn,
 		Create: pulumi.String(Shell(first.User, args.HasSudoPassword)),
-		Stdin:  pulumi.ToSecret(sudo.ToStringOutput().ApplyT(func(p string) string { return Stdin(p, nil, Script("kubeconfig.sh")) })).(pulumi.StringOutput),
+		Stdin:  pulumi.ToSecret(sudo.ToStringOutput().ApplyT(func(p string) string { return Stdin(SudoLine(first.User, p), nil, Script("kubeconfig.sh")) })).(pulumi.StringOutput),
 		// Refetched whenever a server changes (a rotated certificate).
 		Triggers: pulumi.Array{lastServer.URN()},
 		Logging:  remote.LoggingNone,

@@ -144,7 +144,7 @@ func (p *Preflight) host(ctx context.Context, n config.Node, ha bool) *HostRepor
 		env["SUDO"] = "sudo -S -p ''"
 	}
 	sent := p.Now()
-	out, err := c.Run(ctx, k3s.Shell(n.User, p.SudoPassword != ""), strings.NewReader(k3s.Stdin(p.SudoPassword, env, k3s.Script("preflight.sh"))))
+	out, err := c.Run(ctx, k3s.Shell(n.User, p.SudoPassword != ""), strings.NewReader(k3s.Stdin(k3s.SudoLine(n.User, p.SudoPassword), env, k3s.Script("preflight.sh"))))
 	if err != nil {
 		r.Checks = append(r.Checks, Check{Name: "preflight", Status: "fail", Detail: err.Error(), Fix: "run the checks by hand: see README, homelab preflight"})
 		return r
@@ -279,7 +279,7 @@ func importOne(ctx context.Context, trust *remote.Trust, n config.Node, sudoPass
 	var in io.Reader = rc
 	switch {
 	case n.User == "root":
-	case sudoPassword != "":
+	case k3s.SudoLine(n.User, sudoPassword) != "":
 		cmd, in = "sudo -S -p '' "+cmd, io.MultiReader(strings.NewReader(sudoPassword+"\n"), rc)
 	default:
 		cmd = "sudo -n " + cmd
