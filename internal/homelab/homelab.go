@@ -5,6 +5,7 @@ package homelab
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -140,12 +141,16 @@ func (p *Preflight) host(ctx context.Context, n config.Node, ha bool) *HostRepor
 	if ha {
 		env["HA"] = "1"
 	}
-	if p.SudoPassword != "" {
-		env["SUDO"] = "sudo -S -p ''"
-	}
 	sent := p.Now()
 	out, err := c.Run(ctx, k3s.Shell(n.User, p.SudoPassword != ""), strings.NewReader(k3s.Stdin(k3s.SudoLine(n.User, p.SudoPassword), env, k3s.Script("preflight.sh"))))
-	if err != nil {
+	var exit *remote.ExitError
+	switch {
+	case errors.As(err, &exit) && n.User != "root" && strings.Contains(exit.Stderr, "sudo"):
+		// The checks run as root through sudo: sudo refusing is the sudo check failing.
+		r.Checks = append(r.Checks, Check{Name: "sudo", Status: "fail", Detail: strings.TrimSpace(exit.Stderr),
+			Fix: fmt.Sprintf("allow passwordless sudo for %s, or set it: liftoff config set --secret sudoPassword", n.User)})
+		return r
+	case err != nil:
 		r.Checks = append(r.Checks, Check{Name: "preflight", Status: "fail", Detail: err.Error(), Fix: "run the checks by hand: see README, homelab preflight"})
 		return r
 	}
@@ -175,18 +180,15 @@ func (p *Preflight) host(ctx context.Context, n config.Node, ha bool) *HostRepor
 
 // crossChecks compare hosts: node names must be unique, clocks close to ours.
 func (p *Preflight) crossChecks(nodes []config.Node, rep *Report) {
-	names := map[string][]string{}
+	nodeNames := make([]string, len(rep.Hosts)) // the Kubernetes node name: configured, or the hostname
+	hostsByName := map[string][]string{}
 	for i, h := range rep.Hosts {
 		if h.Hostname == "" {
-			continue
+			continue // unreachable: its own failure says so
 		}
-		name := nodes[i].Name
-		if name == "" {
-			name = h.Hostname
-		}
-		names[name] = append(names[name], h.Host)
-		skew := h.clock
-		if math.Abs(skew.Seconds()) > MaxClockSkew.Seconds() {
+		nodeNames[i] = cmp.Or(nodes[i].Name, h.Hostname)
+		hostsByName[nodeNames[i]] = append(hostsByName[nodeNames[i]], h.Host)
+		if skew := h.clock; math.Abs(skew.Seconds()) > MaxClockSkew.Seconds() {
 			h.Checks = append(h.Checks, Check{Name: "clock", Status: "fail", Detail: fmt.Sprintf("%s off from this machine", skew.Round(time.Second)),
 				Fix: "enable time sync on the host: timedatectl set-ntp true"})
 		} else {
@@ -194,14 +196,11 @@ func (p *Preflight) crossChecks(nodes []config.Node, rep *Report) {
 		}
 	}
 	for i, h := range rep.Hosts {
-		if h.Hostname == "" {
+		name := nodeNames[i]
+		if name == "" {
 			continue
 		}
-		name := nodes[i].Name
-		if name == "" {
-			name = h.Hostname
-		}
-		if others := names[name]; len(others) > 1 {
+		if others := hostsByName[name]; len(others) > 1 {
 			sort.Strings(others)
 			h.Checks = append(h.Checks, Check{Name: "hostname", Status: "fail", Detail: fmt.Sprintf("node name %q is shared by %s", name, strings.Join(others, ", ")),
 				Fix: "give each host its own hostname (hostnamectl set-hostname), or set a unique name on the node in liftoff:nodes"})
@@ -279,7 +278,7 @@ func importOne(ctx context.Context, trust *remote.Trust, n config.Node, sudoPass
 	var in io.Reader = rc
 	switch {
 	case n.User == "root":
-	case k3s.SudoLine(n.User, sudoPassword) != "":
+	case sudoPassword != "":
 		cmd, in = "sudo -S -p '' "+cmd, io.MultiReader(strings.NewReader(sudoPassword+"\n"), rc)
 	default:
 		cmd = "sudo -n " + cmd
