@@ -217,17 +217,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	var prev []pulumi.Resource // servers one at a time, then every agent after the last server
-	var lastServer pulumi.Resource
+	var lastServer *remote.Command
 	var nodes pulumi.StringArray
 	hostKeys := pulumi.StringMap{}
 	for i, n := range args.Order() {
 		id := fmt.Sprintf("%s-%s-%d", name, n.Role, i)
-		conn := remote.ConnectionArgs{Host: pulumi.String(n.Host), Port: pulumi.Float64(float64(n.Port)), User: pulumi.String(n.User)}
-		if n.PrivateKey != nil {
-			conn.PrivateKey = n.PrivateKey
-		}
+		conn := connection(n)
 		if n.HostKey != "" {
-			conn.HostKey = pulumi.String(n.HostKey)
 			hostKeys[net.JoinHostPort(n.Host, strconv.Itoa(n.Port))] = pulumi.String(n.HostKey)
 		}
 		env := args.InstallEnv(i)
@@ -252,7 +248,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		install, err := remote.NewCommand(ctx, id, &remote.CommandArgs{Connection: conn,
 			Create: pulumi.String(shell), Update: pulumi.String(shell),
 			// Delete reads only the sudo password line of stdin, if any.
-			Delete:  pulumi.String(strings.Replace(shell, "bash -s", "bash -c "+Quote(Script("uninstall.sh")), 1)),
+			Delete:  pulumi.String(UninstallCommand(n.User, args.HasSudoPassword)),
 			Stdin:   pulumi.ToSecret(stdin).(pulumi.StringOutput),
 			Logging: remote.LoggingStdoutAndStderr,
 		}, child, pulumi.DependsOn(deps), pulumi.AdditionalSecretOutputs([]string{"stdin"}))
@@ -268,18 +264,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		nodes = append(nodes, pulumi.String(n.Role+" "+n.Host))
 	}
 
-	firstConn := remote.ConnectionArgs{Host: pulumi.String(first.Host), Port: pulumi.Float64(float64(first.Port)), User: pulumi.String(first.User)}
-	if first.PrivateKey != nil {
-		firstConn.PrivateKey = first.PrivateKey
-	}
-	if first.HostKey != "" {
-		firstConn.HostKey = pulumi.String(first.HostKey)
-	}
-	fetch, err := remote.NewCommand(ctx, name+"-kubeconfig", &remote.CommandArgs{Connection: firstConn,
+	fetch, err := remote.NewCommand(ctx, name+"-kubeconfig", &remote.CommandArgs{Connection: connection(first),
 		Create: pulumi.String(Shell(first.User, args.HasSudoPassword)),
 		Stdin:  pulumi.ToSecret(sudo.ToStringOutput().ApplyT(func(p string) string { return Stdin(SudoLine(first.User, p), nil, Script("kubeconfig.sh")) })).(pulumi.StringOutput),
-		// Refetched whenever a server changes (a rotated certificate).
-		Triggers: pulumi.Array{lastServer.URN()},
+		// Refetched after the servers are reinstalled or upgraded (the last
+		// one's output changes with every run of its install).
+		Triggers: pulumi.Array{lastServer.Stdout},
 		Logging:  remote.LoggingNone,
 	}, child, pulumi.DependsOn([]pulumi.Resource{c.Ready}), pulumi.AdditionalSecretOutputs([]string{"stdout", "stdin"}))
 	if err != nil {
@@ -292,6 +282,19 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	c.Nodes = nodes.ToStringArrayOutput()
 	c.HostKeys = hostKeys.ToStringMapOutput()
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"kubeconfig": c.Kubeconfig, "server": c.Server, "nodes": c.Nodes, "hostKeys": c.HostKeys})
+}
+
+// connection is how pulumi-command reaches a node: its key (or the SSH
+// agent) and, once preflight verified it, its pinned host key.
+func connection(n Node) remote.ConnectionArgs {
+	conn := remote.ConnectionArgs{Host: pulumi.String(n.Host), Port: pulumi.Float64(float64(n.Port)), User: pulumi.String(n.User)}
+	if n.PrivateKey != nil {
+		conn.PrivateKey = n.PrivateKey
+	}
+	if n.HostKey != "" {
+		conn.HostKey = pulumi.String(n.HostKey)
+	}
+	return conn
 }
 
 // Order is the install and upgrade order: servers in config order (the

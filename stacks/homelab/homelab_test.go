@@ -9,6 +9,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/liftoff-dev/liftoff/components/k3s"
+	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 	"github.com/liftoff-dev/liftoff/stacks"
 )
@@ -139,5 +141,30 @@ func TestMissingKey(t *testing.T) {
 	err := m.RunErr("shortener", "lab", c, stacks.Run)
 	if err == nil || !strings.Contains(err.Error(), "key of 10.0.0.1") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestHostKeysPinned: the keys preflight verified go into every connection
+// and into the stack's state.
+func TestHostKeysPinned(t *testing.T) {
+	vals := config.Values{}
+	for k, v := range homelabConfig(t, nil) {
+		vals[k] = config.Plain(v)
+	}
+	cfg, err := config.Parse("lab", vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Homelab.HostKeys = map[string]string{"10.0.0.1:22": "ssh-ed25519 AAAAfirst", "10.0.0.4:22": "ssh-ed25519 AAAAagent"}
+	m := mocks()
+	m.Run(t, "shortener", "lab", nil, stacks.Program(cfg))
+	for name, want := range map[string]string{"k3s-server-0": "ssh-ed25519 AAAAfirst", "k3s-agent-3": "ssh-ed25519 AAAAagent", "k3s-kubeconfig": "ssh-ed25519 AAAAfirst"} {
+		r := m.Get(t, "command:remote:Command", name)
+		if v, _ := testenv.Lookup(r.Inputs, "connection.hostKey"); v.StringValue() != want {
+			t.Errorf("%s connection host key %v, want %s", name, v, want)
+		}
+	}
+	if d, _ := testenv.Lookup(m.Get(t, "command:remote:Command", "k3s-agent-3").Inputs, "delete"); d.StringValue() != k3s.UninstallCommand("pi", false) {
+		t.Errorf("delete command %q is not the tested uninstall command", d.StringValue())
 	}
 }
