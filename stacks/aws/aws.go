@@ -22,10 +22,10 @@ import (
 	"github.com/liftoff-dev/liftoff/components/ingress"
 	"github.com/liftoff-dev/liftoff/components/network"
 	"github.com/liftoff-dev/liftoff/components/nodes"
-	"github.com/liftoff-dev/liftoff/components/observability"
 	"github.com/liftoff-dev/liftoff/components/registry"
 	"github.com/liftoff-dev/liftoff/components/secrets"
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
 )
 
 // Tag keys on every taggable resource; teardown sweeps and cost reports rely on them.
@@ -215,18 +215,9 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
 	}
 	if cfg.Observability.Enabled {
-		var hook pulumi.StringInput
-		if cfg.Observability.AlertWebhook.IsSet() {
-			hook = pulumi.ToSecret(pulumi.String(cfg.Observability.AlertWebhook.Reveal())).(pulumi.StringOutput)
-		}
-		o, err := observability.New(ctx, "observability", &observability.Args{Retention: cfg.Observability.Retention, StorageClass: addons.StorageClass,
-			AlertWebhook: hook, AlertWebhookKind: observability.WebhookKind(cfg.Observability.AlertWebhook.Reveal())},
-			append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...)
-		if err != nil {
+		if err := kubeconfig.Observability(ctx, cfg, addons.StorageClass, outs, append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...); err != nil {
 			return err
 		}
-		outs["grafana"], outs["prometheus"], outs["alertmanager"] = o.GrafanaService, o.PrometheusService, o.AlertmanagerService
-		outs["otlpEndpoint"], outs["grafanaAdminPassword"] = o.OTLPEndpoint, o.GrafanaAdminPassword
 	}
 	if err := ctx.RegisterResourceOutputs(t, outs); err != nil {
 		return err

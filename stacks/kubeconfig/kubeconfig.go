@@ -126,22 +126,26 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 		outs["imagePullSecret"] = pull.Metadata.Name().Elem()
 	}
 	if cfg.Observability.Enabled {
-		o, err := observability.New(ctx, "observability", &observability.Args{Retention: cfg.Observability.Retention, StorageClass: cfg.StorageClass,
-			AlertWebhook: webhook(cfg), AlertWebhookKind: observability.WebhookKind(cfg.Observability.AlertWebhook.Reveal())}, opts...)
-		if err != nil {
-			return err
-		}
-		outs["grafana"], outs["prometheus"], outs["alertmanager"] = o.GrafanaService, o.PrometheusService, o.AlertmanagerService
-		outs["otlpEndpoint"], outs["grafanaAdminPassword"] = o.OTLPEndpoint, o.GrafanaAdminPassword
+		return Observability(ctx, cfg, cfg.StorageClass, outs, opts...)
 	}
 	return nil
 }
 
-func webhook(cfg *config.Stack) pulumi.StringInput {
-	if !cfg.Observability.AlertWebhook.IsSet() {
-		return nil
+// Observability declares the monitoring stack for cfg, volumes on
+// storageClass, and adds how to reach it to outs. Every target uses it.
+func Observability(ctx *pulumi.Context, cfg *config.Stack, storageClass string, outs pulumi.Map, opts ...pulumi.ResourceOption) error {
+	var hook pulumi.StringInput
+	if cfg.Observability.AlertWebhook.IsSet() {
+		hook = pulumi.ToSecret(pulumi.String(cfg.Observability.AlertWebhook.Reveal())).(pulumi.StringOutput)
 	}
-	return pulumi.ToSecret(pulumi.String(cfg.Observability.AlertWebhook.Reveal())).(pulumi.StringOutput)
+	o, err := observability.New(ctx, "observability", &observability.Args{Retention: cfg.Observability.Retention, StorageClass: storageClass,
+		AlertWebhook: hook, AlertWebhookKind: observability.WebhookKind(cfg.Observability.AlertWebhook.Reveal())}, opts...)
+	if err != nil {
+		return err
+	}
+	outs["grafana"], outs["prometheus"], outs["alertmanager"] = o.GrafanaService, o.PrometheusService, o.AlertmanagerService
+	outs["otlpEndpoint"], outs["grafanaAdminPassword"] = o.OTLPEndpoint, o.GrafanaAdminPassword
+	return nil
 }
 
 // PullSecret writes a kubernetes.io/dockerconfigjson Secret for one registry.
