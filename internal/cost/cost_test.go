@@ -34,6 +34,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 0.01 }
 
 func TestDefaults(t *testing.T) {
 	e := AWS(parse(t, "dev", nil))
+	t.Log("\n" + e.String()) // go test ./internal/cost -run TestDefaults -v prints the default stack's estimate
 	// 2 spot nodes drawing from 5 types averaging $0.08728/h.
 	want := map[string]float64{
 		"eks control plane": 73, "nat gateways": 32.85, "load balancer": 16.425,
