@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/liftoff-dev/liftoff/app/store"
@@ -48,7 +49,10 @@ type Buffer struct {
 	mu      sync.RWMutex // guards closed against concurrent Add
 	closed  bool
 	pending sync.WaitGroup // Adds in progress
-	inBatch int64
+	// unwritten counts events accepted and not yet written. One counter for
+	// queue and batch: the writer takes an event off the queue before it joins
+	// the batch, and summing the two would miss it in between.
+	unwritten atomic.Int64
 }
 
 // New starts a buffer that writes with write.
@@ -76,11 +80,7 @@ func New(write func(context.Context, []store.Event) error, obs Observer, o Optio
 func (b *Buffer) Capacity() int { return b.o.Capacity }
 
 // Depth is the number of events not yet written.
-func (b *Buffer) Depth() int {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return len(b.queue) + int(b.inBatch)
-}
+func (b *Buffer) Depth() int { return int(b.unwritten.Load()) }
 
 // Add enqueues an event, waiting while the buffer is full until ctx ends.
 func (b *Buffer) Add(ctx context.Context, e store.Event) error {
@@ -92,6 +92,7 @@ func (b *Buffer) Add(ctx context.Context, e store.Event) error {
 	b.pending.Add(1)
 	b.mu.RUnlock()
 	defer b.pending.Done()
+	b.unwritten.Add(1)
 	select {
 	case b.queue <- e:
 		return nil
@@ -101,6 +102,7 @@ func (b *Buffer) Add(ctx context.Context, e store.Event) error {
 	case b.queue <- e:
 		return nil
 	case <-ctx.Done():
+		b.unwritten.Add(-1)
 		b.obs.EventsRejected()
 		return ErrFull
 	}
@@ -152,17 +154,11 @@ func (b *Buffer) run() {
 	batch := make([]store.Event, 0, b.o.MaxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	setBatch := func(n int) {
-		b.mu.Lock()
-		b.inBatch = int64(n)
-		b.mu.Unlock()
-	}
 	take := func(e store.Event) {
 		if len(batch) == 0 {
 			timer.Reset(b.o.MaxDelay)
 		}
 		batch = append(batch, e)
-		setBatch(len(batch))
 	}
 	flush := func(until <-chan struct{}) error {
 		for len(batch) > 0 {
@@ -171,7 +167,7 @@ func (b *Buffer) run() {
 				return err
 			}
 			batch = append(batch[:0], batch[n:]...)
-			setBatch(len(batch))
+			b.unwritten.Add(int64(-n))
 		}
 		timer.Stop()
 		return nil
