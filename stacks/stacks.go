@@ -13,6 +13,7 @@ import (
 	"github.com/liftoff-dev/liftoff/stacks/aws"
 	"github.com/liftoff-dev/liftoff/stacks/homelab"
 	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
+	"github.com/liftoff-dev/liftoff/stacks/preview"
 )
 
 // Run is the Pulumi program of every liftoff stack.
@@ -24,9 +25,13 @@ func Run(ctx *pulumi.Context) error {
 	return Program(cfg)(ctx)
 }
 
-// Program returns the program of cfg's target.
+// Program returns the program of cfg's target; every preview stack runs the
+// preview program on its parent's cluster, whatever the target.
 func Program(cfg *config.Stack) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
+		if cfg.Preview != nil {
+			return preview.Program(ctx, cfg)
+		}
 		switch cfg.Target {
 		case config.AWS:
 			return aws.Program(ctx, cfg)

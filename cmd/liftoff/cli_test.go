@@ -80,7 +80,8 @@ func TestFlagParsing(t *testing.T) {
 	}{
 		{[]string{"up", "--lock-wait", "5m", "--skip-infra", "--image", "r.io/a@sha256:x", "--smoke", "on", "--platform", "linux/arm64"},
 			&UpOptions{f: f, LockWait: 5 * time.Minute, SkipInfra: true, Image: "r.io/a@sha256:x", Smoke: "on", Platforms: []string{"linux/arm64"}}},
-		{[]string{"destroy", "--keep-state", "--lock-wait", "1m", "--force"}, &DestroyOptions{f: f, LockWait: time.Minute, KeepState: true, Force: true}},
+		{[]string{"destroy", "--keep-state", "--lock-wait", "1m", "--force"}, &DestroyOptions{f: f, LockWait: time.Minute, KeepState: true, Force: true, Wait: 10 * time.Minute}},
+		{[]string{"destroy", "--wait", "90s"}, &DestroyOptions{f: f, Wait: 90 * time.Second}},
 		{[]string{"init", "--target", "homelab", "--node", "server:root@10.0.0.1", "--node", "agent:pi@10.0.0.2:2222", "--ssh-key", "~/.ssh/k", "--set", "replicas=3"},
 			&InitOptions{f: f, Target: "homelab", Nodes: []string{"server:root@10.0.0.1", "agent:pi@10.0.0.2:2222"}, SSHKey: "~/.ssh/k", Set: []string{"replicas=3"}}},
 		{[]string{"config", "set", "--secret", "databaseUrl"}, &ConfigSetOptions{f: f, Key: "databaseUrl", Secret: true}},
@@ -102,6 +103,7 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"kubeconfig", "--merge", "--set-current", "--kubeconfig", "/k"}, &KubeconfigOptions{f: f, Merge: true, SetCurrent: true, Path: "/k"}},
 		{[]string{"eks-token", "--cluster", "c", "--region", "eu-west-1"}, &EKSTokenOptions{f: f, Cluster: "c", Region: "eu-west-1"}},
 		{[]string{"up", "--accept-new-host-keys"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, AcceptNewHostKeys: true}},
+		{[]string{"up", "--preview-of", "prod", "--ttl", "48h"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, PreviewOf: "prod", TTL: "48h"}},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args[:1], " "), func(t *testing.T) {
@@ -399,17 +401,34 @@ func validEvents(t *testing.T, out string) []ui.Event {
 // destroys only the expired ones, state included (real engine).
 func TestPreviewsAndGC(t *testing.T) {
 	c := newCLI(t).withEngine()
-	base := []string{"--target", "kubeconfig", "--kubeconfig", "/k/config", "--registry", "127.0.0.1:5000/app", "--set", "database=external",
-		"--set-secret", "databaseUrl=postgres://a:b@db:5432/app", "--set", "observability=false", "--set", "cache=none"}
-	c.mustRun(append([]string{"init", "-s", "prod"}, base...)...)
+	// Previews with an external database and no cache declare no provider
+	// resources, so the real engine runs them here without plugins.
+	own := []string{"--target", "kubeconfig", "--set", "database=external", "--set-secret", "databaseUrl=postgres://a:b@db:5432/app", "--set", "cache=none"}
+	if r := c.run("up", "-s", "pr-1", "--preview-of", "prod"); r.code != 9 || !strings.Contains(r.err, "parent stack prod has no settings file") {
+		t.Errorf("preview of a missing parent: exit %d, %s", r.code, r.err)
+	}
+	c.mustRun(append([]string{"init", "-s", "prod", "--kubeconfig", "/k/config", "--registry", "127.0.0.1:5000/app", "--set", "observability=false", "--set", "maxPreviews=2"}, own...)...)
+	if r := c.run("up", "-s", "pr-1", "--preview-of", "prod", "--infra-only"); r.code != 9 || !strings.Contains(r.err, "never stood up") {
+		t.Errorf("preview of a parent never up'd: exit %d, %s", r.code, r.err)
+	}
 	c.mustRun("up", "-s", "prod", "--infra-only")
+	if r := c.run("up", "-s", "prod", "--preview-of", "pr-1"); r.code != 2 || !strings.Contains(r.err, "not a preview of pr-1") {
+		t.Errorf("--preview-of on the parent: exit %d, %s", r.code, r.err)
+	}
+	if r := c.run("up", "-s", "prod", "--ttl", "1h"); r.code != 2 || !strings.Contains(r.err, "--ttl applies to preview stacks only") {
+		t.Errorf("--ttl on the parent: exit %d, %s", r.code, r.err)
+	}
 	for _, pr := range []string{"pr-1", "pr-2", "pr-3"} {
-		c.mustRun(append([]string{"init", "-s", pr, "--set", "previewOf=prod", "--set", "maxPreviews=2", "--set", "ttl=1h"}, base...)...)
+		c.mustRun(append([]string{"init", "-s", pr, "--set", "previewOf=prod"}, own...)...)
+	}
+	// The preview reads the parent's cluster and registry from its outputs.
+	r := c.mustRun("up", "-s", "pr-2", "--preview-of", "prod", "--ttl", "1h", "--infra-only", "--json")
+	if !strings.Contains(r.out, `"kubeconfig":"/k/config"`) || !strings.Contains(r.out, `"registry":"127.0.0.1:5000/app"`) || !strings.Contains(r.out, `"previewOf":"prod"`) {
+		t.Errorf("preview outputs do not carry the parent's cluster and registry:\n%s", r.out)
 	}
 	c.clock = func() time.Time { return time.Now().Add(-2 * time.Hour) } // pr-1 went up two hours ago
-	c.mustRun("up", "-s", "pr-1", "--infra-only")
+	c.mustRun("up", "-s", "pr-1", "--preview-of", "prod", "--ttl", "1h", "--infra-only")
 	c.clock = time.Now
-	c.mustRun("up", "-s", "pr-2", "--infra-only")
 	if r := c.run("up", "-s", "pr-3", "--infra-only"); r.code != 2 || !strings.Contains(r.err, "prod already has 2 previews (pr-1, pr-2)") {
 		t.Errorf("third preview: exit %d, %s", r.code, r.err)
 	}
@@ -429,8 +448,19 @@ func TestPreviewsAndGC(t *testing.T) {
 	if r := c.run("stacks", "gc"); r.code != 2 || !strings.Contains(r.err, "--yes") {
 		t.Errorf("gc without --yes: %+v", r)
 	}
-	// The preview's cluster (/k/config) does not exist: --force carries on past the app teardown.
-	if r := c.run("stacks", "gc", "--yes", "--force"); r.code != 0 || !strings.Contains(r.out, "removed 1 expired preview(s): pr-1") {
+	// The preview's cluster (/k/config) does not exist: without --force gc
+	// stops at the cluster and keeps the state.
+	if r := c.run("stacks", "gc", "--yes"); r.code == 0 || !strings.Contains(r.err, "--force") {
+		t.Errorf("gc with the preview's cluster gone: %+v", r)
+	}
+	// A CI job on a fresh checkout has no Pulumi.pr-1.yaml: gc tears the
+	// preview down from what the backend recorded. --force carries on past
+	// the missing cluster, and the receipt says what was not swept.
+	if err := os.Remove(filepath.Join(c.dir, "Pulumi.pr-1.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run("stacks", "gc", "--yes", "--force", "--json")
+	if r.code != 0 || !strings.Contains(r.out, `"removed":["pr-1"]`) || !strings.Contains(r.out, `sweeping the cluster failed`) {
 		t.Fatalf("gc: %+v", r)
 	}
 	ls = c.mustRun("stacks", "ls").out

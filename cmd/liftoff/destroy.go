@@ -18,6 +18,7 @@ type DestroyOptions struct {
 	LockWait  time.Duration
 	KeepState bool
 	Force     bool
+	Wait      time.Duration
 }
 
 // NewCmdDestroy deletes a stack.
@@ -36,13 +37,14 @@ func NewCmdDestroy(f *Factory, runF func(*DestroyOptions) error) *cobra.Command 
 	}
 	cmd.Flags().DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another run on the stack to finish")
 	cmd.Flags().BoolVar(&o.KeepState, "keep-state", false, "keep the empty stack (config and history) in the backend")
-	cmd.Flags().BoolVar(&o.Force, "force", false, "carry on when the app cannot be torn down (its cluster is gone)")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "carry on when the cluster is gone, and remove the state even when something is left")
+	cmd.Flags().DurationVar(&o.Wait, "wait", 10*time.Minute, "how long to wait for load balancers, volumes and tagged leftovers to go before reporting them as left")
 	return cmd
 }
 
 func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	f := o.f
-	cfg, err := f.StackConfig()
+	cfg, err := f.TeardownConfig(ctx)
 	if err != nil {
 		return err
 	}
@@ -54,13 +56,23 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 		return err
 	}
 	res, err := launch.Destroy(ctx, d, launch.DestroyOptions{Config: cfg, KeepState: o.KeepState,
-		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), Self: lock.Self("liftoff destroy", f.Getenv, f.Now()), Force: o.Force})
-	if res != nil && err == nil {
-		text := fmt.Sprintf("stack %s destroyed", cfg.Name)
-		if res.StateRemoved {
-			text += " and removed from the backend"
-		}
-		f.Printer().Result(text, map[string]any{"stack": res.Stack, "state_removed": res.StateRemoved, "phases": res.Phases})
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), Self: lock.Self("liftoff destroy", f.Getenv, f.Now()), Force: o.Force, SweepWait: o.Wait})
+	if res != nil {
+		printReceipt(f, res, err)
 	}
 	return err
+}
+
+// printReceipt is destroy's last word, also when it failed: what was
+// removed, what is left and why, and whether the state went.
+func printReceipt(f *Factory, res *launch.DestroyResult, err error) {
+	text := fmt.Sprintf("stack %s destroyed", res.Stack)
+	switch {
+	case err != nil:
+		text = fmt.Sprintf("stack %s NOT fully destroyed", res.Stack)
+	case res.StateRemoved:
+		text += " and removed from the backend"
+	}
+	f.Printer().Result(text+"\n"+res.Receipt.Text(), map[string]any{"stack": res.Stack, "state_removed": res.StateRemoved,
+		"removed": res.Receipt.Removed, "left": res.Receipt.Left, "clean": res.Receipt.Clean(), "phases": res.Phases})
 }

@@ -15,10 +15,14 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/liftoff-dev/liftoff/internal/testenv"
+	"github.com/liftoff-dev/liftoff/internal/ui"
 )
 
 // demo streams the CLI's own output when `make demo` runs this test.
@@ -145,8 +149,82 @@ func TestE2EUp(t *testing.T) {
 		t.Errorf("after recovery, live slot %s", selector(t, cl, ns))
 	}
 
+	step("liftoff up --preview-of dev (a pull request's preview on the parent's cluster)")
+	run("init", "-s", "pr-42", "--target", "kubeconfig", "--preview-of", "dev", "--set", "database=external",
+		"--set-secret", "databaseUrl=postgres://app:pw@db.shop.svc:5432/pr42", "--set", "cache=none")
+	started := time.Now()
+	r = c.mustRun("up", "-s", "pr-42", "--preview-of", "dev", "--ttl", "2h", "--yes", "--platform", "linux/amd64", "--smoke", "off", "--json")
+	demoLine(r.err)
+	var sum ui.Event
+	for _, ev := range validEvents(t, r.out) {
+		if ev.Type == "summary" {
+			sum = ev
+		}
+	}
+	prNS := "shortener-pr-42"
+	if u, _ := sum.Outputs["url"].(string); !strings.Contains(u, "shortener."+prNS+".svc") || sum.Outputs["preview_of"] != "dev" {
+		t.Errorf("preview summary: %+v", sum.Outputs)
+	}
+	pns, err := cl.Client.CoreV1().Namespaces().Get(ctx, prNS, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("preview namespace: %v", err)
+	}
+	exp, err := time.Parse(time.RFC3339, pns.Annotations["liftoff.dev/expires"])
+	if err != nil || pns.Labels["liftoff.dev/preview-of"] != "dev" || exp.Before(started.Add(2*time.Hour-time.Minute)) || exp.After(time.Now().Add(2*time.Hour)) {
+		t.Errorf("preview namespace metadata: labels %v annotations %v", pns.Labels, pns.Annotations)
+	}
+	if img := imageOf(t, cl, prNS, "blue"); !strings.HasPrefix(img, reg.Host+"/shortener@") {
+		t.Errorf("preview runs %s, not an image in the parent's registry", img)
+	}
+	parentLive := selector(t, cl, ns)
+	run("destroy", "-s", "pr-42", "--yes")
+	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, prNS, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("preview namespace still there: %v", err)
+	}
+	if selector(t, cl, ns) != parentLive {
+		t.Errorf("destroying the preview touched the parent: live %s, was %s", selector(t, cl, ns), parentLive)
+	}
+
 	step("liftoff destroy")
-	run("destroy", "--yes")
+	// What a cloud controller would turn into a load balancer and a disk:
+	// destroy deletes both first and waits for the finalizer, which a
+	// stand-in for the controller releases once deletion starts.
+	if _, err := cl.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "edge", Finalizers: []string{"service.kubernetes.io/load-balancer-cleanup"}},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "edge"}, Ports: []corev1.ServicePort{{Port: 80}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Client.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		for i := 0; i < 600; i++ {
+			svc, err := cl.Client.CoreV1().Services(ns).Get(ctx, "edge", metav1.GetOptions{})
+			if err == nil && svc.DeletionTimestamp != nil {
+				time.Sleep(time.Second)
+				cl.Client.CoreV1().Services(ns).Patch(ctx, "edge", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	r = run("destroy", "--yes")
+	<-released
+	for _, want := range []string{"Service/LoadBalancer", "PersistentVolumeClaim", "left: nothing", "removed from the backend"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("destroy receipt lacks %q:\n%s", want, r.out)
+		}
+	}
+	if !strings.Contains(r.err, "held by finalizer service.kubernetes.io/load-balancer-cleanup") && !demo {
+		t.Logf("no progress line named the finalizer (the wait may have been shorter than one poll):\n%s", r.err)
+	}
 	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("namespace %s still exists: %v", ns, err)
 	}

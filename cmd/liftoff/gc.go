@@ -66,19 +66,27 @@ func runStacksGC(ctx context.Context, o *StacksGCOptions) error {
 		return err
 	}
 	var removed, failed []string
+	receipts := map[string]*launch.DestroyResult{}
 	for _, s := range expired {
 		if err := ctx.Err(); err != nil {
 			return failure.New(failure.Interrupted, err, "run liftoff stacks gc again")
 		}
-		if err := gcOne(ctx, f, s.Name, o.Force); err != nil {
+		res, err := gcOne(ctx, f, s.Name, o.Force)
+		if res != nil {
+			receipts[s.Name] = res
+		}
+		if err != nil {
 			f.Printer().Warnf("%s: %v", s.Name, err)
+			if res != nil {
+				f.Printer().Warnf("%s: %s", s.Name, res.Receipt.Text())
+			}
 			failed = append(failed, s.Name)
 			continue
 		}
 		removed = append(removed, s.Name)
 	}
 	f.Printer().Result(fmt.Sprintf("removed %d expired preview(s): %s", len(removed), strings.Join(removed, ", ")),
-		map[string]any{"removed": removed, "failed": failed})
+		map[string]any{"removed": removed, "failed": failed, "receipts": receipts})
 	if len(failed) > 0 {
 		return failure.Newf(failure.Engine, "see the warnings; rerun liftoff stacks gc (or --force when a cluster is gone)", "could not destroy %s", strings.Join(failed, ", "))
 	}
@@ -86,19 +94,18 @@ func runStacksGC(ctx context.Context, o *StacksGCOptions) error {
 }
 
 // gcOne destroys one preview as `liftoff destroy --stack NAME` would.
-func gcOne(ctx context.Context, f *Factory, name string, force bool) error {
+func gcOne(ctx context.Context, f *Factory, name string, force bool) (*launch.DestroyResult, error) {
 	sf := &Factory{IO: f.IO, Getenv: f.Getenv, Now: f.Now, Heartbeat: f.Heartbeat, Global: f.Global}
 	sf.Global.Stack = name
 	sf.printerOnce.Do(func() { sf.printer = f.Printer() }) // one writer to stdout
-	cfg, err := sf.StackConfig()
+	cfg, err := sf.TeardownConfig(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d, err := sf.LaunchDeps(ctx, cfg, "liftoff stacks gc", 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = launch.Destroy(ctx, d, launch.DestroyOptions{Config: cfg, KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()),
+	return launch.Destroy(ctx, d, launch.DestroyOptions{Config: cfg, KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()),
 		Self: lock.Self("liftoff stacks gc", f.Getenv, f.Now()), Force: force})
-	return err
 }

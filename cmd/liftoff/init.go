@@ -33,6 +33,7 @@ type InitOptions struct {
 	SSHKey     string
 	Set        []string
 	SetSecret  []string
+	PreviewOf  string
 }
 
 // NewCmdInit creates a stack for a target.
@@ -64,6 +65,7 @@ every setting is valid.`,
 	fl.StringVar(&o.Region, "region", "", "aws target: region, e.g. eu-west-1")
 	fl.StringArrayVar(&o.Nodes, "node", nil, "homelab target: ROLE:USER@HOST[:PORT], repeatable (role server or agent)")
 	fl.StringVar(&o.SSHKey, "ssh-key", "", "homelab target: private key for every node (default: ssh-agent)")
+	fl.StringVar(&o.PreviewOf, "preview-of", "", "make the stack a preview of this parent stack: it reuses the parent's cluster and registry")
 	fl.StringArrayVar(&o.Set, "set", nil, "any other setting as KEY=VALUE, repeatable (see liftoff config)")
 	fl.StringArrayVar(&o.SetSecret, "set-secret", nil, "a secret setting as KEY=VALUE (visible in shell history: prefer liftoff config set --secret)")
 	return cmd
@@ -117,15 +119,26 @@ func runInit(ctx context.Context, o *InitOptions) error {
 		undo()
 		return err
 	}
-	eng, err := f.Engine(ctx)
+	eng, err := createStack(ctx, f, stack, vals)
 	if err != nil {
 		undo()
 		return err
 	}
+	text := fmt.Sprintf("Initialised stack %s (%s) in %s\nnext: liftoff preview, then liftoff up", stack, cfg.Target, config.StackFilePath(dir, stack))
+	f.Printer().Result(text, map[string]any{"stack": stack, "target": cfg.Target, "file": config.StackFilePath(dir, stack), "backend": eng.Backend()})
+	return nil
+}
+
+// createStack creates a stack in the engine with validated settings; when
+// the settings cannot be written, the half-created stack is removed.
+func createStack(ctx context.Context, f *Factory, stack string, vals config.Values) (*engine.Engine, error) {
+	eng, err := f.Engine(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st, err := eng.Stack(ctx, stack, nil, true)
 	if err != nil {
-		undo()
-		return err
+		return nil, err
 	}
 	entries := map[string]engine.ConfigEntry{}
 	for k, v := range vals {
@@ -136,12 +149,9 @@ func runInit(ctx context.Context, o *InitOptions) error {
 		if rmErr := eng.RemoveStack(context.WithoutCancel(ctx), stack, true); rmErr != nil {
 			f.Printer().Warnf("could not remove the half-created stack %s: %v", stack, rmErr)
 		}
-		undo()
-		return err
+		return nil, err
 	}
-	text := fmt.Sprintf("Initialised stack %s (%s) in %s\nnext: liftoff preview, then liftoff up", stack, cfg.Target, config.StackFilePath(dir, stack))
-	f.Printer().Result(text, map[string]any{"stack": stack, "target": cfg.Target, "file": config.StackFilePath(dir, stack), "backend": eng.Backend()})
-	return nil
+	return eng, nil
 }
 
 // values gathers the stack's settings from flags, asking on a terminal for
@@ -167,8 +177,17 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 		return ui.Ask(f.IO, fmt.Sprintf("%s [%s]: ", question, def), def)
 	}
 	var err error
-	switch config.Target(o.Target) {
-	case config.Kubeconfig:
+	preview := o.PreviewOf != ""
+	for _, kv := range o.Set {
+		preview = preview || strings.HasPrefix(kv, "previewOf=")
+	}
+	if o.PreviewOf != "" {
+		vals["liftoff:previewOf"] = config.Plain(o.PreviewOf)
+	}
+	// A preview's cluster and registry come from its parent's outputs.
+	switch target := config.Target(o.Target); {
+	case preview:
+	case target == config.Kubeconfig:
 		path := o.Kubeconfig
 		if path == "" {
 			if path, err = ask("kubeconfig file", defaultKubeconfig(f.Getenv)); err != nil {
@@ -182,7 +201,7 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 		if o.Context != "" {
 			vals["liftoff:context"] = config.Plain(o.Context)
 		}
-	case config.AWS:
+	case target == config.AWS:
 		region := o.Region
 		if region == "" {
 			if region, err = ask("AWS region", f.Getenv("AWS_REGION")); err != nil {
@@ -192,7 +211,7 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 		if region != "" {
 			vals["aws:region"] = config.Plain(region)
 		}
-	case config.Homelab:
+	case target == config.Homelab:
 		nodes, err := o.nodes()
 		if err != nil {
 			return nil, err

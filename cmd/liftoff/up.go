@@ -30,6 +30,9 @@ type UpOptions struct {
 	WaitScaleDown bool
 	// AcceptNewHostKeys trusts homelab hosts' unknown SSH keys on first use.
 	AcceptNewHostKeys bool
+	// PreviewOf makes (or creates) the stack a preview of this parent; TTL sets its lifetime.
+	PreviewOf string
+	TTL       string
 }
 
 // NewCmdUp stands a stack up.
@@ -61,6 +64,8 @@ interruption, run up again and it resumes.`,
 	cmd.Flags().StringSliceVar(&o.Platforms, "platform", image.DefaultPlatforms, "platforms to build")
 	cmd.Flags().StringVar(&o.Smoke, "smoke", "auto", "smoke test before the flip: auto, on, off")
 	cmd.Flags().BoolVar(&o.AcceptNewHostKeys, "accept-new-host-keys", false, "homelab: trust hosts' unknown SSH keys on first use (then pinned in the stack)")
+	cmd.Flags().StringVar(&o.PreviewOf, "preview-of", "", "make the stack a preview of this parent stack on its cluster (created from the parent's app settings when new)")
+	cmd.Flags().StringVar(&o.TTL, "ttl", "", "preview lifetime from now, e.g. 72h (sets liftoff:ttl; liftoff stacks gc destroys it afterwards)")
 	cmd.Flags().BoolVar(&o.WaitScaleDown, "wait-scale-down", false, "keep running until the previous slot is parked (default: the next liftoff command parks it)")
 	return cmd
 }
@@ -76,9 +81,25 @@ func runUp(ctx context.Context, o *UpOptions) error {
 			return err
 		}
 	}
+	if o.PreviewOf != "" {
+		if err := ensurePreview(ctx, f, o.PreviewOf, o.TTL); err != nil {
+			return err
+		}
+	}
 	cfg, err := f.StackConfig()
 	if err != nil {
 		return err
+	}
+	if o.TTL != "" && o.PreviewOf == "" {
+		if cfg.Preview == nil {
+			return failure.Newf(failure.Config, "add --preview-of PARENT, or drop --ttl", "--ttl applies to preview stacks only (%s is not one)", cfg.Name)
+		}
+		if err := ensurePreview(ctx, f, cfg.Preview.Of, o.TTL); err != nil {
+			return err
+		}
+		if cfg, err = f.StackConfig(); err != nil {
+			return err
+		}
 	}
 	if o.AcceptNewHostKeys {
 		if cfg.Homelab == nil {
@@ -99,7 +120,7 @@ func runUp(ctx context.Context, o *UpOptions) error {
 		if err != nil {
 			title = fmt.Sprintf("Stack %s: up stopped (run it again to resume)", cfg.Name)
 		}
-		data := map[string]any{"stack": cfg.Name, "phases": res.Phases, "changes": res.Changes}
+		data := map[string]any{"stack": cfg.Name, "phases": res.Phases, "changes": res.Changes, "outputs": res.Outputs}
 		if est := cost.AWS(cfg); est != nil {
 			outs["monthly_cost_usd"] = fmt.Sprintf("%.0f (estimate: liftoff preview itemises it)", est.Total)
 			data["cost"] = est
@@ -117,6 +138,10 @@ func upSummary(cfg *config.Stack, res *launch.UpResult) (string, map[string]any)
 		if v, ok := res.Outputs[k]; ok && v != "" {
 			outs[k] = v
 		}
+	}
+	if cfg.Preview != nil && res.Expires != nil {
+		outs["preview_of"] = cfg.Preview.Of
+		outs["expires"] = res.Expires.Format(time.RFC3339) + " (liftoff stacks gc destroys it then; liftoff up extends it)"
 	}
 	title := fmt.Sprintf("Stack %s: infrastructure is up", cfg.Name)
 	if res.Deploy == nil || res.Deploy.Result == nil {

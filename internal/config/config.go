@@ -50,6 +50,10 @@ type Stack struct {
 	ScaleDownDelay time.Duration
 	// Preview is set on preview stacks.
 	Preview *Preview
+	// MaxPreviews is how many previews this stack may have at once;
+	// PreviewDomain is the wildcard domain they are served under.
+	MaxPreviews   int
+	PreviewDomain string
 
 	// Registry and StorageClass apply to homelab and kubeconfig.
 	Registry     Registry
@@ -83,11 +87,11 @@ type Observability struct {
 	AlertWebhook Secret
 }
 
-// Preview marks a stack as a preview of a parent stack.
+// Preview marks a stack as a preview of a parent stack, whose cluster,
+// registry and observability it uses.
 type Preview struct {
-	Of          string
-	TTL         time.Duration
-	MaxPerStack int
+	Of  string
+	TTL time.Duration
 }
 
 // Registry is where images are pushed; an empty Repository means in-cluster.
@@ -225,14 +229,17 @@ func Parse(stack string, values Values) (*Stack, error) {
 	s.Preview = nil
 	if of := r.str("liftoff:previewOf", "", dnsLabel(30)); of != "" {
 		r.check(of != stack, "liftoff:previewOf", of, "names this stack itself", "name the parent stack, e.g. prod")
-		s.Preview = &Preview{
-			Of:          of,
-			TTL:         r.duration("liftoff:ttl", 72*time.Hour, time.Hour, 720*time.Hour),
-			MaxPerStack: r.integer("liftoff:maxPreviews", 10, 1, 100),
+		s.Preview = &Preview{Of: of, TTL: r.duration("liftoff:ttl", 72*time.Hour, time.Hour, 720*time.Hour)}
+		for _, key := range []string{"liftoff:maxPreviews", "liftoff:previewDomain", "liftoff:observability", "liftoff:retention", "liftoff:alertWebhook"} {
+			if v, ok := values[key]; ok {
+				r.fail(key, v, "is the parent stack's setting: a preview uses its parent's", "remove it (liftoff config rm "+ShortName(key)+") and set it on "+of)
+			}
 		}
 	} else {
-		r.ignore("liftoff:ttl", "liftoff:maxPreviews")
+		r.ignore("liftoff:ttl")
 	}
+	s.MaxPreviews = r.integer("liftoff:maxPreviews", 10, 1, 100)
+	s.PreviewDomain = r.str("liftoff:previewDomain", "", domainName)
 	defNS := s.App.Name
 	if s.Preview != nil {
 		defNS = s.App.Name + "-" + stack
@@ -245,14 +252,14 @@ func Parse(stack string, values Values) (*Stack, error) {
 	s.ScaleDownDelay = r.duration("liftoff:scaleDownDelay", 5*time.Minute, 0, 24*time.Hour)
 
 	s.Observability = Observability{
-		Enabled:      r.boolean("liftoff:observability", true),
+		Enabled:      r.boolean("liftoff:observability", true) && s.Preview == nil,
 		Retention:    r.duration("liftoff:retention", 7*24*time.Hour, 24*time.Hour, 90*24*time.Hour),
 		AlertWebhook: r.secret("liftoff:alertWebhook", false, alertWebhook),
 	}
 
 	dbModes, cacheModes := []string{"in-cluster", "external"}, []string{"in-cluster", "external", "none"}
 	dbDefault := "in-cluster"
-	if s.Target == AWS {
+	if s.Target == AWS && s.Preview == nil {
 		dbModes, cacheModes = append(dbModes, "rds"), append(cacheModes, "elasticache")
 		if s.Preview == nil {
 			dbDefault = "rds"
@@ -263,6 +270,19 @@ func Parse(stack string, values Values) (*Stack, error) {
 	s.Cache.Mode = r.enum("liftoff:cache", "in-cluster", cacheModes...)
 	s.Cache.URL = r.secret("liftoff:cacheUrl", s.Cache.Mode == "external", redisURL)
 
+	if s.Preview != nil {
+		// A preview runs on its parent's cluster and registry, read from the
+		// parent's outputs: its own target settings would be ignored.
+		for key, v := range values {
+			if k, ok := Lookup(key); ok && k.Targets != nil {
+				r.fail(key, v, "is read from the parent stack's outputs in a preview", "remove it: liftoff config rm "+ShortName(key))
+			}
+		}
+		if err := r.err(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	switch s.Target {
 	case AWS:
 		s.AWS = parseAWS(r, s)

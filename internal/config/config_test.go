@@ -47,12 +47,15 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("homelab: %+v", h.Homelab)
 	}
 
-	p, err := Parse("pr-42", vals("liftoff:target", "kubeconfig", "liftoff:kubeconfig", "/k", "liftoff:previewOf", "prod", "liftoff:ttl", "2d"))
+	// A preview of an aws parent: no aws settings (the parent's outputs say
+	// where to go), PostgreSQL and Valkey in its namespace, no observability of its own.
+	p, err := Parse("pr-42", vals("liftoff:target", "aws", "liftoff:previewOf", "prod", "liftoff:ttl", "2d"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Preview == nil || p.Preview.TTL != 48*time.Hour || p.App.Namespace != "shortener-pr-42" || p.Preview.MaxPerStack != 10 {
-		t.Errorf("preview: %+v %+v", p.Preview, p.App)
+	if p.Preview == nil || p.Preview.TTL != 48*time.Hour || p.App.Namespace != "shortener-pr-42" || p.AWS != nil ||
+		p.Database.Mode != "in-cluster" || p.Cache.Mode != "in-cluster" || p.Observability.Enabled {
+		t.Errorf("preview: %+v %+v %+v %+v", p.Preview, p.App, p.Database, p.Observability)
 	}
 }
 
@@ -84,7 +87,13 @@ func TestParseErrors(t *testing.T) {
 		{"rds not on kubeconfig", "dev", vals(append(kc, "liftoff:database", "rds")...), "liftoff:database", "in-cluster, external"},
 		{"plaintext secret", "dev", vals(append(kc, "liftoff:databaseUrl", "postgres://u:p@h/db")...), "liftoff:databaseUrl", "encrypted"},
 		{"ttl without preview", "dev", vals(append(kc, "liftoff:ttl", "1h")...), "liftoff:ttl", "preview"},
-		{"preview of itself", "pr-1", vals(append(kc, "liftoff:previewOf", "pr-1")...), "liftoff:previewOf", "itself"},
+		{"preview of itself", "pr-1", vals("liftoff:target", "kubeconfig", "liftoff:previewOf", "pr-1"), "liftoff:previewOf", "itself"},
+		{"preview with its own cluster", "pr-1", vals(append(kc, "liftoff:previewOf", "prod")...), "liftoff:kubeconfig", "parent stack's outputs"},
+		{"preview with its own region", "pr-1", vals(append(aws, "liftoff:previewOf", "prod")...), "aws:region", "parent stack's outputs"},
+		{"preview with rds", "pr-1", vals("liftoff:target", "aws", "liftoff:previewOf", "prod", "liftoff:database", "rds"), "liftoff:database", "in-cluster"},
+		{"preview sets the parent's limit", "pr-1", vals("liftoff:target", "kubeconfig", "liftoff:previewOf", "prod", "liftoff:maxPreviews", "3"), "liftoff:maxPreviews", "set it on prod"},
+		{"preview with observability", "pr-1", vals("liftoff:target", "kubeconfig", "liftoff:previewOf", "prod", "liftoff:observability", "true"), "liftoff:observability", "parent"},
+		{"bad preview domain", "prod", vals(append(kc, "liftoff:previewDomain", "not a domain")...), "liftoff:previewDomain", ""},
 		{"region missing", "dev", vals("liftoff:target", "aws"), "aws:region", "eu-west-1"},
 		{"region bad", "dev", vals("liftoff:target", "aws", "aws:region", "europe"), "aws:region", "AWS region"},
 		{"cidr", "dev", vals(append(aws, "liftoff:vpcCidr", "10.0.0.0/8")...), "liftoff:vpcCidr", "/16 and /20"},

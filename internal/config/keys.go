@@ -49,6 +49,7 @@ var Keys = []Key{
 	{Name: "liftoff:scaleDownDelay", Type: "duration", Default: "5m", Doc: "How long the previous slot keeps running after a flip, so rollback is instant (0s-24h)."},
 	{Name: "liftoff:previewOf", Type: "string", Doc: "Parent stack whose cluster, registry and observability this preview stack reuses."},
 	{Name: "liftoff:ttl", Type: "duration", Default: "72h", Doc: "Lifetime of a preview stack; `liftoff stacks gc` destroys it afterwards (1h-720h)."},
+	{Name: "liftoff:previewDomain", Type: "string", Doc: "Wildcard DNS domain of this stack's previews: preview `pr-42` is served at `pr-42.<previewDomain>` through the cluster's ingress. Unset: previews are reached in the cluster or by port-forward."},
 	{Name: "liftoff:maxPreviews", Type: "int", Default: "10", Doc: "Most preview stacks one parent may have at once (1-100)."},
 
 	// aws.

@@ -774,6 +774,43 @@ func (s *Stack) Recover(ctx context.Context) error {
 	return nil
 }
 
+// StateResource is one resource in a stack's state.
+type StateResource struct {
+	Type string `json:"type"`
+	Name string `json:"name"`
+	URN  string `json:"urn"`
+}
+
+// Resources lists what the stack's state holds, without the stack itself,
+// its providers and what it only reads (stack references): what a destroy
+// still has to delete.
+func (s *Stack) Resources(ctx context.Context) ([]StateResource, error) {
+	dep, err := s.st.Export(ctx)
+	if err != nil {
+		return nil, classify(fmt.Errorf("read state of %s: %w", s.name, err))
+	}
+	var state struct {
+		Resources []struct {
+			URN      string `json:"urn"`
+			Type     string `json:"type"`
+			External bool   `json:"external"`
+		} `json:"resources"`
+	}
+	if len(dep.Deployment) > 0 {
+		if err := json.Unmarshal(dep.Deployment, &state); err != nil {
+			return nil, failure.New(failure.Engine, fmt.Errorf("parse state of %s: %w", s.name, err), "")
+		}
+	}
+	var out []StateResource
+	for _, r := range state.Resources {
+		if r.External || r.Type == "pulumi:pulumi:Stack" || strings.HasPrefix(r.Type, "pulumi:providers:") {
+			continue
+		}
+		out = append(out, StateResource{Type: r.Type, Name: urnName(r.URN), URN: r.URN})
+	}
+	return out, nil
+}
+
 // EngineLockDir is where the Pulumi file backend keeps this stack's locks.
 func (s *Stack) EngineLockDir() (string, bool) {
 	dir, ok := FileBackendDir(s.e.o.BackendURL())

@@ -157,8 +157,14 @@ func TestStackLifecycleAndSecrets(t *testing.T) {
 	}
 	e.vars["LIFTOFF_PASSPHRASE"] = "correct horse"
 
+	if res, err := st.Resources(ctx); err != nil || len(res) != 1 || res[0].Type != "liftoff:test:Thing" || res[0].Name != "thing" {
+		t.Errorf("resources before destroy: %+v %v", res, err)
+	}
 	if err := st.Destroy(ctx, nil); err != nil {
 		t.Fatal(err)
+	}
+	if res, err := st.Resources(ctx); err != nil || len(res) != 0 {
+		t.Errorf("resources after destroy: %+v %v", res, err)
 	}
 	if err := eng.RemoveStack(ctx, "dev", false); err != nil {
 		t.Fatal(err)

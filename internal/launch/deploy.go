@@ -35,6 +35,9 @@ type AppTarget struct {
 	RegistryPortForward string
 	// URL is where users reach the app, when the stack knows it.
 	URL string
+	// NamespaceLabels and NamespaceAnnotations go on the app's namespace (a preview's parent and expiry).
+	NamespaceLabels      map[string]string
+	NamespaceAnnotations map[string]string
 }
 
 // DeployOptions select what `deploy` does.
@@ -96,7 +99,8 @@ func (o DeployOptions) buildAndPush(ctx context.Context, d Deps) (*BuildResult, 
 
 // Engine connects the rollout engine to an app target.
 func (t AppTarget) Engine(d Deps, self lock.Holder) (*rollout.Engine, error) {
-	e, err := rollout.New(rollout.Target{Kubeconfig: t.Kubeconfig, Context: t.Context, Namespace: t.Namespace, App: t.App}, d.Printer, self)
+	e, err := rollout.New(rollout.Target{Kubeconfig: t.Kubeconfig, Context: t.Context, Namespace: t.Namespace, App: t.App,
+		NamespaceLabels: t.NamespaceLabels, NamespaceAnnotations: t.NamespaceAnnotations}, d.Printer, self)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
+	"github.com/liftoff-dev/liftoff/internal/teardown"
 	"github.com/liftoff-dev/liftoff/internal/ui"
 )
 
@@ -28,6 +29,9 @@ type Deps struct {
 	// Lock takes the stack lock for the whole operation.
 	Lock func(ctx context.Context) (release func(), err error)
 	Now  func() time.Time
+	// AWSKinds returns what the aws leftover sweep deletes in region
+	// (teardown.AWSKinds over the default credentials when nil).
+	AWSKinds func(ctx context.Context, region string) ([]teardown.Kind, error)
 }
 
 // PhaseResult is one phase's outcome, for summaries.
@@ -95,6 +99,8 @@ type UpResult struct {
 	Deploy  *DeployResult  `json:"deploy,omitempty"`
 	Target  AppTarget      `json:"-"`
 	Phases  []PhaseResult  `json:"phases"`
+	// Expires is when a preview stack's TTL runs out (liftoff stacks gc destroys it then).
+	Expires *time.Time `json:"expires,omitempty"`
 }
 
 // Up stands the stack up: infrastructure, then build, push and a blue-green
@@ -109,6 +115,11 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	res := &UpResult{Stack: o.Config.Name}
 	var st *engine.Stack
 	var outs engine.Outputs
+	var expires time.Time
+	if o.Config.Preview != nil {
+		expires = d.Now().Add(o.Config.Preview.TTL).UTC().Truncate(time.Second)
+		res.Expires = &expires
+	}
 	phases := []phase{{"infrastructure", func(ctx context.Context) error {
 		var err error
 		if o.Config.Preview != nil {
@@ -120,7 +131,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 			return err
 		}
 		if o.Config.Preview != nil {
-			if err := tagPreview(ctx, st, o.Config, d.Now()); err != nil {
+			if err := tagPreview(ctx, st, o.Config, expires); err != nil {
 				return err
 			}
 		}
@@ -150,6 +161,9 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	if err := ResolveTarget(ctx, st, outs, &t, o.KubeDir); err != nil {
 		return res, err
 	}
+	if o.Config.Preview != nil {
+		labelPreview(&t, o.Config, expires)
+	}
 	res.Target = t
 	image := o.Image
 	if image == "" {
@@ -175,86 +189,4 @@ func Preview(ctx context.Context, d Deps, cfg *config.Stack) (engine.Changes, er
 		return err
 	}}})
 	return changes, err
-}
-
-// DestroyOptions select what `destroy` does.
-type DestroyOptions struct {
-	Config *config.Stack
-	// KeepState leaves the (empty) stack in the backend.
-	KeepState bool
-	KubeDir   string
-	Self      lock.Holder
-	// AppTimeout bounds the app teardown (namespace deletion). Default 5m.
-	AppTimeout time.Duration
-	// Force carries on when the app cannot be torn down (the cluster is gone),
-	// leaving whatever still runs there.
-	Force bool
-}
-
-// DestroyResult is the receipt of `destroy`.
-type DestroyResult struct {
-	Stack        string        `json:"stack"`
-	StateRemoved bool          `json:"state_removed"`
-	Phases       []PhaseResult `json:"phases"`
-}
-
-// Destroy deletes every resource of the stack, then its state.
-func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, error) {
-	release, err := d.Lock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	res := &DestroyResult{Stack: o.Config.Name}
-	var st *engine.Stack
-	phases := []phase{
-		{"app", func(ctx context.Context) (err error) {
-			defer func() {
-				if err != nil && err != errSkipped && o.Force && ctx.Err() == nil {
-					d.Printer.Warnf("app not torn down (%v): --force carries on; anything still in the cluster stays", err)
-					err = nil
-				}
-			}()
-			if st, err = d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), false); err != nil {
-				return err
-			}
-			outs, err := st.Outputs(ctx)
-			if err != nil {
-				return err
-			}
-			if len(outs) == 0 {
-				return errSkipped // never up'd: nothing deployed
-			}
-			t := TargetFromConfig(o.Config)
-			if err := ResolveTarget(ctx, st, outs, &t, o.KubeDir); err != nil {
-				return err
-			}
-			e, err := t.Engine(d, o.Self)
-			if err != nil {
-				return err
-			}
-			timeout := o.AppTimeout
-			if timeout == 0 {
-				timeout = 5 * time.Minute
-			}
-			tctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			return e.Teardown(tctx)
-		}},
-		{"infrastructure", func(ctx context.Context) error {
-			return st.Destroy(ctx, d.Printer)
-		}},
-		{"state", func(ctx context.Context) error {
-			if o.KeepState {
-				return ui.ErrSkipped
-			}
-			if err := d.Engine.RemoveStack(ctx, o.Config.Name, false); err != nil {
-				return err
-			}
-			res.StateRemoved = true
-			return nil
-		}},
-	}
-	res.Phases, err = runPhases(ctx, d, phases)
-	return res, err
 }

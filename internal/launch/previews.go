@@ -3,6 +3,7 @@ package launch
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,39 +12,86 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/failure"
 )
 
-// Stack tags a preview carries.
+// Stack tags a preview carries, and the same facts on its namespace, so
+// that whoever looks at the cluster sees whose it is and until when.
 const (
-	TagPreviewOf = "liftoff:preview-of"
-	TagExpires   = "liftoff:expires"
+	TagPreviewOf   = "liftoff:preview-of"
+	TagExpires     = "liftoff:expires"
+	LabelPreviewOf = "liftoff.dev/preview-of"
+	LabelStack     = "liftoff.dev/stack"
+	AnnExpires     = "liftoff.dev/expires"
 )
 
-// checkPreviews refuses a new preview when its parent already has the
-// maximum number, before anything is created.
+// checkPreviews refuses a new preview, before anything is created, when its
+// parent does not exist or was never stood up, or already has the most
+// previews its liftoff:maxPreviews allows.
 func checkPreviews(ctx context.Context, e *engine.Engine, cfg *config.Stack) error {
+	parent := cfg.Preview.Of
+	pst, err := OpenParent(ctx, e, parent)
+	if err != nil {
+		return err
+	}
+	limit := 10
+	switch v, _, err := pst.GetConfig(ctx, "liftoff:maxPreviews", false); {
+	case failure.ClassOf(err) == failure.NotFound: // the default
+	case err != nil:
+		return err
+	default:
+		if limit, err = strconv.Atoi(v); err != nil {
+			return failure.Newf(failure.Config, "liftoff config set -s "+parent+" maxPreviews 10", "liftoff:maxPreviews of %s is %q, not a number", parent, v)
+		}
+	}
 	list, err := e.ListStacks(ctx)
 	if err != nil {
 		return err
 	}
 	var others []string
 	for _, s := range list {
-		if s.Name != cfg.Name && s.Tags[TagPreviewOf] == cfg.Preview.Of {
+		if s.Name != cfg.Name && s.Tags[TagPreviewOf] == parent {
 			others = append(others, s.Name)
 		}
 	}
-	if len(others) >= cfg.Preview.MaxPerStack {
-		return failure.New(failure.Config, fmt.Errorf("stack %s already has %d previews (%s), the most liftoff:maxPreviews allows", cfg.Preview.Of, len(others), strings.Join(others, ", ")),
-			"destroy one (liftoff destroy --stack NAME), collect expired ones (liftoff stacks gc), or raise maxPreviews on this stack")
+	if len(others) >= limit {
+		return failure.New(failure.Config, fmt.Errorf("stack %s already has %d previews (%s), the most its liftoff:maxPreviews allows", parent, len(others), strings.Join(others, ", ")),
+			"destroy one (liftoff destroy --stack NAME), collect expired ones (liftoff stacks gc), or raise maxPreviews on "+parent)
 	}
 	return nil
 }
 
-// tagPreview records the parent and the expiry (now + TTL) on the stack; a
-// rerun (a new push to the pull request) extends it.
-func tagPreview(ctx context.Context, st *engine.Stack, cfg *config.Stack, now time.Time) error {
+// OpenParent opens a preview's parent stack, refusing one that does not
+// exist or was never stood up (it has no outputs to reuse).
+func OpenParent(ctx context.Context, e *engine.Engine, parent string) (*engine.Stack, error) {
+	pst, err := e.Stack(ctx, parent, nil, false)
+	if failure.ClassOf(err) == failure.NotFound {
+		return nil, failure.New(failure.NotFound, fmt.Errorf("parent stack %s does not exist", parent),
+			"stand the parent up first (liftoff up -s "+parent+"), or fix liftoff:previewOf")
+	}
+	if err != nil {
+		return nil, err
+	}
+	outs, err := pst.Outputs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if outs.String("target") == "" {
+		return nil, failure.Newf(failure.NotFound, "run liftoff up -s "+parent+" first", "parent stack %s has no outputs: it was never stood up", parent)
+	}
+	return pst, nil
+}
+
+// tagPreview records the parent and the expiry on the stack; a rerun (a new
+// push to the pull request) extends it.
+func tagPreview(ctx context.Context, st *engine.Stack, cfg *config.Stack, expires time.Time) error {
 	if err := st.SetTag(ctx, TagPreviewOf, cfg.Preview.Of); err != nil {
 		return err
 	}
-	return st.SetTag(ctx, TagExpires, now.Add(cfg.Preview.TTL).UTC().Format(time.RFC3339))
+	return st.SetTag(ctx, TagExpires, expires.UTC().Format(time.RFC3339))
+}
+
+// labelPreview puts the parent and the expiry on the preview's namespace.
+func labelPreview(t *AppTarget, cfg *config.Stack, expires time.Time) {
+	t.NamespaceLabels = map[string]string{LabelPreviewOf: cfg.Preview.Of, LabelStack: cfg.Name}
+	t.NamespaceAnnotations = map[string]string{AnnExpires: expires.UTC().Format(time.RFC3339)}
 }
 
 // Expired lists the stacks whose expiry has passed at now.

@@ -58,6 +58,10 @@ type Target struct {
 	Context    string
 	Namespace  string
 	App        string
+	// NamespaceLabels and NamespaceAnnotations are set on the namespace on
+	// every deploy (a preview's parent and expiry).
+	NamespaceLabels      map[string]string
+	NamespaceAnnotations map[string]string
 }
 
 // Reporter receives progress; *ui.Printer implements it.

@@ -28,19 +28,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("ROLLOUT_HELPER") != "" {
 		os.Exit(helperMain())
 	}
-	root, err := testenv.Root()
-	if err == nil {
-		dir, _ := os.MkdirTemp("", "rollout-cluster")
-		cluster, err = testenv.NewCluster(dir, root)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test cluster:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cluster.Close()
-	os.RemoveAll(cluster.Dir)
-	os.Exit(code)
+	os.Exit(testenv.MainWithCluster(m, func(c *testenv.Cluster) { cluster = c }))
 }
 
 // recorder is a Reporter that keeps what it was told.
@@ -419,4 +407,31 @@ func helperMain() int {
 	_, err = e.Deploy(context.Background(), DeployOptions{Image: image(2), PodLabels: map[string]string{"kwok.liftoff.dev/behaviour": "never-ready"}})
 	fmt.Fprintln(os.Stderr, "helper deploy returned:", err)
 	return 1
+}
+
+// TestNamespaceMetadata: the target's labels and annotations are set when
+// the namespace is created and brought up to date on a later deploy (a
+// preview's expiry moves on every up), leaving other metadata alone.
+func TestNamespaceMetadata(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	e, _ := newEngine(t, ns)
+	e.T.NamespaceLabels = map[string]string{"liftoff.dev/preview-of": "prod"}
+	e.T.NamespaceAnnotations = map[string]string{"liftoff.dev/expires": "2026-12-01T00:00:00Z"}
+	if err := e.ensureNamespace(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json", []byte(`{"metadata":{"annotations":{"team":"growth"}}}`), metav1.PatchOptions{})
+	e.T.NamespaceAnnotations["liftoff.dev/expires"] = "2026-12-04T00:00:00Z"
+	if err := e.ensureNamespace(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Labels["liftoff.dev/preview-of"] != "prod" || got.Labels[LabelManagedBy] != "liftoff" ||
+		got.Annotations["liftoff.dev/expires"] != "2026-12-04T00:00:00Z" || got.Annotations["team"] != "growth" {
+		t.Errorf("namespace metadata: labels %v annotations %v", got.Labels, got.Annotations)
+	}
 }

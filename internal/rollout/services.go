@@ -18,20 +18,42 @@ func (e *Engine) selector(slot string) map[string]string {
 	return map[string]string{LabelApp: e.T.App, LabelSlot: slot}
 }
 
-// ensureNamespace creates the app's namespace if it does not exist.
+// ensureNamespace creates the app's namespace if it does not exist, and
+// keeps the target's labels and annotations on it current.
 func (e *Engine) ensureNamespace(ctx context.Context) error {
-	_, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
+	nss := e.Kube.CoreV1().Namespaces()
+	ns, err := nss.Get(ctx, e.T.Namespace, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		_, err = e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.T.Namespace,
-			Labels: map[string]string{LabelManagedBy: "liftoff"}}}, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			return nil
+		labels := map[string]string{LabelManagedBy: "liftoff"}
+		for k, v := range e.T.NamespaceLabels {
+			labels[k] = v
 		}
+		_, err = nss.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.T.Namespace, Labels: labels,
+			Annotations: e.T.NamespaceAnnotations}}, metav1.CreateOptions{})
+		if !apierrors.IsAlreadyExists(err) {
+			return wrapf(err, "create namespace %s", e.T.Namespace)
+		}
+		ns, err = nss.Get(ctx, e.T.Namespace, metav1.GetOptions{})
 	}
 	if err != nil {
 		return fmt.Errorf("namespace %s: %w", e.T.Namespace, err)
 	}
-	return nil
+	stale := false
+	for k, v := range e.T.NamespaceLabels {
+		stale = stale || ns.Labels[k] != v
+	}
+	for k, v := range e.T.NamespaceAnnotations {
+		stale = stale || ns.Annotations[k] != v
+	}
+	if !stale {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": e.T.NamespaceLabels, "annotations": e.T.NamespaceAnnotations}})
+	if err != nil {
+		return err
+	}
+	_, err = nss.Patch(ctx, e.T.Namespace, types.MergePatchType, patch, metav1.PatchOptions{})
+	return wrapf(err, "label namespace %s", e.T.Namespace)
 }
 
 // ensureSecret writes the app's environment Secret when its content differs.

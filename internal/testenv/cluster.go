@@ -61,6 +61,26 @@ func StartCluster(t testing.TB) *Cluster {
 	return c
 }
 
+// MainWithCluster is a TestMain body for a package whose tests share one
+// cluster (each in its own namespace): it starts the cluster, hands it to
+// set, runs the tests and stops it, returning the exit code.
+func MainWithCluster(m *testing.M, set func(*Cluster)) int {
+	root, err := Root()
+	var c *Cluster
+	if err == nil {
+		dir, _ := os.MkdirTemp("", "test-cluster")
+		c, err = NewCluster(dir, root)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test cluster:", err)
+		return 1
+	}
+	defer os.RemoveAll(c.Dir)
+	defer c.Close()
+	set(c)
+	return m.Run()
+}
+
 // NewCluster starts a cluster in dir with the binaries from `make testcluster`
 // under repo/.cache/bin; Close stops it. For TestMain, where no test exists yet.
 func NewCluster(dir, repo string) (_ *Cluster, err error) {

@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -132,12 +133,20 @@ func (m *Mocks) Graph(keys func(typ string) []string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// Lookup reads a dotted path ("tags.Name", "scalingConfig.minSize") from inputs.
+// Lookup reads a dotted path ("tags.Name", "scalingConfig.minSize",
+// "spec.rules.0.host") from inputs, through secrets.
 func Lookup(m resource.PropertyMap, path string) (resource.PropertyValue, bool) {
 	var cur resource.PropertyValue = resource.NewObjectProperty(m)
 	for _, part := range strings.Split(path, ".") {
 		for cur.IsSecret() {
 			cur = cur.SecretValue().Element
+		}
+		if i, err := strconv.Atoi(part); err == nil && cur.IsArray() {
+			if i < 0 || i >= len(cur.ArrayValue()) {
+				return resource.PropertyValue{}, false
+			}
+			cur = cur.ArrayValue()[i]
+			continue
 		}
 		if !cur.IsObject() {
 			return resource.PropertyValue{}, false

@@ -69,9 +69,6 @@ func PrincipalARN(callerARN string) string {
 // Program declares the aws stack.
 func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	a := cfg.AWS
-	if cfg.Preview != nil {
-		return fmt.Errorf("aws: preview stacks on a parent's cluster are not supported on the aws target yet; create a full stack instead")
-	}
 	t := &Target{}
 	if err := ctx.RegisterComponentResource("liftoff:aws:Target", ctx.Stack(), t); err != nil {
 		return err
@@ -212,6 +209,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		"registry": ecr.URL, "registryInsecure": pulumi.Bool(false),
 		"appSecretName": pulumi.String(app + "-env"), "appSecretManaged": pulumi.Bool(true), "appSecretArn": sec.SecretARN,
 		"url": in.URL, "loadBalancer": in.Hostname, "storageClass": pulumi.String(addons.StorageClass),
+		"ingressClass": pulumi.String("traefik"), "previewDomain": pulumi.String(cfg.PreviewDomain),
 		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
 	}
 	if cfg.Observability.Enabled {

@@ -442,17 +442,6 @@ func TestNoPlainSecrets(t *testing.T) {
 	}
 }
 
-func TestPreviewStackRefused(t *testing.T) {
-	m := mocks()
-	err := m.RunErr("shortener", "pr-1", base(map[string]string{"liftoff:previewOf": "prod"}), stacks.Run)
-	if err == nil || !strings.Contains(err.Error(), "not supported on the aws target yet") {
-		t.Fatalf("err = %v", err)
-	}
-	if len(m.Resources) != 0 {
-		t.Errorf("declared %v before refusing", m.Names())
-	}
-}
-
 func TestBaseName(t *testing.T) {
 	if got := awsstack.BaseName("shortener", "prod"); got != "shortener-prod" {
 		t.Errorf("got %s", got)

@@ -77,6 +77,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
 		"registry": pulumi.String(cfg.Registry.Repository), "registryInsecure": pulumi.Bool(cfg.Registry.Insecure),
 		"appSecretName": pulumi.String(cfg.App.Name + "-env"), "appSecretManaged": pulumi.Bool(false),
+		"storageClass": pulumi.String(cfg.StorageClass), "ingressClass": pulumi.String("traefik"), "previewDomain": pulumi.String(cfg.PreviewDomain),
 	}
 	if err := kubeconfig.InCluster(ctx, t, prov, cfg, outs); err != nil {
 		return err

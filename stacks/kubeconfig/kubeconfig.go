@@ -46,6 +46,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
 		"registry": pulumi.String(cfg.Registry.Repository), "registryInsecure": pulumi.Bool(cfg.Registry.Insecure),
 		"appSecretName": pulumi.String(app + "-env"), "appSecretManaged": pulumi.Bool(false),
+		"storageClass": pulumi.String(cfg.StorageClass), "previewDomain": pulumi.String(cfg.PreviewDomain),
 	}
 	if NeedsProvider(cfg) {
 		prov, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
@@ -80,31 +81,7 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 		return err
 	}
 	inNS := append(opts, pulumi.DependsOn([]pulumi.Resource{nsRes}))
-	env := pulumi.StringMap{}
-	switch cfg.Database.Mode {
-	case "in-cluster":
-		db, err := database.NewInCluster(ctx, "database", &database.InClusterArgs{Namespace: ns, StorageClass: cfg.StorageClass}, inNS...)
-		if err != nil {
-			return err
-		}
-		env["DATABASE_URL"] = db.URL
-	case "external":
-		env["DATABASE_URL"] = pulumi.ToSecret(pulumi.String(cfg.Database.URL.Reveal())).(pulumi.StringOutput)
-	}
-	switch cfg.Cache.Mode {
-	case "in-cluster":
-		c, err := cache.NewInCluster(ctx, "cache", &cache.InClusterArgs{Namespace: ns, StorageClass: cfg.StorageClass}, inNS...)
-		if err != nil {
-			return err
-		}
-		env["CACHE_URL"] = c.URL
-	case "external":
-		env["CACHE_URL"] = pulumi.ToSecret(pulumi.String(cfg.Cache.URL.Reveal())).(pulumi.StringOutput)
-	}
-	if _, err := corev1.NewSecret(ctx, "app-env", &corev1.SecretArgs{
-		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(app + "-env"), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(app), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}},
-		StringData: env,
-	}, inNS...); err != nil {
+	if err := AppData(ctx, cfg, cfg.StorageClass, inNS...); err != nil {
 		return err
 	}
 	outs["appSecretManaged"] = pulumi.Bool(true)
@@ -129,6 +106,40 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 		return Observability(ctx, cfg, cfg.StorageClass, outs, opts...)
 	}
 	return nil
+}
+
+// AppData declares, in the app's namespace, PostgreSQL and Valkey when the
+// config runs them in the cluster (volumes on storageClass), and the app's
+// Secret with their URLs or the configured external ones. opts carry the
+// provider and the namespace dependency.
+func AppData(ctx *pulumi.Context, cfg *config.Stack, storageClass string, opts ...pulumi.ResourceOption) error {
+	app, ns := cfg.App.Name, cfg.App.Namespace
+	env := pulumi.StringMap{}
+	switch cfg.Database.Mode {
+	case "in-cluster":
+		db, err := database.NewInCluster(ctx, "database", &database.InClusterArgs{Namespace: ns, StorageClass: storageClass}, opts...)
+		if err != nil {
+			return err
+		}
+		env["DATABASE_URL"] = db.URL
+	case "external":
+		env["DATABASE_URL"] = pulumi.ToSecret(pulumi.String(cfg.Database.URL.Reveal())).(pulumi.StringOutput)
+	}
+	switch cfg.Cache.Mode {
+	case "in-cluster":
+		c, err := cache.NewInCluster(ctx, "cache", &cache.InClusterArgs{Namespace: ns, StorageClass: storageClass}, opts...)
+		if err != nil {
+			return err
+		}
+		env["CACHE_URL"] = c.URL
+	case "external":
+		env["CACHE_URL"] = pulumi.ToSecret(pulumi.String(cfg.Cache.URL.Reveal())).(pulumi.StringOutput)
+	}
+	_, err := corev1.NewSecret(ctx, "app-env", &corev1.SecretArgs{
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(app + "-env"), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(app), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}},
+		StringData: env,
+	}, opts...)
+	return err
 }
 
 // Observability declares the monitoring stack for cfg, volumes on

@@ -1,0 +1,216 @@
+package launch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
+	"github.com/liftoff-dev/liftoff/internal/teardown"
+	"github.com/liftoff-dev/liftoff/internal/ui"
+)
+
+// DestroyOptions select what `destroy` does.
+type DestroyOptions struct {
+	Config *config.Stack
+	// KeepState leaves the (empty) stack in the backend.
+	KeepState bool
+	KubeDir   string
+	Self      lock.Holder
+	// AppTimeout bounds the app teardown (namespace deletion). Default 5m.
+	AppTimeout time.Duration
+	// SweepWait bounds each sweep's wait for what it deletes to go (default 10m).
+	SweepWait time.Duration
+	// Force carries on when the cluster cannot be reached (what runs there
+	// stays), and removes the state even when the receipt lists leftovers.
+	Force bool
+}
+
+// DestroyResult is the receipt of `destroy`.
+type DestroyResult struct {
+	Stack        string            `json:"stack"`
+	StateRemoved bool              `json:"state_removed"`
+	Receipt      *teardown.Receipt `json:"receipt"`
+	Phases       []PhaseResult     `json:"phases"`
+}
+
+const fixUnreachable = "check the cluster is reachable (liftoff status); if it is gone for good, --force destroys the rest without it"
+
+// Destroy deletes every resource of the stack, then its state:
+//  1. kubernetes: what controllers turned into cloud resources (LoadBalancer
+//     Services, Ingresses, PVCs and their volumes), waited for;
+//  2. app: the releases, liftoff's Services and the app's namespace;
+//  3. infrastructure: the engine's destroy;
+//  4. aws leftovers: a sweep by the liftoff:stack tag (aws only);
+//  5. state: removed only when the receipt lists nothing left, or with Force.
+func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, error) {
+	release, err := d.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	st, err := d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), false)
+	if err != nil {
+		return nil, err
+	}
+	res := &DestroyResult{Stack: o.Config.Name, Receipt: &teardown.Receipt{}}
+	rec := res.Receipt
+	// forced lets --force carry on past an unreachable cluster, noting it on the receipt.
+	forced := func(ctx context.Context, what string, err error) error {
+		if err == nil || err == errSkipped || !o.Force || ctx.Err() != nil {
+			return err
+		}
+		d.Printer.Warnf("%s: %v: --force carries on; anything still in the cluster stays", what, err)
+		rec.Left = append(rec.Left, teardown.Item{Kind: "cluster", Name: o.Config.Name, Why: what + " failed: " + err.Error()})
+		return nil
+	}
+	var app *rollout.Engine
+	awsSwept := false
+	phases := []phase{
+		{"kubernetes", func(ctx context.Context) (err error) {
+			defer func() { err = forced(ctx, "sweeping the cluster", err) }()
+			outs, err := st.Outputs(ctx)
+			if err != nil {
+				return err
+			}
+			if len(outs) == 0 {
+				return errSkipped // never up'd: nothing deployed
+			}
+			t := TargetFromConfig(o.Config)
+			if err := ResolveTarget(ctx, st, outs, &t, o.KubeDir); err != nil {
+				return err
+			}
+			if app, err = t.Engine(d, o.Self); err != nil {
+				return err
+			}
+			r, err := teardown.Kube{Client: app.Kube, Namespaces: sweepNamespaces(o.Config, t.Namespace), Wait: o.SweepWait, Log: d.Printer}.Sweep(ctx)
+			rec.Add(r)
+			if err != nil && ctx.Err() == nil {
+				return failure.New(failure.Engine, err, fixUnreachable)
+			}
+			return err
+		}},
+		{"app", func(ctx context.Context) (err error) {
+			if app == nil {
+				return errSkipped
+			}
+			timeout := o.AppTimeout
+			if timeout == 0 {
+				timeout = 5 * time.Minute
+			}
+			tctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			return forced(ctx, "tearing down the app", app.Teardown(tctx))
+		}},
+		{"infrastructure", func(ctx context.Context) error {
+			before, err := st.Resources(ctx)
+			if err != nil {
+				return err
+			}
+			derr := st.Destroy(ctx, d.Printer)
+			if derr != nil && o.Config.AWS != nil && ctx.Err() == nil {
+				// What blocks a destroy on aws is nearly always something
+				// created outside Pulumi holding a subnet or security group.
+				d.Printer.Warnf("destroy failed (%v): sweeping leftovers by tag, then retrying once", derr)
+				r, serr := sweepAWS(ctx, d, o)
+				rec.Add(r)
+				if serr != nil {
+					return serr
+				}
+				awsSwept = true
+				derr = st.Destroy(ctx, d.Printer)
+			}
+			after, err := st.Resources(ctx)
+			if err != nil {
+				return err
+			}
+			left := map[string]bool{}
+			for _, r := range after {
+				left[r.URN] = true
+				why := "still in Pulumi's state"
+				if derr != nil {
+					why += ": " + derr.Error()
+				}
+				rec.Left = append(rec.Left, teardown.Item{Kind: r.Type, Name: r.Name, Why: why})
+			}
+			for _, r := range before {
+				if !left[r.URN] {
+					rec.Removed = append(rec.Removed, teardown.Item{Kind: r.Type, Name: r.Name})
+				}
+			}
+			return derr
+		}},
+	}
+	if o.Config.AWS != nil {
+		phases = append(phases, phase{"aws leftovers", func(ctx context.Context) error {
+			if awsSwept {
+				return errSkipped
+			}
+			r, err := sweepAWS(ctx, d, o)
+			rec.Add(r)
+			return err
+		}})
+	}
+	phases = append(phases,
+		phase{"state", func(ctx context.Context) error {
+			if o.KeepState {
+				return ui.ErrSkipped
+			}
+			if !rec.Clean() && !o.Force {
+				return failure.New(failure.Engine, fmt.Errorf("%d thing(s) left (see the receipt): the stack's state is kept so that a rerun can finish", len(rec.Left)),
+					"remove or release what the receipt names and rerun liftoff destroy; --force removes the state anyway")
+			}
+			if err := d.Engine.RemoveStack(ctx, o.Config.Name, false); err != nil {
+				return err
+			}
+			res.StateRemoved = true
+			return nil
+		}})
+	res.Phases, err = runPhases(ctx, d, phases)
+	return res, err
+}
+
+// sweepNamespaces are where the stack's Kubernetes objects live: a preview
+// and a kubeconfig stack share their cluster, so only the app's namespace
+// (and the kubeconfig stack's own observability namespace); a stack that
+// owns its cluster (aws, homelab) sweeps every namespace.
+func sweepNamespaces(cfg *config.Stack, appNamespace string) []string {
+	switch {
+	case cfg.Preview != nil:
+		return []string{appNamespace}
+	case cfg.Target == config.Kubeconfig && cfg.Observability.Enabled:
+		return []string{appNamespace, "observability"}
+	case cfg.Target == config.Kubeconfig:
+		return []string{appNamespace}
+	}
+	return nil
+}
+
+// sweepAWS deletes the stack's tagged leftovers.
+func sweepAWS(ctx context.Context, d Deps, o DestroyOptions) (*teardown.Receipt, error) {
+	kinds := d.AWSKinds
+	if kinds == nil {
+		kinds = realAWSKinds
+	}
+	k, err := kinds(ctx, o.Config.AWS.Region)
+	if err != nil {
+		return nil, err
+	}
+	return teardown.AWS{Project: d.Engine.Project(), Stack: o.Config.Name, Kinds: k, Wait: o.SweepWait, Log: d.Printer}.Sweep(ctx)
+}
+
+func realAWSKinds(ctx context.Context, region string) ([]teardown.Kind, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err == nil {
+		_, err = cfg.Credentials.Retrieve(ctx)
+	}
+	if err != nil {
+		return nil, failure.New(failure.Auth, fmt.Errorf("aws credentials for the leftover sweep: %w", err), "configure AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, or SSO login)")
+	}
+	return teardown.AWSKinds(cfg), nil
+}

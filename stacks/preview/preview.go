@@ -1,0 +1,178 @@
+// Package preview is the Pulumi program of a preview stack: a pull
+// request's copy of the app on its parent stack's cluster. It reads the
+// parent's outputs through a StackReference (cluster, registry,
+// observability) and adds only what the preview owns: its namespace's
+// database and cache when they run in the cluster, the app's Secret, a pull
+// secret for the parent's registry and, when the parent names a preview
+// domain, an Ingress at <stack>.<previewDomain>. With an external database,
+// no cache and a registry without credentials it declares nothing but the
+// reference, and liftoff's deploy phase writes the namespace and Secret.
+package preview
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
+)
+
+// Inherited are the parent's outputs a preview passes on as its own: how to
+// reach the cluster and the registry, and where the dashboards are.
+var Inherited = []string{"kubeconfig", "kubeconfigContent", "context", "registry", "registryInsecure", "registryPortForward",
+	"registryUsername", "registryPassword", "otlpEndpoint", "grafana", "prometheus", "alertmanager", "region", "clusterName"}
+
+// Target is the preview's root component.
+type Target struct {
+	pulumi.ResourceState
+}
+
+// ParentRef is the StackReference name of a parent stack in the same
+// project on a file or S3 backend.
+func ParentRef(project, parent string) string {
+	return fmt.Sprintf("organization/%s/%s", project, parent)
+}
+
+// parent is what the preview read from its parent's outputs.
+type parent struct {
+	values  map[string]any
+	secrets map[string]bool
+}
+
+func (p parent) str(key string) string {
+	s, _ := p.values[key].(string)
+	return s
+}
+
+func (p parent) output(key string) pulumi.Output {
+	v := pulumi.ToOutput(p.values[key])
+	if p.secrets[key] {
+		return pulumi.ToSecret(v)
+	}
+	return v
+}
+
+// Program declares the preview stack.
+func Program(ctx *pulumi.Context, cfg *config.Stack) error {
+	t := &Target{}
+	if err := ctx.RegisterComponentResource("liftoff:preview:Target", ctx.Stack(), t); err != nil {
+		return err
+	}
+	of := cfg.Preview.Of
+	ref, err := pulumi.NewStackReference(ctx, "parent", &pulumi.StackReferenceArgs{Name: pulumi.String(ParentRef(ctx.Project(), of))}, pulumi.Parent(t))
+	if err != nil {
+		return err
+	}
+	p := parent{values: map[string]any{}, secrets: map[string]bool{}}
+	for _, key := range append([]string{"target", "storageClass", "previewDomain", "ingressClass", "url"}, Inherited...) {
+		d, err := ref.GetOutputDetails(key)
+		if err != nil {
+			return fmt.Errorf("read output %s of parent stack %s: %w", key, of, err)
+		}
+		switch {
+		case d.SecretValue != nil:
+			p.values[key], p.secrets[key] = d.SecretValue, true
+		case d.Value != nil:
+			p.values[key] = d.Value
+		}
+	}
+	if p.str("target") == "" {
+		return fmt.Errorf("parent stack %s has no outputs: stand it up first (liftoff up -s %s)", of, of)
+	}
+	if p.str("kubeconfig") == "" && p.str("kubeconfigContent") == "" {
+		return fmt.Errorf("parent stack %s records no way to reach its cluster (no kubeconfig output)", of)
+	}
+
+	app, ns := cfg.App.Name, cfg.App.Namespace
+	outs := pulumi.Map{
+		"target": pulumi.String(p.str("target")), "previewOf": pulumi.String(of), "app": pulumi.String(app), "namespace": pulumi.String(ns),
+		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
+		"appSecretName": pulumi.String(app + "-env"), "appSecretManaged": pulumi.Bool(false),
+	}
+	for _, key := range Inherited {
+		if _, ok := p.values[key]; ok {
+			outs[key] = p.output(key)
+		}
+	}
+	host := ""
+	if d := p.str("previewDomain"); d != "" {
+		host = ctx.Stack() + "." + d
+	}
+	if cfg.App.Domain != "" {
+		host = cfg.App.Domain
+	}
+	needs := cfg.Database.Mode == "in-cluster" || cfg.Cache.Mode == "in-cluster" || p.str("registryUsername") != "" || host != ""
+	if !needs {
+		return export(ctx, t, outs)
+	}
+
+	var kc pulumi.StringInput = pulumi.String(p.str("kubeconfig")) // a path
+	if c := p.str("kubeconfigContent"); c != "" {
+		kc = pulumi.ToSecret(pulumi.String(c)).(pulumi.StringOutput)
+	}
+	prov, err := kubernetes.NewProvider(ctx, "parent-cluster", &kubernetes.ProviderArgs{Kubeconfig: kc, Context: pulumi.String(p.str("context"))}, pulumi.Parent(t))
+	if err != nil {
+		return err
+	}
+	opts := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(prov)}
+	nsRes, err := corev1.NewNamespace(ctx, "app-namespace", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
+		Name: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("liftoff"), "liftoff.dev/preview-of": pulumi.String(of)}}}, opts...)
+	if err != nil {
+		return err
+	}
+	inNS := append(opts, pulumi.DependsOn([]pulumi.Resource{nsRes}))
+	if err := kubeconfig.AppData(ctx, cfg, p.str("storageClass"), inNS...); err != nil {
+		return err
+	}
+	outs["appSecretManaged"] = pulumi.Bool(true)
+
+	if user := p.str("registryUsername"); user != "" {
+		reg := strings.SplitN(p.str("registry"), "/", 2)[0]
+		pull, err := kubeconfig.PullSecret(ctx, "registry-pull", ns, pulumi.String(reg).ToStringOutput(), pulumi.String(user).ToStringOutput(),
+			pulumi.ToSecret(pulumi.String(p.str("registryPassword"))).(pulumi.StringOutput), inNS...)
+		if err != nil {
+			return err
+		}
+		outs["imagePullSecret"] = pull.Metadata.Name().Elem()
+	}
+	if host != "" {
+		var class pulumi.StringPtrInput
+		if c := p.str("ingressClass"); c != "" {
+			class = pulumi.String(c)
+		}
+		if _, err := networkingv1.NewIngress(ctx, "app-ingress", &networkingv1.IngressArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(app), Namespace: pulumi.String(ns)},
+			Spec: &networkingv1.IngressSpecArgs{IngressClassName: class, Rules: networkingv1.IngressRuleArray{&networkingv1.IngressRuleArgs{
+				Host: pulumi.String(host),
+				Http: &networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{networkingv1.HTTPIngressPathArgs{
+					Path: pulumi.String("/"), PathType: pulumi.String("Prefix"),
+					Backend: &networkingv1.IngressBackendArgs{Service: &networkingv1.IngressServiceBackendArgs{
+						Name: pulumi.String(app), Port: &networkingv1.ServiceBackendPortArgs{Name: pulumi.String("http")}}}}}},
+			}}},
+		}, inNS...); err != nil {
+			return err
+		}
+		scheme := "http"
+		if strings.HasPrefix(p.str("url"), "https://") {
+			scheme = "https" // the parent terminates TLS: its certificate must cover *.previewDomain
+		}
+		outs["url"] = pulumi.String(scheme + "://" + host)
+	}
+	return export(ctx, t, outs)
+}
+
+func export(ctx *pulumi.Context, t *Target, outs pulumi.Map) error {
+	if err := ctx.RegisterResourceOutputs(t, outs); err != nil {
+		return err
+	}
+	for k, v := range outs {
+		ctx.Export(k, v)
+	}
+	return nil
+}
