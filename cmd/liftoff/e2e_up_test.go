@@ -176,8 +176,11 @@ func TestE2EUp(t *testing.T) {
 	if img := imageOf(t, cl, prNS, "blue"); !strings.HasPrefix(img, reg.Host+"/shortener@") {
 		t.Errorf("preview runs %s, not an image in the parent's registry", img)
 	}
+	upTook := time.Since(started)
 	parentLive := selector(t, cl, ns)
+	started = time.Now()
 	run("destroy", "-s", "pr-42", "--yes")
+	t.Logf("preview figures: up --preview-of (infrastructure, build with a warm cache, push, deploy) %s; destroy %s", upTook.Round(100*time.Millisecond), time.Since(started).Round(100*time.Millisecond))
 	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, prNS, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("preview namespace still there: %v", err)
 	}
