@@ -177,11 +177,13 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 
 // sweepNamespaces are where the stack's Kubernetes objects live: a preview
 // and a kubeconfig stack share their cluster, so only the app's namespace
-// (and the kubeconfig stack's own observability namespace); a stack that
-// owns its cluster (aws, homelab) sweeps every namespace.
+// (and the kubeconfig stack's own observability namespace); an aws stack
+// owns its cluster and sweeps every namespace. On homelab, load balancers
+// and volumes are the nodes' own (klipper-lb, local-path) and go with k3s's
+// uninstall: only the app's namespace.
 func sweepNamespaces(cfg *config.Stack, appNamespace string) []string {
 	switch {
-	case cfg.Preview != nil:
+	case cfg.Preview != nil || cfg.Target == config.Homelab:
 		return []string{appNamespace}
 	case cfg.Target == config.Kubeconfig && cfg.Observability.Enabled:
 		return []string{appNamespace, "observability"}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -41,6 +42,7 @@ type Kube struct {
 // object is one object the sweep deleted and waits for.
 type object struct {
 	kind, ns, name string
+	uid            types.UID
 	get            func(ctx context.Context) (metav1.Object, error)
 }
 
@@ -92,7 +94,8 @@ func (k Kube) Sweep(ctx context.Context) (*Receipt, error) {
 		var holds []string
 		for _, o := range pending {
 			m, err := o.get(ctx)
-			if apierrors.IsNotFound(err) {
+			// Gone, or gone and recreated by its controller (a new object).
+			if apierrors.IsNotFound(err) || err == nil && m.GetUID() != o.uid {
 				rec.Removed = append(rec.Removed, o.item())
 				continue
 			}
@@ -142,7 +145,7 @@ func (k Kube) deleteIn(ctx context.Context, ns string, rec *Receipt, claims map[
 			continue
 		}
 		s := s
-		o := object{KindLoadBalancer, s.Namespace, s.Name, func(ctx context.Context) (metav1.Object, error) {
+		o := object{KindLoadBalancer, s.Namespace, s.Name, s.UID, func(ctx context.Context) (metav1.Object, error) {
 			return core.Services(s.Namespace).Get(ctx, s.Name, metav1.GetOptions{})
 		}}
 		if err := core.Services(s.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -159,7 +162,7 @@ func (k Kube) deleteIn(ctx context.Context, ns string, rec *Receipt, claims map[
 		if err := net.Ingresses(i.Namespace).Delete(ctx, i.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("delete ingress %s/%s: %w", i.Namespace, i.Name, err)
 		}
-		out = append(out, object{KindIngress, i.Namespace, i.Name, func(ctx context.Context) (metav1.Object, error) {
+		out = append(out, object{KindIngress, i.Namespace, i.Name, i.UID, func(ctx context.Context) (metav1.Object, error) {
 			return net.Ingresses(i.Namespace).Get(ctx, i.Name, metav1.GetOptions{})
 		}})
 	}
@@ -176,7 +179,7 @@ func (k Kube) deleteIn(ctx context.Context, ns string, rec *Receipt, claims map[
 			case err != nil:
 				return nil, fmt.Errorf("read volume %s of claim %s/%s: %w", c.Spec.VolumeName, c.Namespace, c.Name, err)
 			case pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete:
-				out = append(out, object{KindPV, "", pv.Name, func(ctx context.Context) (metav1.Object, error) {
+				out = append(out, object{KindPV, "", pv.Name, pv.UID, func(ctx context.Context) (metav1.Object, error) {
 					return core.PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{})
 				}})
 			default:
@@ -191,7 +194,7 @@ func (k Kube) deleteIn(ctx context.Context, ns string, rec *Receipt, claims map[
 			claims[c.Namespace] = map[string]bool{}
 		}
 		claims[c.Namespace][c.Name] = true
-		out = append(out, object{KindPVC, c.Namespace, c.Name, func(ctx context.Context) (metav1.Object, error) {
+		out = append(out, object{KindPVC, c.Namespace, c.Name, c.UID, func(ctx context.Context) (metav1.Object, error) {
 			return core.PersistentVolumeClaims(c.Namespace).Get(ctx, c.Name, metav1.GetOptions{})
 		}})
 	}

@@ -277,3 +277,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestSweepRecreated: an object its controller recreates under the same
+// name (k3s's helm-controller does so for Traefik's Service) counts as
+// removed: the sweep waits for the object it deleted, not for the name.
+func TestSweepRecreated(t *testing.T) {
+	kube := cluster.Client
+	ctx := context.Background()
+	namespace(t, kube, "recreate")
+	lbService(t, kube, "recreate", "traefik", lbFinalizer)
+	done := make(chan struct{})
+	go func() { // the controller: release, wait for the delete, create it again
+		defer close(done)
+		for i := 0; i < 300; i++ {
+			s, err := kube.CoreV1().Services("recreate").Get(ctx, "traefik", metav1.GetOptions{})
+			if err == nil && s.DeletionTimestamp != nil {
+				kube.CoreV1().Services("recreate").Patch(ctx, "traefik", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+			}
+			if apierrors.IsNotFound(err) {
+				lbService(t, kube, "recreate", "traefik", lbFinalizer)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	rec, err := Kube{Client: kube, Namespaces: []string{"recreate"}, Wait: 5 * time.Second, Poll: 200 * time.Millisecond, Log: &log{t: t}}.Sweep(ctx)
+	<-done
+	if err != nil || !rec.Clean() || len(rec.Removed) != 1 {
+		t.Fatalf("sweep: %+v %v", rec, err)
+	}
+}
