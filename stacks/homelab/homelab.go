@@ -82,11 +82,5 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	if err := kubeconfig.InCluster(ctx, t, prov, cfg, outs); err != nil {
 		return err
 	}
-	if err := ctx.RegisterResourceOutputs(t, outs); err != nil {
-		return err
-	}
-	for k, v := range outs {
-		ctx.Export(k, v)
-	}
-	return nil
+	return kubeconfig.Export(ctx, t, outs)
 }

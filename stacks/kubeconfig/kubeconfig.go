@@ -59,6 +59,12 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 			return err
 		}
 	}
+	return Export(ctx, t, outs)
+}
+
+// Export records outs as the root component t's outputs and as the stack's
+// outputs, which liftoff's phases read. Every target's program ends with it.
+func Export(ctx *pulumi.Context, t pulumi.Resource, outs pulumi.Map) error {
 	if err := ctx.RegisterResourceOutputs(t, outs); err != nil {
 		return err
 	}

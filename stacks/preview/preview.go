@@ -109,7 +109,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	}
 	needs := cfg.Database.Mode == "in-cluster" || cfg.Cache.Mode == "in-cluster" || p.str("registryUsername") != "" || host != ""
 	if !needs {
-		return export(ctx, t, outs)
+		return kubeconfig.Export(ctx, t, outs)
 	}
 
 	var kc pulumi.StringInput = pulumi.String(p.str("kubeconfig")) // a path
@@ -164,15 +164,5 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		}
 		outs["url"] = pulumi.String(scheme + "://" + host)
 	}
-	return export(ctx, t, outs)
-}
-
-func export(ctx *pulumi.Context, t *Target, outs pulumi.Map) error {
-	if err := ctx.RegisterResourceOutputs(t, outs); err != nil {
-		return err
-	}
-	for k, v := range outs {
-		ctx.Export(k, v)
-	}
-	return nil
+	return kubeconfig.Export(ctx, t, outs)
 }
