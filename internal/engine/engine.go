@@ -739,10 +739,6 @@ func (s *Stack) Recover(ctx context.Context) error {
 	if err := s.breakStaleEngineLocks(); err != nil {
 		return err
 	}
-	dep, err := s.st.Export(ctx)
-	if err != nil {
-		return classify(fmt.Errorf("read state of %s: %w", s.name, err))
-	}
 	var state struct {
 		Pending []struct {
 			Type     string `json:"type"`
@@ -751,10 +747,8 @@ func (s *Stack) Recover(ctx context.Context) error {
 			} `json:"resource"`
 		} `json:"pending_operations"`
 	}
-	if len(dep.Deployment) > 0 {
-		if err := json.Unmarshal(dep.Deployment, &state); err != nil {
-			return failure.New(failure.Engine, fmt.Errorf("parse state of %s: %w", s.name, err), "")
-		}
+	if err := s.readState(ctx, &state); err != nil {
+		return err
 	}
 	if len(state.Pending) == 0 {
 		return nil
@@ -762,13 +756,27 @@ func (s *Stack) Recover(ctx context.Context) error {
 	for _, op := range state.Pending {
 		s.e.o.Warn("an interrupted run left %s %s pending; refreshing to resolve it", op.Type, op.Resource.URN)
 	}
-	_, err = s.st.Refresh(ctx, optrefresh.ClearPendingCreates(), optrefresh.ProgressStreams(s.log()), optrefresh.ErrorProgressStreams(s.log()))
-	if err != nil {
+	if _, err := s.st.Refresh(ctx, optrefresh.ClearPendingCreates(), optrefresh.ProgressStreams(s.log()), optrefresh.ErrorProgressStreams(s.log())); err != nil {
 		return classifyCtx(ctx, fmt.Errorf("refresh to clear pending operations: %w", err))
 	}
 	for _, op := range state.Pending {
 		if op.Type == "creating" {
 			s.e.o.Warn("%s may exist outside state: check for it, or let `liftoff destroy` sweep it by tag", op.Resource.URN)
+		}
+	}
+	return nil
+}
+
+// readState exports the stack's state and decodes the parts v names; an
+// empty state leaves v as it is.
+func (s *Stack) readState(ctx context.Context, v any) error {
+	dep, err := s.st.Export(ctx)
+	if err != nil {
+		return classify(fmt.Errorf("read state of %s: %w", s.name, err))
+	}
+	if len(dep.Deployment) > 0 {
+		if err := json.Unmarshal(dep.Deployment, v); err != nil {
+			return failure.New(failure.Engine, fmt.Errorf("parse state of %s: %w", s.name, err), "")
 		}
 	}
 	return nil
@@ -785,10 +793,6 @@ type StateResource struct {
 // its providers and what it only reads (stack references): what a destroy
 // still has to delete.
 func (s *Stack) Resources(ctx context.Context) ([]StateResource, error) {
-	dep, err := s.st.Export(ctx)
-	if err != nil {
-		return nil, classify(fmt.Errorf("read state of %s: %w", s.name, err))
-	}
 	var state struct {
 		Resources []struct {
 			URN      string `json:"urn"`
@@ -796,10 +800,8 @@ func (s *Stack) Resources(ctx context.Context) ([]StateResource, error) {
 			External bool   `json:"external"`
 		} `json:"resources"`
 	}
-	if len(dep.Deployment) > 0 {
-		if err := json.Unmarshal(dep.Deployment, &state); err != nil {
-			return nil, failure.New(failure.Engine, fmt.Errorf("parse state of %s: %w", s.name, err), "")
-		}
+	if err := s.readState(ctx, &state); err != nil {
+		return nil, err
 	}
 	var out []StateResource
 	for _, r := range state.Resources {
