@@ -58,6 +58,9 @@ func ensurePreview(ctx context.Context, f *Factory, parent string, ttl string) e
 	if _, err := config.Parse(name, vals); err != nil {
 		return failure.New(failure.Config, err, "nothing was written")
 	}
+	if exists && ttl == "" {
+		return nil // nothing to write: up's own parent check comes before any change
+	}
 	eng, err := f.Engine(ctx)
 	if err != nil {
 		return err
@@ -70,9 +73,6 @@ func ensurePreview(ctx context.Context, f *Factory, parent string, ttl string) e
 			return err
 		}
 		f.Printer().Infof("created preview stack %s of %s", name, parent)
-		return nil
-	}
-	if ttl == "" {
 		return nil
 	}
 	st, err := eng.Stack(ctx, name, nil, false)
