@@ -73,7 +73,12 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 	awsSwept := false
 	phases := []phase{
 		{"kubernetes", func(ctx context.Context) (err error) {
-			defer func() { err = forced(ctx, "sweeping the cluster", err) }()
+			defer func() {
+				if err != nil {
+					app = nil // the cluster failed us once: the app phase does not wait on it again
+				}
+				err = forced(ctx, "sweeping the cluster", err)
+			}()
 			outs, err := st.Outputs(ctx)
 			if err != nil {
 				return err
