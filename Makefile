@@ -10,10 +10,17 @@ COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PULUMI_VERSION := v3.259.0
 KUBE_VERSION   := v1.37.2
+# The Kubernetes provider plugin: the one served pseudo-version of
+# pulumi-kubernetes/provider/v4 is the v4.25.0 release (tools/pulumi-kubernetes).
+K8S_PROVIDER_VERSION := 4.25.0
+GOARCH         := $(shell $(GO) env GOARCH)
+IMAGES         := $(CACHE)/images
 TEST_TIMEOUT   ?= 40m
 
 # Debian packages the tests start as real servers or use as tools.
-APT_PACKAGES := postgresql redis-server etcd-server prometheus prometheus-alertmanager openssh-server openssh-client iproute2 wrk hey
+# containerd, runc, the CNI plugins, iptables and conntrack run the real test node.
+APT_PACKAGES := postgresql redis-server etcd-server prometheus prometheus-alertmanager openssh-server openssh-client iproute2 wrk hey \
+                containerd runc containernetworking-plugins iptables conntrack
 
 export LIFTOFF_PULUMI := $(BIN)/pulumi
 # Tests declare no provider the machine lacks; never fetch plugins from the network.
@@ -46,25 +53,42 @@ deps:
 	  else echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-## tools: the pulumi CLI at the pinned version, built from the module proxy (cached in .cache/bin)
-tools: $(BIN)/pulumi
+## tools: the pulumi CLI and the Kubernetes provider plugin at pinned versions, built from the module proxy (cached in .cache/bin)
+tools: $(BIN)/pulumi $(BIN)/pulumi-resource-kubernetes
 
 $(BIN)/pulumi: tools/pulumi/go.mod tools/pulumi/go.sum
 	@mkdir -p $(BIN)
 	cd tools/pulumi && $(GO) build -trimpath -ldflags '-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(PULUMI_VERSION)' \
 	  -o $@ github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
-## testcluster: kube-apiserver, kube-controller-manager, kube-scheduler and kwok for the local test cluster
-testcluster: $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kwok
+# The provider's main embeds its schema, which upstream generates and does not ship: gen/ writes it first.
+$(BIN)/pulumi-resource-kubernetes: tools/pulumi-kubernetes/go.mod tools/pulumi-kubernetes/go.sum tools/pulumi-kubernetes/main.go tools/pulumi-kubernetes/gen/main.go
+	@mkdir -p $(BIN)
+	cd tools/pulumi-kubernetes && $(GO) run ./gen -version $(K8S_PROVIDER_VERSION) && \
+	  $(GO) build -trimpath -ldflags '-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$(K8S_PROVIDER_VERSION)' -o $@ .
+
+## testcluster: the local test cluster: control plane, kwok, a real node (kubelet, kube-proxy; containerd, runc, CNI from Debian) and its pause image
+testcluster: deps $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/kwok $(IMAGES)/pause/index.json $(IMAGES)/echo/index.json
 
 $(BIN)/kube-%: tools/kube/go.mod tools/kube/go.sum
 	@mkdir -p $(BIN)
 	cd tools/kube && $(GO) build -trimpath -ldflags '-s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION)' \
 	  -o $@ k8s.io/kubernetes/cmd/kube-$*
 
+$(BIN)/kubelet: tools/kube/go.mod tools/kube/go.sum
+	@mkdir -p $(BIN)
+	cd tools/kube && $(GO) build -trimpath -ldflags '-s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION)' \
+	  -o $@ k8s.io/kubernetes/cmd/kubelet
+
 $(BIN)/kwok: tools/kwok/go.mod tools/kwok/go.sum
 	@mkdir -p $(BIN)
 	cd tools/kwok && $(GO) build -trimpath -ldflags '-s -w' -o $@ sigs.k8s.io/kwok/cmd/kwok
+
+# The real node's sandbox image and the echo server its own tests run, built
+# by liftoff's own builder from small Go programs under internal/testenv.
+$(IMAGES)/%/index.json: internal/testenv/%/main.go
+	rm -rf $(IMAGES)/$*
+	LIFTOFF_HOME=$(CACHE)/liftoff-home $(GO) run ./cmd/liftoff build --package ./internal/testenv/$* --platform linux/$(GOARCH) --oci-layout $(IMAGES)/$*
 
 ## bench-app: wrk against the shortener (PostgreSQL + Redis) and a bare net/http server, POST /urls, peak RSS
 bench-app: deps

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("ROLLOUT_HELPER") != "" {
 		os.Exit(helperMain())
 	}
-	os.Exit(testenv.MainWithCluster(m, func(c *testenv.Cluster) { cluster = c }))
+	os.Exit(testenv.MainWithCluster(m, testenv.KwokOnly, func(c *testenv.Cluster) { cluster = c }))
 }
 
 // recorder is a Reporter that keeps what it was told.

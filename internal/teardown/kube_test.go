@@ -24,7 +24,7 @@ import (
 var cluster *testenv.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.MainWithCluster(m, func(c *testenv.Cluster) { cluster = c }))
+	os.Exit(testenv.MainWithCluster(m, testenv.KwokOnly, func(c *testenv.Cluster) { cluster = c }))
 }
 
 // log records what the sweep reports.

@@ -32,28 +32,62 @@ import (
 var kwokStages embed.FS
 
 // Cluster is a real Kubernetes control plane (etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler) whose nodes and pods kwok simulates:
-// Deployments roll out, pods become Ready, EndpointSlices fill, but no
-// container runs. The node-lifecycle controller runs, so the not-ready taint
-// that admission puts on new nodes is lifted once kwok reports them Ready.
+// kube-controller-manager, kube-scheduler) with the nodes a test asks for:
+// one real node, whose pods run for real (see Node), and simulated kwok
+// nodes, on which Deployments roll out, pods become Ready and EndpointSlices
+// fill, but no container runs. The node-lifecycle controller runs, so the
+// not-ready taint that admission puts on new nodes is lifted once they are Ready.
 type Cluster struct {
 	Dir        string
 	Kubeconfig string
 	Context    string
 	Rest       *rest.Config
 	Client     kubernetes.Interface
-	Nodes      []string
+	// Nodes are the kwok nodes' names.
+	Nodes []string
+	// Node is the real node (nil without ClusterOptions.RealNode).
+	Node *Node
+	// Registry is a plain-HTTP registry on the real node's host end of the
+	// veth, which the node's containerd pulls from (nil without a real node).
+	Registry *Registry
 	// ForwardPort is where kwok sends port-forwards to pods named
 	// registry-0 (port 5000): a test listens there to stand in for the
 	// in-cluster registry.
 	ForwardPort int
 	procs       []*Process
+	dns         *clusterDNS
 }
 
-// StartCluster starts a cluster for one test.
-func StartCluster(t testing.TB) *Cluster {
+// ClusterOptions say which nodes a cluster has.
+type ClusterOptions struct {
+	// RealNode adds one real node: containerd, kubelet and kube-proxy in a
+	// network namespace of its own. It needs root.
+	RealNode bool
+	// Kwok is how many simulated nodes to add. Beside a real node they carry
+	// KwokTaint, so only workloads that tolerate it (scale tests) land there.
+	Kwok int
+}
+
+// KwokTaint keeps workloads off the kwok nodes of a cluster with a real node;
+// a pod that tolerates it and selects KwokLabel runs simulated.
+const KwokTaint = "kwok.x-k8s.io/node"
+
+// KwokLabel (type=kwok) and RealLabel (type=real) select a kind of node.
+var (
+	KwokLabel = map[string]string{"type": "kwok"}
+	RealLabel = map[string]string{"type": "real"}
+)
+
+// KwokOnly is the cluster most rollout logic is tested on: three kwok nodes.
+var KwokOnly = ClusterOptions{Kwok: 3}
+
+// StartCluster starts a cluster of three kwok nodes for one test.
+func StartCluster(t testing.TB) *Cluster { return StartClusterWith(t, KwokOnly) }
+
+// StartClusterWith starts a cluster with the nodes opts ask for, for one test.
+func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
-	c, err := NewCluster(t.TempDir(), RepoRoot(t))
+	c, err := NewCluster(t.TempDir(), RepoRoot(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +98,12 @@ func StartCluster(t testing.TB) *Cluster {
 // MainWithCluster is a TestMain body for a package whose tests share one
 // cluster (each in its own namespace): it starts the cluster, hands it to
 // set, runs the tests and stops it, returning the exit code.
-func MainWithCluster(m *testing.M, set func(*Cluster)) int {
+func MainWithCluster(m *testing.M, opts ClusterOptions, set func(*Cluster)) int {
 	root, err := Root()
 	var c *Cluster
 	if err == nil {
 		dir, _ := os.MkdirTemp("", "test-cluster")
-		c, err = NewCluster(dir, root)
+		c, err = NewCluster(dir, root, opts)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "test cluster:", err)
@@ -83,9 +117,13 @@ func MainWithCluster(m *testing.M, set func(*Cluster)) int {
 
 // NewCluster starts a cluster in dir with the binaries from `make testcluster`
 // under repo/.cache/bin; Close stops it. For TestMain, where no test exists yet.
-func NewCluster(dir, repo string) (_ *Cluster, err error) {
+func NewCluster(dir, repo string, opts ClusterOptions) (_ *Cluster, err error) {
 	bin := filepath.Join(repo, ".cache", "bin")
-	for _, b := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+	need := []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+	if opts.Kwok > 0 {
+		need = append(need, "kwok")
+	}
+	for _, b := range need {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			return nil, fmt.Errorf("%s is missing: run `make testcluster` (make test does it for you)", filepath.Join(bin, b))
 		}
@@ -95,13 +133,25 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("etcd not found: apt-get install etcd-server (make test does it when root)")
 	}
 	c := &Cluster{Dir: dir, Context: "liftoff-test"}
-
 	defer func() {
 		if err != nil {
 			c.Close()
 		}
 	}()
-	pki, err := writePKI(dir)
+	// The API server listens where its nodes reach it: the real node's host
+	// end of the veth, or loopback for kwok nodes alone.
+	apiHost, serviceCIDR := "127.0.0.1", "10.96.0.0/16"
+	var pause string
+	if opts.RealNode {
+		if pause, err = pauseLayout(repo); err != nil {
+			return nil, err
+		}
+		if c.Node, err = newNodeNetwork(bin); err != nil {
+			return nil, fmt.Errorf("real node: %w", err)
+		}
+		apiHost, serviceCIDR = c.Node.HostIP, c.Node.ServiceCIDR
+	}
+	pki, err := writePKI(dir, []net.IP{net.ParseIP(apiHost), firstIP(serviceCIDR)})
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +161,7 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 	}
 	etcdClient, etcdPeer, apiPort, kcmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
 	c.ForwardPort = ports[6]
-	apiURL := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	apiURL := fmt.Sprintf("https://%s", net.JoinHostPort(apiHost, strconv.Itoa(apiPort)))
 	log := func(n string) string { return filepath.Join(dir, n+".log") }
 
 	p, err := startProcess(log("etcd"), "etcd", []string{etcd, "--data-dir", filepath.Join(dir, "etcd"),
@@ -129,13 +179,18 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 	}
 	p, err = startProcess(log("kube-apiserver"), "kube-apiserver", []string{filepath.Join(bin, "kube-apiserver"),
 		"--etcd-servers", fmt.Sprintf("http://127.0.0.1:%d", etcdClient),
-		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", strconv.Itoa(apiPort),
+		"--bind-address", apiHost, "--advertise-address", apiHost, "--secure-port", strconv.Itoa(apiPort),
 		"--cert-dir", filepath.Join(dir, "apiserver-certs"),
 		"--tls-cert-file", pki.path("apiserver.crt"), "--tls-private-key-file", pki.path("apiserver.key"), "--client-ca-file", pki.path("ca.crt"),
 		"--service-account-key-file", pki.path("sa.pub"), "--service-account-signing-key-file", pki.path("sa.key"),
 		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-		"--service-cluster-ip-range", "10.96.0.0/16", "--authorization-mode", "Node,RBAC", "--allow-privileged",
+		"--service-cluster-ip-range", serviceCIDR, "--authorization-mode", "Node,RBAC", "--allow-privileged",
 		"--profiling=false", "--endpoint-reconciler-type", "none",
+		// Logs, exec and port-forwards go to the kubelet by its node IP, never
+		// through the machine's DNS resolver; the API server proves itself
+		// to kubelets with its own client certificate.
+		"--kubelet-preferred-address-types", "InternalIP,Hostname",
+		"--kubelet-client-certificate", pki.path("apiserver-kubelet-client.crt"), "--kubelet-client-key", pki.path("apiserver-kubelet-client.key"),
 		// Debian's etcd 3.4 lacks the progress notifications that streaming
 		// lists need: with WatchList on, every client watch fails and waits for
 		// the next relist, and kwok sees new pods up to 15s late.
@@ -179,33 +234,76 @@ func NewCluster(dir, repo string) (_ *Cluster, err error) {
 		return nil, err
 	}
 
-	stages := filepath.Join(dir, "kwok-stages.yaml")
-	if err := writeStages(stages, c.ForwardPort); err != nil {
-		return nil, err
+	if opts.RealNode {
+		if err := c.startRealNode(bin, apiURL, pki, pause); err != nil {
+			return nil, fmt.Errorf("real node %s: %w", c.Node.Name, err)
+		}
 	}
-	p, err = startProcess(log("kwok"), "kwok", []string{filepath.Join(bin, "kwok"),
-		"--kubeconfig", c.Kubeconfig, "--config", stages, "--manage-all-nodes=false",
-		"--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake", "--cidr", "10.244.0.0/16",
-		// The nodes' kubelet endpoint is kwok's own server on loopback, so the
-		// API server's log and exec requests never leave this machine.
-		"--node-ip", "127.0.0.1", "--node-port", strconv.Itoa(kwokPort),
-		"--server-address", fmt.Sprintf("127.0.0.1:%d", kwokPort), "--node-lease-duration-seconds", "40"},
-		nil, nil, httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", kwokPort), nil))
-	if c.procs = append(c.procs, p); err != nil {
-		return nil, err
-	}
-	for i := range 3 {
-		name := fmt.Sprintf("kwok-node-%d", i)
-		if err := c.addNode(name); err != nil {
+	if opts.Kwok > 0 {
+		stages := filepath.Join(dir, "kwok-stages.yaml")
+		if err := writeStages(stages, c.ForwardPort); err != nil {
 			return nil, err
 		}
-		c.Nodes = append(c.Nodes, name)
+		p, err = startProcess(log("kwok"), "kwok", []string{filepath.Join(bin, "kwok"),
+			"--kubeconfig", c.Kubeconfig, "--config", stages, "--manage-all-nodes=false",
+			"--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake", "--cidr", "10.244.0.0/16",
+			// The nodes' kubelet endpoint is kwok's own server on loopback, so the
+			// API server's log and exec requests never leave this machine.
+			"--node-ip", "127.0.0.1", "--node-port", strconv.Itoa(kwokPort),
+			"--server-address", fmt.Sprintf("127.0.0.1:%d", kwokPort), "--node-lease-duration-seconds", "40"},
+			nil, nil, httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", kwokPort), nil))
+		if c.procs = append(c.procs, p); err != nil {
+			return nil, err
+		}
+		for i := range opts.Kwok {
+			name := fmt.Sprintf("kwok-node-%d", i)
+			if err := c.addNode(name, opts.RealNode); err != nil {
+				return nil, err
+			}
+			c.Nodes = append(c.Nodes, name)
+		}
 	}
 	return c, c.waitNodesReady()
 }
 
-// Close stops every process.
+// startRealNode gives the node its registry (with the pause image in it)
+// and its DNS on the host end of the veth, then starts it.
+func (c *Cluster) startRealNode(bin, apiURL string, pki *pki, pause string) error {
+	n := c.Node
+	var err error
+	if c.Registry, err = NewRegistry(net.JoinHostPort(n.HostIP, "0")); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	if c.dns, err = startClusterDNS(n.HostIP, c.Client); err != nil {
+		return fmt.Errorf("cluster DNS: %w", err)
+	}
+	ref, err := pushLayout(pause, c.Registry.Host+"/liftoff/pause")
+	if err != nil {
+		return fmt.Errorf("pause image: %w", err)
+	}
+	return n.start(context.Background(), c, nodeStart{bin: bin, apiURL: apiURL, pki: pki, registry: c.Registry.Host, pauseImage: ref, labels: RealLabel})
+}
+
+// firstIP is a range's first address: the kubernetes Service's ClusterIP.
+func firstIP(cidr string) net.IP {
+	_, n, _ := net.ParseCIDR(cidr)
+	ip := n.IP.To4()
+	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+1)
+}
+
+// Close stops the real node (removing everything it made), then every
+// process of the control plane.
 func (c *Cluster) Close() {
+	if c.Node != nil {
+		c.Node.Close()
+		c.Node = nil
+	}
+	if c.dns != nil {
+		c.dns.Close()
+	}
+	if c.Registry != nil {
+		c.Registry.Close()
+	}
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		if c.procs[i] != nil {
 			c.procs[i].Stop()
@@ -227,7 +325,11 @@ func (c *Cluster) Component(name string) *Process {
 // Logs returns the tail of every component's log, for failing tests.
 func (c *Cluster) Logs(n int) string {
 	var b strings.Builder
-	for _, p := range c.procs {
+	procs := c.procs
+	if c.Node != nil {
+		procs = append(append([]*Process{}, procs...), c.Node.procs...)
+	}
+	for _, p := range procs {
 		if p != nil {
 			fmt.Fprintf(&b, "--- %s\n%s\n", p.Name, p.Tail(n))
 		}
@@ -235,7 +337,7 @@ func (c *Cluster) Logs(n int) string {
 	return b.String()
 }
 
-func (c *Cluster) addNode(name string) error {
+func (c *Cluster) addNode(name string, tainted bool) error {
 	n := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name,
 			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
@@ -245,6 +347,9 @@ func (c *Cluster) addNode(name string) error {
 			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"), corev1.ResourcePods: resource.MustParse("110")},
 		},
 	}
+	if tainted {
+		n.Spec.Taints = []corev1.Taint{{Key: KwokTaint, Value: "fake", Effect: corev1.TaintEffectNoSchedule}}
+	}
 	_, err := c.Client.CoreV1().Nodes().Create(context.Background(), n, metav1.CreateOptions{})
 	return err
 }
@@ -253,24 +358,37 @@ func (c *Cluster) waitNodesReady() error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		nodes, err := c.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
-		ready := 0
+		ready, want := 0, len(c.Nodes)
+		if c.Node != nil {
+			want++
+		}
 		if err == nil {
 			for _, n := range nodes.Items {
 				for _, cond := range n.Status.Conditions {
-					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && len(n.Spec.Taints) == 0 {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && !notReadyTainted(n) {
 						ready++
 					}
 				}
 			}
 		}
-		if ready == len(c.Nodes) {
+		if ready == want {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d kwok nodes ready and untainted after 60s:\n%s", ready, len(c.Nodes), c.Logs(20))
+			return fmt.Errorf("%d of %d nodes ready and schedulable after 60s:\n%s", ready, want, c.Logs(20))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// notReadyTainted reports the taints the node lifecycle puts on a node until it is Ready.
+func notReadyTainted(n corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if strings.HasPrefix(t.Key, "node.kubernetes.io/") {
+			return true
+		}
+	}
+	return false
 }
 
 func writeStages(path string, forwardPort int) error {
@@ -348,7 +466,10 @@ type tlsPair struct{ cert, key []byte }
 
 func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
 
-func writePKI(dir string) (*pki, error) {
+// writePKI writes the cluster's CA and certificates; the API server's is
+// valid for loopback and for ips (where nodes reach it, the kubernetes
+// Service's ClusterIP).
+func writePKI(dir string, ips []net.IP) (*pki, error) {
 	p := &pki{dir: filepath.Join(dir, "pki")}
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return nil, err
@@ -367,12 +488,18 @@ func writePKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	serverCert, serverKey, err := p.issue("kube-apiserver", nil, []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-		[]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")}, x509.ExtKeyUsageServerAuth)
+		append([]net.IP{net.ParseIP("127.0.0.1")}, ips...), x509.ExtKeyUsageServerAuth)
 	if err != nil {
 		return nil, err
 	}
 	os.WriteFile(p.path("apiserver.crt"), serverCert, 0o600)
 	os.WriteFile(p.path("apiserver.key"), serverKey, 0o600)
+	kc, kk, err := p.issue("kube-apiserver-kubelet-client", []string{"system:masters"}, nil, nil, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return nil, err
+	}
+	os.WriteFile(p.path("apiserver-kubelet-client.crt"), kc, 0o600)
+	os.WriteFile(p.path("apiserver-kubelet-client.key"), kk, 0o600)
 	cc, ck, err := p.issue("admin", []string{"system:masters"}, nil, nil, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return nil, err

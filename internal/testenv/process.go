@@ -26,6 +26,8 @@ type Process struct {
 	stopped bool
 	// stopSignal asks the server to stop; SIGTERM unless set.
 	stopSignal syscall.Signal
+	// readyTimeout bounds the wait for ready (30s unless set).
+	readyTimeout time.Duration
 }
 
 func newProcess(t testing.TB, name string, argv []string, cred *syscall.Credential, env []string, ready func() error) *Process {
@@ -39,7 +41,12 @@ func newProcess(t testing.TB, name string, argv []string, cred *syscall.Credenti
 }
 
 func startProcess(log, name string, argv []string, cred *syscall.Credential, env []string, ready func() error) (*Process, error) {
-	p := &Process{Name: name, Log: log, argv: argv, cred: cred, env: env, ready: ready}
+	return startProcessWithin(log, name, argv, cred, env, ready, 0)
+}
+
+// startProcessWithin is startProcess with its own bound on the wait for ready.
+func startProcessWithin(log, name string, argv []string, cred *syscall.Credential, env []string, ready func() error, within time.Duration) (*Process, error) {
+	p := &Process{Name: name, Log: log, argv: argv, cred: cred, env: env, ready: ready, readyTimeout: within}
 	return p, p.Start()
 }
 
@@ -71,7 +78,8 @@ func spawn(cmd *exec.Cmd) error {
 	return <-r.done
 }
 
-// Start runs the process and waits until ready reports success (30s at most).
+// Start runs the process and waits until ready reports success (30s at most,
+// or its readyTimeout).
 func (p *Process) Start() error {
 	logf, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
 	if err != nil {
@@ -90,7 +98,11 @@ func (p *Process) Start() error {
 	p.cmd, p.stopped = cmd, false
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(30 * time.Second)
+	within := p.readyTimeout
+	if within == 0 {
+		within = 30 * time.Second
+	}
+	deadline := time.Now().Add(within)
 	for {
 		err := p.ready()
 		if err == nil {
@@ -103,7 +115,7 @@ func (p *Process) Start() error {
 		}
 		if time.Now().After(deadline) {
 			p.Stop()
-			return fmt.Errorf("%s not ready after 30s (%v):\n%s", p.Name, err, p.Tail(30))
+			return fmt.Errorf("%s not ready after %s (%v):\n%s", p.Name, within, err, p.Tail(30))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -25,6 +25,7 @@ type Registry struct {
 
 	mu       sync.Mutex
 	requests []string
+	srv      *httptest.Server
 }
 
 // StartRegistry starts a registry on a free port and stops it with the test.
@@ -33,6 +34,21 @@ func StartRegistry(t testing.TB) *Registry { return StartRegistryOn(t, 0) }
 // StartRegistryOn starts a registry on a given loopback port (0: any).
 func StartRegistryOn(t testing.TB, port int) *Registry {
 	t.Helper()
+	r, err := NewRegistry(fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("registry on port %d: %v", port, err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// NewRegistry starts a registry listening on addr (host:port, port 0 for
+// any); Close stops it.
+func NewRegistry(addr string) (*Registry, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
 	r := &Registry{}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -54,19 +70,16 @@ func StartRegistryOn(t testing.TB, port int) *Registry {
 		}
 		h.ServeHTTP(w, req)
 	}))
-	if port != 0 {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			t.Fatalf("registry on port %d: %v", port, err)
-		}
-		srv.Listener.Close()
-		srv.Listener = l
-	}
+	srv.Listener.Close()
+	srv.Listener = l
 	srv.Start()
-	t.Cleanup(srv.Close)
+	r.srv = srv
 	r.Host = strings.TrimPrefix(srv.URL, "http://")
-	return r
+	return r, nil
 }
+
+// Close stops the registry.
+func (r *Registry) Close() { r.srv.Close() }
 
 // Requests returns "METHOD /path" of every request so far, and forgets them.
 func (r *Registry) Requests() []string {
