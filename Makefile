@@ -110,13 +110,15 @@ e2e: deps tools testcluster
 e2e-up: deps tools testcluster
 	$(GO) test -count=1 -run 'TestE2EUp' -v -timeout 20m ./cmd/liftoff
 
-## demo: the main job on this machine: a local control plane (simulated nodes) and registry, then liftoff up against them
-demo: deps tools testcluster
-	LIFTOFF_DEMO=1 $(GO) test -count=1 -run 'TestE2EUp' -v -timeout 20m ./cmd/liftoff
+## demo: the main job: a local cluster with a real node, PostgreSQL and Redis, then bin/liftoff as a user runs it (DEMO_KEEP=1 keeps it serving)
+demo: deps tools testcluster build
+	$(GO) build -o $(BIN)/liftoff-demo ./internal/demo
+	$(BIN)/liftoff-demo
 
-## bench-deploy: deploy-to-flip time, flip and rollback latency on the local test cluster
+## bench-deploy: deploy-to-flip, kube-proxy convergence, rollback and failed requests under load, on kwok nodes then on a real node
 bench-deploy: deps testcluster
-	$(GO) test -run '^$$' -bench BenchmarkDeploy -benchtime 1x -timeout 15m ./internal/rollout
+	set -o pipefail; $(GO) test -run '^$$' -bench 'BenchmarkDeploy(Kwok)?$$' -benchtime 1x -timeout 15m ./internal/rollout | tee $(CACHE)/bench-deploy.log
+	@grep '^bench-deploy: to-flip' $(CACHE)/bench-deploy.log | tail -1
 
 ## lint: vet and formatting
 lint:

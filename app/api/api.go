@@ -35,6 +35,9 @@ type Server struct {
 	Metrics *telemetry.Metrics
 	Log     *slog.Logger
 	Tracer  trace.Tracer
+	// Version and Slot say which release answers GET / (a blue-green slot
+	// is "blue" or "green"; empty outside a rollout).
+	Version, Slot string
 
 	// EnqueueWait is how long a redirect waits for room in a full event
 	// buffer before answering 503. Defaults to 2s.
@@ -119,7 +122,14 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"service": "shortener", "docs": "see shared/spec/shortener-api.md"})
+	info := map[string]string{"service": "shortener", "docs": "see shared/spec/shortener-api.md"}
+	if s.Version != "" {
+		info["version"] = s.Version
+	}
+	if s.Slot != "" {
+		info["slot"] = s.Slot
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 // page reads ?page=&per_page= (1-based). Without either, a listing returns

@@ -84,7 +84,8 @@ func Start(ctx context.Context, c Config) (*Service, error) {
 	} else {
 		c.Log.Info("no CACHE_URL: redirects are served from the database")
 	}
-	s.API = &api.Server{Store: st, Cache: s.Cache, Events: s.Events, Metrics: s.Metrics, Log: c.Log, Tracer: c.Tracer}
+	s.API = &api.Server{Store: st, Cache: s.Cache, Events: s.Events, Metrics: s.Metrics, Log: c.Log, Tracer: c.Tracer,
+		Version: c.Version, Slot: c.Slot}
 	return s, nil
 }
 

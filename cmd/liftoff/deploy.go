@@ -27,6 +27,10 @@ type DeployOptions struct {
 	Detach    bool
 	LockWait  time.Duration
 	Smoke     string
+	// ReadyTimeout bounds the wait for the new slot; ScaleDownDelay (0: the
+	// stack's, or 5m) is how long the old one stays warm.
+	ReadyTimeout   time.Duration
+	ScaleDownDelay time.Duration
 }
 
 // NewCmdDeploy rolls the app out blue-green.
@@ -62,6 +66,8 @@ The cluster comes from the stack's outputs, or from --kubeconfig/--context/--nam
 	fl.BoolVar(&o.Detach, "detach", false, "return after the flip instead of waiting to park the old slot (the next liftoff command parks it)")
 	fl.DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another deploy of the app to finish")
 	fl.StringVar(&o.Smoke, "smoke", "auto", "smoke test before the flip: auto (skip when the API server cannot reach pods), on, off")
+	fl.DurationVar(&o.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail the deploy when the new slot is not ready within this")
+	fl.DurationVar(&o.ScaleDownDelay, "scale-down-delay", 0, "keep the old slot warm this long after the flip (default: liftoff:scaleDownDelay, or 5m)")
 	return cmd
 }
 
@@ -98,9 +104,12 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 	if o.Image == "" && cfg != nil && cfg.App.Image != "" {
 		o.Image = cfg.App.Image
 	}
+	if o.ScaleDownDelay > 0 {
+		t.ScaleDownDelay = o.ScaleDownDelay
+	}
 	d := launch.Deps{Printer: f.Printer(), Now: f.Now}
 	res, err := launch.Deploy(ctx, d, launch.DeployOptions{Target: t, Image: o.Image, NoPromote: o.NoPromote, Detach: o.Detach,
-		LockWait: o.LockWait, Smoke: smoke, Self: lock.Self("liftoff deploy", f.Getenv, f.Now()),
+		LockWait: o.LockWait, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Self: lock.Self("liftoff deploy", f.Getenv, f.Now()),
 		Build: launch.BuildOptions{Dir: f.Dir(), Package: pkg, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil && res.Result != nil {
 		r := res.Result

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,19 +26,21 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/ui"
 )
 
-// demo streams the CLI's own output when `make demo` runs this test.
-var demo = os.Getenv("LIFTOFF_DEMO") == "1"
-
-// TestE2EUp is `make e2e-up` (and, with LIFTOFF_DEMO=1, `make demo`): the
-// real pulumi CLI on a temp file backend, the local test cluster (real
-// control plane, simulated nodes) and an in-process registry.
-//  1. init --target kubeconfig, up: state recorded, image built and pushed, blue live; status agrees
+// TestE2EUp is `make e2e-up`: the real pulumi CLI on a temp file backend,
+// the local cluster with a real node, its registry, real PostgreSQL and
+// Redis, the smoke test on, and load through the live Service from the
+// first up to the last:
+//  1. init --target kubeconfig, up: state recorded, image built and pushed, blue live; status agrees; the summary's URL serves
 //  2. change the app, up again: the infrastructure is unchanged, green goes live
 //  3. SIGKILL up in its deploy phase: the next up recovers the locks and the slot, and finishes
-//  4. destroy: releases, Services and namespace gone, the stack gone from the backend
+//  4. a preview stack on the parent's cluster, then its destroy
+//  5. destroy: releases, Services and namespace gone, the stack gone from the backend
+//
+// No request of the load fails at any step.
 func TestE2EUp(t *testing.T) {
-	cl := testenv.StartCluster(t)
-	reg := testenv.StartRegistry(t)
+	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
+	pg := testenv.StartPostgresOn(t, cl.Node.HostIP)
+	rd := testenv.StartRedisOn(t, cl.Node.HostIP)
 	c := newCLI(t).withEngine()
 	root := testenv.RepoRoot(t)
 	for _, p := range []string{"go.mod", "go.sum", "app"} {
@@ -47,53 +50,54 @@ func TestE2EUp(t *testing.T) {
 	}
 	ctx := context.Background()
 	ns := "shop"
-	step := func(name string) { t.Logf("=== %s", name); demoLine("\n=== " + name + "\n") }
+	step := func(name string) { t.Logf("=== %s", name) }
 	run := func(args ...string) result {
 		t.Helper()
-		r := c.mustRun(args...)
-		demoLine(r.err + r.out)
-		return r
+		return c.mustRun(args...)
 	}
 
 	step("liftoff init")
-	run("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context, "--registry", reg.Host+"/shortener",
-		"--set", "namespace="+ns, "--set", "database=external", "--set-secret", "databaseUrl=postgres://app:pw@db.shop.svc:5432/app",
-		"--set", "cache=none", "--set", "observability=false")
-	upArgs := []string{"up", "--yes", "--platform", "linux/amd64", "--smoke", "off"}
+	run("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
+		"--registry", cl.Registry.Host+"/shortener", "--set", "insecureRegistry=true",
+		"--set", "namespace="+ns, "--set", "database=external", "--set-secret", "databaseUrl="+pg.URL,
+		"--set", "cache=external", "--set-secret", "cacheUrl="+rd.URL, "--set", "observability=false")
+	upArgs := []string{"up", "--yes", "--platform", "linux/amd64", "--smoke", "on"}
 
 	step("liftoff up (first)")
-	r := run(upArgs...)
-	if !strings.Contains(r.out, "slot blue serves shortener") || !strings.Contains(r.out, "image") {
+	r := run(append(upArgs, "--json")...)
+	sum := summaryOf(t, r.out)
+	if !strings.Contains(sum.Message, "slot blue serves shortener") || sum.Outputs["image"] == nil {
 		t.Fatalf("summary: %s", r.out)
 	}
 	if live := selector(t, cl, ns); live != "blue" {
 		t.Fatalf("live slot %q", live)
 	}
 	blueImage := imageOf(t, cl, ns, "blue")
-	if !strings.HasPrefix(blueImage, reg.Host+"/shortener@sha256:") {
+	if !strings.HasPrefix(blueImage, cl.Registry.Host+"/shortener@sha256:") {
 		t.Fatalf("blue runs %s", blueImage)
 	}
 	sec, err := cl.Client.CoreV1().Secrets(ns).Get(ctx, "shortener-env", metav1.GetOptions{})
-	if err != nil || string(sec.Data["DATABASE_URL"]) != "postgres://app:pw@db.shop.svc:5432/app" {
+	if err != nil || string(sec.Data["DATABASE_URL"]) != pg.URL || string(sec.Data["CACHE_URL"]) != rd.URL {
 		t.Fatalf("app secret: %v", err)
 	}
 	st := run("status")
 	if !strings.Contains(st.out, "live slot: blue") || !strings.Contains(st.out, "update succeeded") {
 		t.Errorf("status disagrees:\n%s", st.out)
 	}
+	url, _ := sum.Outputs["url"].(string)
+	if want := "http://" + clusterIP(t, cl, ns, "shortener"); url != want {
+		t.Fatalf("the summary's url is %q, want the live Service's %s", url, want)
+	}
+	waitUntil(t, "the summary's URL answers", func() bool { _, err := testenv.Slot(&http.Client{Timeout: time.Second}, url); return err == nil })
+	load := testenv.StartLoad(url+"/"+shorten(t, url, "https://example.com/up"), 8, func(s int) bool { return s == http.StatusFound })
+	defer load.Stop()
 
 	step("change the app, liftoff up (second)")
 	api := filepath.Join(c.dir, "app", "api", "api.go")
 	b, _ := os.ReadFile(api)
 	os.WriteFile(api, []byte(strings.Replace(string(b), `"service": "shortener"`, `"service": "shortener", "edition": "2"`, 1)), 0o644)
-	r = c.mustRun(append(upArgs, "--json")...)
-	demoLine(r.out)
-	var changes map[string]any
-	for _, ev := range validEvents(t, r.out) {
-		if ev.Type == "summary" {
-			changes, _ = ev.Data["changes"].(map[string]any)
-		}
-	}
+	r = run(append(upArgs, "--json")...)
+	changes, _ := summaryOf(t, r.out).Data["changes"].(map[string]any)
 	for op, n := range changes {
 		if op != "same" && n.(float64) > 0 {
 			t.Errorf("the infrastructure changed on an app-only change: %v", changes)
@@ -102,10 +106,13 @@ func TestE2EUp(t *testing.T) {
 	if selector(t, cl, ns) != "green" || imageOf(t, cl, ns, "green") == blueImage {
 		t.Fatalf("second up: live %s, green runs %s", selector(t, cl, ns), imageOf(t, cl, ns, "green"))
 	}
+	if s := load.Stats(); s.Failed > 0 {
+		t.Errorf("after the second up: %s", s)
+	}
 
 	step("SIGKILL liftoff up during its deploy phase")
-	kwok := cl.Component("kwok")
-	kwok.Signal(syscall.SIGSTOP) // pods stop becoming ready: the deploy waits
+	kubelet := cl.Node.Component("kubelet")
+	kubelet.Signal(syscall.SIGSTOP) // new pods stop starting: the deploy waits
 	cmd := exec.Command(os.Args[0], append([]string{"--cwd", c.dir}, upArgs...)...)
 	cmd.Env = append(os.Environ(), "LIFTOFF_TEST_MAIN=1")
 	for k, v := range c.env {
@@ -119,7 +126,6 @@ func TestE2EUp(t *testing.T) {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			demoLine(sc.Text() + "\n")
 			if strings.Contains(sc.Text(), "deploying ") {
 				close(inDeploy)
 				io.Copy(io.Discard, stderr)
@@ -130,6 +136,7 @@ func TestE2EUp(t *testing.T) {
 	select {
 	case <-inDeploy:
 	case <-time.After(5 * time.Minute):
+		kubelet.Signal(syscall.SIGCONT)
 		t.Fatal("up never reached its deploy phase")
 	}
 	waitUntil(t, "the deploy lock", func() bool {
@@ -138,7 +145,7 @@ func TestE2EUp(t *testing.T) {
 	})
 	cmd.Process.Kill()
 	cmd.Wait()
-	kwok.Signal(syscall.SIGCONT)
+	kubelet.Signal(syscall.SIGCONT)
 	r = run(upArgs...)
 	for _, want := range []string{"broke a stale lock", "took over the deploy lock"} {
 		if !strings.Contains(r.err, want) {
@@ -148,21 +155,18 @@ func TestE2EUp(t *testing.T) {
 	if selector(t, cl, ns) != "blue" {
 		t.Errorf("after recovery, live slot %s", selector(t, cl, ns))
 	}
+	if s := load.Stats(); s.Failed > 0 {
+		t.Errorf("after the recovery: %s", s)
+	}
 
 	step("liftoff up --preview-of dev (a pull request's preview on the parent's cluster)")
 	run("init", "-s", "pr-42", "--target", "kubeconfig", "--preview-of", "dev", "--set", "database=external",
-		"--set-secret", "databaseUrl=postgres://app:pw@db.shop.svc:5432/pr42", "--set", "cache=none")
+		"--set-secret", "databaseUrl="+pg.URL, "--set", "cache=none")
 	started := time.Now()
-	r = c.mustRun("up", "-s", "pr-42", "--preview-of", "dev", "--ttl", "2h", "--yes", "--platform", "linux/amd64", "--smoke", "off", "--json")
-	demoLine(r.err)
-	var sum ui.Event
-	for _, ev := range validEvents(t, r.out) {
-		if ev.Type == "summary" {
-			sum = ev
-		}
-	}
+	r = c.mustRun("up", "-s", "pr-42", "--preview-of", "dev", "--ttl", "2h", "--yes", "--platform", "linux/amd64", "--smoke", "on", "--json")
+	sum = summaryOf(t, r.out)
 	prNS := "shortener-pr-42"
-	if u, _ := sum.Outputs["url"].(string); !strings.Contains(u, "shortener."+prNS+".svc") || sum.Outputs["preview_of"] != "dev" {
+	if u, _ := sum.Outputs["url"].(string); u != "http://"+clusterIP(t, cl, prNS, "shortener") || sum.Outputs["preview_of"] != "dev" {
 		t.Errorf("preview summary: %+v", sum.Outputs)
 	}
 	pns, err := cl.Client.CoreV1().Namespaces().Get(ctx, prNS, metav1.GetOptions{})
@@ -173,7 +177,7 @@ func TestE2EUp(t *testing.T) {
 	if err != nil || pns.Labels["liftoff.dev/preview-of"] != "dev" || exp.Before(started.Add(2*time.Hour-time.Minute)) || exp.After(time.Now().Add(2*time.Hour)) {
 		t.Errorf("preview namespace metadata: labels %v annotations %v", pns.Labels, pns.Annotations)
 	}
-	if img := imageOf(t, cl, prNS, "blue"); !strings.HasPrefix(img, reg.Host+"/shortener@") {
+	if img := imageOf(t, cl, prNS, "blue"); !strings.HasPrefix(img, cl.Registry.Host+"/shortener@") {
 		t.Errorf("preview runs %s, not an image in the parent's registry", img)
 	}
 	upTook := time.Since(started)
@@ -186,6 +190,12 @@ func TestE2EUp(t *testing.T) {
 	}
 	if selector(t, cl, ns) != parentLive {
 		t.Errorf("destroying the preview touched the parent: live %s, was %s", selector(t, cl, ns), parentLive)
+	}
+
+	if s := load.Stop(); s.Failed > 0 || s.Total == 0 {
+		t.Errorf("load from the first up to the preview's destroy: %s", s)
+	} else {
+		t.Logf("load from the first up to the preview's destroy: %s", s)
 	}
 
 	step("liftoff destroy")
@@ -225,7 +235,7 @@ func TestE2EUp(t *testing.T) {
 			t.Errorf("destroy receipt lacks %q:\n%s", want, r.out)
 		}
 	}
-	if !strings.Contains(r.err, "held by finalizer service.kubernetes.io/load-balancer-cleanup") && !demo {
+	if !strings.Contains(r.err, "held by finalizer service.kubernetes.io/load-balancer-cleanup") {
 		t.Logf("no progress line named the finalizer (the wait may have been shorter than one poll):\n%s", r.err)
 	}
 	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -243,10 +253,16 @@ func TestE2EUp(t *testing.T) {
 	}
 }
 
-func demoLine(s string) {
-	if demo {
-		os.Stdout.WriteString(s)
+// summaryOf is the summary event of a --json run.
+func summaryOf(t *testing.T, out string) ui.Event {
+	t.Helper()
+	for _, ev := range validEvents(t, out) {
+		if ev.Type == "summary" {
+			return ev
+		}
 	}
+	t.Fatalf("no summary event in:\n%s", out)
+	return ui.Event{}
 }
 
 func selector(t *testing.T, cl *testenv.Cluster, ns string) string {

@@ -33,6 +33,8 @@ type UpOptions struct {
 	// PreviewOf makes (or creates) the stack a preview of this parent; TTL sets its lifetime.
 	PreviewOf string
 	TTL       string
+	// ReadyTimeout bounds the wait for the new slot.
+	ReadyTimeout time.Duration
 }
 
 // NewCmdUp stands a stack up.
@@ -66,6 +68,7 @@ interruption, run up again and it resumes.`,
 	cmd.Flags().BoolVar(&o.AcceptNewHostKeys, "accept-new-host-keys", false, "homelab: trust hosts' unknown SSH keys on first use (then pinned in the stack)")
 	cmd.Flags().StringVar(&o.PreviewOf, "preview-of", "", "make the stack a preview of this parent stack on its cluster (created from the parent's app settings when new)")
 	cmd.Flags().StringVar(&o.TTL, "ttl", "", "preview lifetime from now, e.g. 72h (sets liftoff:ttl; liftoff stacks gc destroys it afterwards)")
+	cmd.Flags().DurationVar(&o.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail the deploy when the new slot is not ready within this")
 	cmd.Flags().BoolVar(&o.WaitScaleDown, "wait-scale-down", false, "keep running until the previous slot is parked (default: the next liftoff command parks it)")
 	return cmd
 }
@@ -112,7 +115,7 @@ func runUp(ctx context.Context, o *UpOptions) error {
 		return err
 	}
 	res, err := launch.Up(ctx, d, launch.UpOptions{Config: cfg, SkipInfra: o.SkipInfra, InfraOnly: o.InfraOnly, Image: o.Image,
-		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), WaitScaleDown: o.WaitScaleDown, Smoke: smoke,
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), WaitScaleDown: o.WaitScaleDown, Smoke: smoke, ReadyTimeout: o.ReadyTimeout,
 		Self:  lock.Self("liftoff up", f.Getenv, f.Now()),
 		Build: launch.BuildOptions{Dir: f.Dir(), Package: cfg.App.Package, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil {
@@ -155,6 +158,10 @@ func upSummary(cfg *config.Stack, res *launch.UpResult) (string, map[string]any)
 		outs["url"] = t.URL
 	case cfg.App.Domain != "":
 		outs["url"] = "https://" + cfg.App.Domain
+	case r.Address != "":
+		outs["url"] = r.Address
+		outs["reach"] = fmt.Sprintf("the live Service's address, for machines that route to the cluster's network; in the cluster: http://%s.%s.svc.cluster.local; elsewhere: kubectl -n %s port-forward svc/%s 8080:80",
+			t.App, t.Namespace, t.Namespace, t.App)
 	default:
 		outs["url"] = fmt.Sprintf("http://%s.%s.svc.cluster.local (from outside: kubectl -n %s port-forward svc/%s 8080:80)", t.App, t.Namespace, t.Namespace, t.App)
 	}

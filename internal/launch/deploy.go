@@ -51,7 +51,9 @@ type DeployOptions struct {
 	Detach    bool
 	LockWait  time.Duration
 	Smoke     rollout.SmokeMode
-	Self      lock.Holder
+	// ReadyTimeout bounds the wait for the new slot (0: the engine's default).
+	ReadyTimeout time.Duration
+	Self         lock.Holder
 	// Tune lets tests shorten the engine's waits.
 	Tune func(*rollout.Engine)
 }
@@ -132,6 +134,9 @@ func Deploy(ctx context.Context, d Deps, o DeployOptions) (*DeployResult, error)
 	e.LockWait = o.LockWait
 	if o.Smoke != "" {
 		e.Smoke = o.Smoke
+	}
+	if o.ReadyTimeout > 0 {
+		e.ReadyTimeout = o.ReadyTimeout
 	}
 	if o.Tune != nil {
 		o.Tune(e)

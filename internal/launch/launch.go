@@ -86,6 +86,7 @@ type UpOptions struct {
 	// WaitScaleDown keeps `up` running until the previous slot is parked.
 	WaitScaleDown bool
 	Smoke         rollout.SmokeMode
+	ReadyTimeout  time.Duration
 	Self          lock.Holder
 	Tune          func(*rollout.Engine)
 }
@@ -169,7 +170,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	if image == "" {
 		image = o.Config.App.Image
 	}
-	dr, err := Deploy(ctx, d, DeployOptions{Target: t, Image: image, Build: o.Build, Detach: !o.WaitScaleDown, Smoke: o.Smoke, Self: o.Self, Tune: o.Tune})
+	dr, err := Deploy(ctx, d, DeployOptions{Target: t, Image: image, Build: o.Build, Detach: !o.WaitScaleDown, Smoke: o.Smoke, ReadyTimeout: o.ReadyTimeout, Self: o.Self, Tune: o.Tune})
 	if dr != nil {
 		res.Deploy = dr
 		res.Phases = append(res.Phases, dr.Phases...)

@@ -70,14 +70,16 @@ func (o DeployOptions) secretName(app string) string {
 
 // Result is what a deploy, promote or rollback did.
 type Result struct {
-	Live        string        `json:"live"`
-	Previous    string        `json:"previous,omitempty"`
-	Slot        string        `json:"slot"`
-	Revision    int           `json:"revision,omitempty"`
-	Image       string        `json:"image,omitempty"`
-	Promoted    bool          `json:"promoted"`
-	Service     string        `json:"service"`
-	Preview     string        `json:"preview_service"`
+	Live     string `json:"live"`
+	Previous string `json:"previous,omitempty"`
+	Slot     string `json:"slot"`
+	Revision int    `json:"revision,omitempty"`
+	Image    string `json:"image,omitempty"`
+	Promoted bool   `json:"promoted"`
+	Service  string `json:"service"`
+	Preview  string `json:"preview_service"`
+	// Address is where the live Service answers (see Engine.Address).
+	Address     string        `json:"address,omitempty"`
 	ScaleDownAt time.Time     `json:"scale_down_at,omitzero"`
 	Flip        time.Duration `json:"-"`
 	FlipMillis  int64         `json:"flip_ms"`
@@ -184,6 +186,9 @@ func (e *Engine) promote(ctx context.Context, target, live string, detach bool, 
 	res.Flip = e.Now().Sub(t0)
 	res.FlipMillis = res.Flip.Milliseconds()
 	res.Live, res.Promoted = target, true
+	if addr, err := e.Address(ctx, e.StableService()); err == nil {
+		res.Address = addr
+	}
 	if live == "" || live == target {
 		return nil
 	}

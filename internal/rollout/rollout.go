@@ -44,6 +44,9 @@ const (
 	AnnDeployedFrom = "liftoff.dev/image"
 )
 
+// DefaultReadyTimeout is how long a new slot has to become ready.
+const DefaultReadyTimeout = 5 * time.Minute
+
 // Other returns the other slot.
 func Other(slot string) string {
 	if slot == Blue {
@@ -125,7 +128,7 @@ func New(t Target, log Reporter, self lock.Holder) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{T: t, Kube: kube, Rest: cfg, Log: log, Now: time.Now, Self: self, helm: hc, chart: ch,
-		Poll: 250 * time.Millisecond, ReadyTimeout: 5 * time.Minute, UnschedulableWait: 30 * time.Second,
+		Poll: 250 * time.Millisecond, ReadyTimeout: DefaultReadyTimeout, UnschedulableWait: 30 * time.Second,
 		ScaleDownDelay: 5 * time.Minute, LeaseDuration: 30 * time.Second, Smoke: SmokeAuto}, nil
 }
 

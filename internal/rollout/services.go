@@ -106,6 +106,28 @@ func (e *Engine) ensureService(ctx context.Context, name, slot string, ann map[s
 	return wrapf(err, "point service %s at %s", name, slot)
 }
 
+// Address is where a liftoff Service answers: its load balancer when the
+// cluster gave it one, otherwise its ClusterIP (reachable wherever the
+// cluster's network is routed: inside it, or a machine that routes to it).
+func (e *Engine) Address(ctx context.Context, name string) (string, error) {
+	svc, err := e.Kube.CoreV1().Services(e.T.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("read service %s: %w", name, err)
+	}
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if in.Hostname != "" {
+			return "http://" + in.Hostname, nil
+		}
+		if in.IP != "" {
+			return "http://" + in.IP, nil
+		}
+	}
+	if ip := svc.Spec.ClusterIP; ip != "" && ip != corev1.ClusterIPNone {
+		return "http://" + ip, nil
+	}
+	return "", nil
+}
+
 // serviceSlot returns the slot a Service selects, or "" if it does not exist.
 func (e *Engine) serviceSlot(ctx context.Context, name string) (string, map[string]string, error) {
 	svc, err := e.Kube.CoreV1().Services(e.T.Namespace).Get(ctx, name, metav1.GetOptions{})

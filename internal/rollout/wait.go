@@ -150,13 +150,14 @@ func (e *Engine) currentPods(ctx context.Context, d *appsv1.Deployment) ([]corev
 // podProblem finds a state that will not heal by waiting.
 func podProblem(p corev1.Pod) (reason, message, pod string) {
 	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
-		if w := cs.State.Waiting; w != nil && fatalWaiting[w.Reason] {
-			return w.Reason, w.Message, p.Name
-		}
+		// An OOM kill is the cause of the crash loop that follows it: name it first.
 		for _, t := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
 			if t != nil && t.Reason == "OOMKilled" {
 				return "OOMKilled", fmt.Sprintf("container %s ran out of memory (exit code %d); raise resources.limits.memory", cs.Name, t.ExitCode), p.Name
 			}
+		}
+		if w := cs.State.Waiting; w != nil && fatalWaiting[w.Reason] {
+			return w.Reason, w.Message, p.Name
 		}
 	}
 	return "", "", ""
@@ -195,7 +196,7 @@ func (e *Engine) diagnose(ctx context.Context, slot, pod, reason, message string
 				h.Events = append(h.Events, fmt.Sprintf("%s %s: %s", ev.Type, ev.Reason, strings.TrimSpace(ev.Message)))
 			}
 		}
-		h.Logs = e.lastLogs(dctx, pod, reason == "CrashLoopBackOff")
+		h.Logs = e.lastLogs(dctx, pod, reason == "CrashLoopBackOff" || reason == "OOMKilled")
 	}
 	return failure.New(failure.Health, h, fmt.Sprintf("fix the cause above and deploy again; the live slot kept serving (inspect: kubectl -n %s describe pod %s)", e.T.Namespace, pod))
 }
@@ -210,6 +211,9 @@ func eventTime(ev corev1.Event) time.Time {
 func (e *Engine) lastLogs(ctx context.Context, pod string, previous bool) []string {
 	req := e.Kube.CoreV1().Pods(e.T.Namespace).GetLogs(pod, &corev1.PodLogOptions{TailLines: ptr.To[int64](20), Previous: previous})
 	rc, err := req.Stream(ctx)
+	if err != nil && previous { // the container has not restarted yet: its current run is the one that ended
+		rc, err = e.Kube.CoreV1().Pods(e.T.Namespace).GetLogs(pod, &corev1.PodLogOptions{TailLines: ptr.To[int64](20)}).Stream(ctx)
+	}
 	if err != nil {
 		return []string{"(logs unavailable: " + firstLine(err.Error()) + ")"}
 	}

@@ -139,6 +139,9 @@ func newNodeNetwork(bin string) (_ *Node, err error) {
 		{"ip", "-n", n.NetNS, "addr", "add", n.IP + "/30", "dev", "eth0"},
 		{"ip", "-n", n.NetNS, "link", "set", "eth0", "up"},
 		{"ip", "-n", n.NetNS, "route", "add", "default", "via", n.HostIP},
+		// A ClusterIP kube-proxy has not programmed yet is refused at once
+		// instead of bouncing between the host and the node until its TTL ends.
+		{"ip", "-n", n.NetNS, "route", "add", "unreachable", n.ServiceCIDR},
 		{"ip", "route", "add", n.PodCIDR, "via", n.IP, "dev", n.hostVeth},
 		{"ip", "route", "add", n.ServiceCIDR, "via", n.IP, "dev", n.hostVeth},
 		// Inside the namespace only: the node routes between its pods and the host.
@@ -688,6 +691,18 @@ func runCmd(argv ...string) error {
 	out, err := exec.Command(path, argv[1:]...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Component returns one of the node's processes by name: containerd,
+// kubelet or kube-proxy (a test freezes kubelet with SIGSTOP to hold a
+// rollout in place).
+func (n *Node) Component(name string) *Process {
+	for _, p := range n.procs {
+		if p != nil && p.Name == name {
+			return p
+		}
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -19,6 +21,7 @@ import (
 // Postgres is a PostgreSQL server owned by one test.
 type Postgres struct {
 	*Process
+	Host string
 	Port int
 	// URL connects to the database "app" as the superuser "app".
 	URL string
@@ -45,15 +48,15 @@ func pgUser() (*syscall.Credential, int, int, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid, gid, nil
 }
 
-// template initialises a data directory once and caches it under .cache.
-func template(t testing.TB, initdb string) (string, error) {
+// template initialises a data directory once and caches it under repo/.cache.
+func template(repo, initdb string) (string, error) {
 	pgTemplateOnce.Do(func() {
 		cred, uid, gid, err := pgUser()
 		if err != nil {
 			pgTemplateErr = err
 			return
 		}
-		dir := filepath.Join(RepoRoot(t), ".cache", "testenv", "pgdata-template")
+		dir := filepath.Join(repo, ".cache", "testenv", "pgdata-template")
 		if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err == nil {
 			pgTemplate = dir
 			return
@@ -83,37 +86,72 @@ func template(t testing.TB, initdb string) (string, error) {
 
 // StartPostgres starts PostgreSQL on a free loopback port in a temp dir, with
 // a database "app", and stops it when the test ends.
-func StartPostgres(t testing.TB) *Postgres {
+func StartPostgres(t testing.TB) *Postgres { return StartPostgresOn(t, "127.0.0.1") }
+
+// StartPostgresOn is StartPostgres listening on host: a real node's HostIP
+// makes it reachable from the node's pods (URL then names that address).
+func StartPostgresOn(t testing.TB, host string) *Postgres {
 	t.Helper()
-	initdb := Command(t, "initdb", "postgresql")
-	postgres := Command(t, "postgres", "postgresql")
-	tmpl, err := template(t, initdb)
+	pg, err := NewPostgres(t.TempDir(), RepoRoot(t), host)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(pg.Stop)
+	return pg
+}
+
+// NewPostgres starts PostgreSQL with its files in dir, listening on host at
+// a free port; Stop ends it. For programs that are not tests (make demo).
+func NewPostgres(dir, repo, host string) (*Postgres, error) {
+	initdb, err := findCommand("initdb")
+	if err != nil {
+		return nil, errors.New("initdb not found: apt-get install postgresql (make test does it when root)")
+	}
+	postgres, err := findCommand("postgres")
+	if err != nil {
+		return nil, errors.New("postgres not found: apt-get install postgresql (make test does it when root)")
+	}
+	tmpl, err := template(repo, initdb)
+	if err != nil {
+		return nil, err
+	}
 	cred, uid, gid, _ := pgUser()
-	base := t.TempDir()
 	// The server runs as postgres: it must be able to reach the data directory.
-	os.Chmod(base, 0o755)
-	os.Chmod(filepath.Dir(base), 0o755)
-	data := filepath.Join(base, "data")
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	data := filepath.Join(dir, "data")
 	if out, err := exec.Command("cp", "-a", tmpl, data).CombinedOutput(); err != nil {
-		t.Fatalf("copy template: %v %s", err, out)
+		return nil, fmt.Errorf("copy template: %v %s", err, out)
+	}
+	if host != "127.0.0.1" {
+		// Pods connect from the node's pod range: let any address in (the
+		// server listens only on host, which only this machine and its
+		// test namespaces reach).
+		f, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintln(f, "host all all 0.0.0.0/0 trust")
+		f.Close()
 	}
 	exec.Command("chown", "-R", fmt.Sprintf("%d:%d", uid, gid), data).Run()
 	os.Chmod(data, 0o700)
-	sock := filepath.Join(base, "sock")
+	sock := filepath.Join(dir, "sock")
 	os.Mkdir(sock, 0o777)
 	os.Chown(sock, uid, gid)
-	port := FreePort(t)
-	pg := &Postgres{Port: port, URL: fmt.Sprintf("postgres://app@127.0.0.1:%d/app?sslmode=disable", port)}
-	argv := []string{postgres, "-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", sock,
+	port, err := freePort(host)
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	pg := &Postgres{Port: port, Host: host, URL: fmt.Sprintf("postgres://app@%s/app?sslmode=disable", addr)}
+	argv := []string{postgres, "-D", data, "-p", strconv.Itoa(port), "-h", host, "-k", sock,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=64MB"}
 	created := false
-	pg.Process = newProcess(t, "postgres", argv, cred, nil, func() error {
+	pg.Process, err = startProcess(filepath.Join(dir, "postgres.log"), "postgres", argv, cred, nil, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://app@127.0.0.1:%d/postgres?sslmode=disable", port))
+		conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://app@%s/postgres?sslmode=disable", addr))
 		if err != nil {
 			return err
 		}
@@ -126,8 +164,10 @@ func StartPostgres(t testing.TB) *Postgres {
 		}
 		return nil
 	})
-	pg.stopSignal = syscall.SIGINT // fast shutdown: drop sessions, as a crash or failover would
-	return pg
+	if pg.Process != nil {
+		pg.stopSignal = syscall.SIGINT // fast shutdown: drop sessions, as a crash or failover would
+	}
+	return pg, err
 }
 
 // Restart stops the server (fast shutdown, connections dropped) and starts it again.

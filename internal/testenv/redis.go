@@ -1,8 +1,9 @@
 package testenv
 
 import (
-	"fmt"
+	"errors"
 	"net"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -16,14 +17,38 @@ type Redis struct {
 }
 
 // StartRedis starts redis-server on a free loopback port with persistence off.
-func StartRedis(t testing.TB) *Redis {
+func StartRedis(t testing.TB) *Redis { return StartRedisOn(t, "127.0.0.1") }
+
+// StartRedisOn is StartRedis listening on host (a real node's HostIP makes it
+// reachable from the node's pods).
+func StartRedisOn(t testing.TB, host string) *Redis {
 	t.Helper()
-	bin := Command(t, "redis-server", "redis-server")
-	port := FreePort(t)
-	r := &Redis{Port: port, URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)}
-	argv := []string{bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no"}
-	r.Process = newProcess(t, "redis", argv, nil, nil, func() error {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+	r, err := NewRedis(t.TempDir(), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// NewRedis starts redis-server with its files in dir, listening on host at a
+// free port; Stop ends it. For programs that are not tests (make demo).
+func NewRedis(dir, host string) (*Redis, error) {
+	bin, err := findCommand("redis-server")
+	if err != nil {
+		return nil, errors.New("redis-server not found: apt-get install redis-server (make test does it when root)")
+	}
+	port, err := freePort(host)
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	r := &Redis{Port: port, URL: "redis://" + addr + "/0"}
+	// Protected mode refuses clients that are not on loopback; the server
+	// listens only on host, which only this machine and its test namespaces reach.
+	argv := []string{bin, "--port", strconv.Itoa(port), "--bind", host, "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no"}
+	r.Process, err = startProcess(filepath.Join(dir, "redis.log"), "redis", argv, nil, nil, func() error {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err != nil {
 			return err
 		}
@@ -37,5 +62,5 @@ func StartRedis(t testing.TB) *Redis {
 		}
 		return nil
 	})
-	return r
+	return r, err
 }
