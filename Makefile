@@ -68,7 +68,8 @@ $(BIN)/pulumi-resource-kubernetes: tools/pulumi-kubernetes/go.mod tools/pulumi-k
 	  $(GO) build -trimpath -ldflags '-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$(K8S_PROVIDER_VERSION)' -o $@ .
 
 ## testcluster: the local test cluster: control plane, kwok, a real node (kubelet, kube-proxy; containerd, runc, CNI from Debian) and its pause image
-testcluster: deps $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/kwok $(IMAGES)/pause/index.json $(IMAGES)/echo/index.json
+testcluster: deps $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/kwok $(IMAGES)/pause/index.json $(IMAGES)/echo/index.json \
+             $(IMAGES)/registry/index.json $(IMAGES)/postgres/index.json $(IMAGES)/valkey/index.json
 
 $(BIN)/kube-%: tools/kube/go.mod tools/kube/go.sum
 	@mkdir -p $(BIN)
@@ -89,6 +90,21 @@ $(BIN)/kwok: tools/kwok/go.mod tools/kwok/go.sum
 $(IMAGES)/%/index.json: internal/testenv/%/main.go
 	rm -rf $(IMAGES)/$*
 	LIFTOFF_HOME=$(CACHE)/liftoff-home $(GO) run ./cmd/liftoff build --package ./internal/testenv/$* --platform linux/$(GOARCH) --oci-layout $(IMAGES)/$*
+
+# Stand-ins for the official images of the in-cluster registry, PostgreSQL
+# and Valkey, which cannot be pulled here (tools/images): the registry built
+# from CNCF distribution's module by liftoff's own builder, PostgreSQL and
+# Valkey (Debian's redis-server) assembled from Debian's binaries.
+IMAGE_TOOLS := tools/images/go.mod tools/images/go.sum
+$(IMAGES)/registry/index.json: $(IMAGE_TOOLS) tools/images/registry/main.go
+	rm -rf $(IMAGES)/registry
+	LIFTOFF_HOME=$(CACHE)/liftoff-home $(GO) run ./cmd/liftoff --cwd tools/images build --package ./registry --platform linux/$(GOARCH) --oci-layout $(IMAGES)/registry
+
+$(IMAGES)/postgres/index.json: $(IMAGE_TOOLS) tools/images/standin/main.go tools/images/postgres-entrypoint/main.go
+	cd tools/images && $(GO) run ./standin postgres $(IMAGES)/postgres
+
+$(IMAGES)/valkey/index.json: $(IMAGE_TOOLS) tools/images/standin/main.go tools/images/valkey-entrypoint/main.go
+	cd tools/images && $(GO) run ./standin valkey $(IMAGES)/valkey
 
 ## bench-app: wrk against the shortener (PostgreSQL + Redis) and a bare net/http server, POST /urls, peak RSS
 bench-app: deps

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/stacks/aws"
 	"github.com/liftoff-dev/liftoff/stacks/homelab"
 	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
@@ -26,9 +27,23 @@ func Run(ctx *pulumi.Context) error {
 }
 
 // Program returns the program of cfg's target; every preview stack runs the
-// preview program on its parent's cluster, whatever the target.
+// preview program on its parent's cluster, whatever the target. A program the
+// engine runs reads the stack's config again from the engine, which hands it
+// over with the secrets decrypted (cfg, parsed from the stack file, holds no
+// secret's plaintext, nor a value liftoff generated just before the run);
+// cfg's run-time facts (the host keys preflight verified) carry over.
 func Program(cfg *config.Stack) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
+		if vals := Values(ctx); len(vals) > 0 {
+			full, err := config.Parse(ctx.Stack(), vals)
+			if err != nil {
+				return err
+			}
+			if cfg.Homelab != nil && full.Homelab != nil {
+				full.Homelab.HostKeys = cfg.Homelab.HostKeys
+			}
+			cfg = full
+		}
 		if cfg.Preview != nil {
 			return preview.Program(ctx, cfg)
 		}
@@ -42,6 +57,34 @@ func Program(cfg *config.Stack) pulumi.RunFunc {
 		}
 		return fmt.Errorf("unknown target %q", cfg.Target)
 	}
+}
+
+// The resource plugins the programs load, at the versions of the SDKs liftoff is built with.
+var (
+	kubernetesPlugin = engine.PluginFor("kubernetes", "github.com/pulumi/pulumi-kubernetes/sdk/v4")
+	awsPlugin        = engine.PluginFor("aws", "github.com/pulumi/pulumi-aws/sdk/v6")
+	commandPlugin    = engine.PluginFor("command", "github.com/pulumi/pulumi-command/sdk")
+)
+
+// Plugins lists the resource plugins cfg's program is sure to load. (A
+// preview with external stores also loads the Kubernetes one when its
+// parent has an in-cluster registry or a preview domain.)
+func Plugins(cfg *config.Stack) []engine.Plugin {
+	switch {
+	case cfg.Preview != nil:
+		if cfg.Database.Mode == "in-cluster" || cfg.Cache.Mode == "in-cluster" {
+			return []engine.Plugin{kubernetesPlugin}
+		}
+	case cfg.Target == config.AWS:
+		return []engine.Plugin{awsPlugin, kubernetesPlugin}
+	case cfg.Target == config.Homelab:
+		return []engine.Plugin{commandPlugin, kubernetesPlugin}
+	case cfg.Target == config.Kubeconfig:
+		if kubeconfig.NeedsProvider(cfg) {
+			return []engine.Plugin{kubernetesPlugin}
+		}
+	}
+	return nil
 }
 
 // Values reads every key liftoff knows from the program's config, secrets decrypted.

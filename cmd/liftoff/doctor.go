@@ -9,6 +9,7 @@ import (
 
 	"github.com/liftoff-dev/liftoff/internal/doctor"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // DoctorOptions are the flags of `liftoff doctor`.
@@ -34,7 +35,13 @@ func NewCmdDoctor(f *Factory, runF func(*DoctorOptions) error) *cobra.Command {
 
 func runDoctor(ctx context.Context, o *DoctorOptions) error {
 	f := o.f
-	rs := doctor.Run(ctx, doctor.Env{Dir: f.Dir(), Home: f.Home(), Backend: f.Backend(), Getenv: f.Getenv})
+	env := doctor.Env{Dir: f.Dir(), Home: f.Home(), Backend: f.Backend(), Getenv: f.Getenv}
+	if name, err := f.StackName(); err == nil {
+		if cfg, err := f.StackConfig(); err == nil {
+			env.Stack, env.Plugins = name, stacks.Plugins(cfg)
+		}
+	}
+	rs := doctor.Run(ctx, env)
 	var b strings.Builder
 	for _, r := range rs {
 		mark := map[string]string{doctor.OK: "✓", doctor.Warn: "!", doctor.Fail: "✗"}[r.Status]

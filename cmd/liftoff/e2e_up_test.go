@@ -26,11 +26,13 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/ui"
 )
 
-// TestE2EUp is `make e2e-up`: the real pulumi CLI on a temp file backend,
-// the local cluster with a real node, its registry, real PostgreSQL and
-// Redis, the smoke test on, and load through the live Service from the
-// first up to the last:
-//  1. init --target kubeconfig, up: state recorded, image built and pushed, blue live; status agrees; the summary's URL serves
+// TestE2EUp is `make e2e-up`: the real pulumi CLI and Kubernetes provider on
+// a temp file backend, the local cluster with a real node, the kubeconfig
+// target's defaults (in-cluster registry, PostgreSQL and Valkey, from the
+// stand-ins of their official images, as a mirror serves them), the smoke
+// test on, and load through the live Service from the first up to the last:
+//  1. init --target kubeconfig, up: the in-cluster stack created by the engine, the image pushed to the
+//     in-cluster registry and pulled from it by the node, blue live; status agrees; the summary's URL serves
 //  2. change the app, up again: the infrastructure is unchanged, green goes live
 //  3. SIGKILL up in its deploy phase: the next up recovers the locks and the slot, and finishes
 //  4. a preview stack on the parent's cluster, then its destroy
@@ -39,8 +41,6 @@ import (
 // No request of the load fails at any step.
 func TestE2EUp(t *testing.T) {
 	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
-	pg := testenv.StartPostgresOn(t, cl.Node.HostIP)
-	rd := testenv.StartRedisOn(t, cl.Node.HostIP)
 	c := newCLI(t).withEngine()
 	root := testenv.RepoRoot(t)
 	for _, p := range []string{"go.mod", "go.sum", "app"} {
@@ -57,10 +57,12 @@ func TestE2EUp(t *testing.T) {
 	}
 
 	step("liftoff init")
-	run("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
-		"--registry", cl.Registry.Host+"/shortener", "--set", "insecureRegistry=true",
-		"--set", "namespace="+ns, "--set", "database=external", "--set-secret", "databaseUrl="+pg.URL,
-		"--set", "cache=external", "--set-secret", "cacheUrl="+rd.URL, "--set", "observability=false")
+	initArgs := []string{"init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
+		"--set", "namespace=" + ns, "--set", "observability=false"}
+	for k, v := range cl.StandIns(t) {
+		initArgs = append(initArgs, "--set", k+"="+v)
+	}
+	run(initArgs...)
 	upArgs := []string{"up", "--yes", "--platform", "linux/amd64", "--smoke", "on"}
 
 	step("liftoff up (first)")
@@ -73,12 +75,12 @@ func TestE2EUp(t *testing.T) {
 		t.Fatalf("live slot %q", live)
 	}
 	blueImage := imageOf(t, cl, ns, "blue")
-	if !strings.HasPrefix(blueImage, cl.Registry.Host+"/shortener@sha256:") {
-		t.Fatalf("blue runs %s", blueImage)
+	if !strings.HasPrefix(blueImage, "localhost:30500/shortener@sha256:") {
+		t.Fatalf("blue runs %s, not an image of the in-cluster registry", blueImage)
 	}
 	sec, err := cl.Client.CoreV1().Secrets(ns).Get(ctx, "shortener-env", metav1.GetOptions{})
-	if err != nil || string(sec.Data["DATABASE_URL"]) != pg.URL || string(sec.Data["CACHE_URL"]) != rd.URL {
-		t.Fatalf("app secret: %v", err)
+	if err != nil || !strings.Contains(string(sec.Data["DATABASE_URL"]), "@postgres.shop.svc:5432/app") || string(sec.Data["CACHE_URL"]) != "redis://valkey.shop.svc:6379/0" {
+		t.Fatalf("app secret: %v %q %q", err, sec.Data["DATABASE_URL"], sec.Data["CACHE_URL"])
 	}
 	st := run("status")
 	if !strings.Contains(st.out, "live slot: blue") || !strings.Contains(st.out, "update succeeded") {
@@ -111,8 +113,10 @@ func TestE2EUp(t *testing.T) {
 	}
 
 	step("SIGKILL liftoff up during its deploy phase")
-	kubelet := cl.Node.Component("kubelet")
-	kubelet.Signal(syscall.SIGSTOP) // new pods stop starting: the deploy waits
+	// New pods stop being scheduled, so the deploy waits on them; the push
+	// before it still reaches the in-cluster registry through the kubelet.
+	scheduler := cl.Component("kube-scheduler")
+	scheduler.Signal(syscall.SIGSTOP)
 	cmd := exec.Command(os.Args[0], append([]string{"--cwd", c.dir}, upArgs...)...)
 	cmd.Env = append(os.Environ(), "LIFTOFF_TEST_MAIN=1")
 	for k, v := range c.env {
@@ -136,7 +140,7 @@ func TestE2EUp(t *testing.T) {
 	select {
 	case <-inDeploy:
 	case <-time.After(5 * time.Minute):
-		kubelet.Signal(syscall.SIGCONT)
+		scheduler.Signal(syscall.SIGCONT)
 		t.Fatal("up never reached its deploy phase")
 	}
 	waitUntil(t, "the deploy lock", func() bool {
@@ -145,7 +149,7 @@ func TestE2EUp(t *testing.T) {
 	})
 	cmd.Process.Kill()
 	cmd.Wait()
-	kubelet.Signal(syscall.SIGCONT)
+	scheduler.Signal(syscall.SIGCONT)
 	r = run(upArgs...)
 	for _, want := range []string{"broke a stale lock", "took over the deploy lock"} {
 		if !strings.Contains(r.err, want) {
@@ -160,8 +164,7 @@ func TestE2EUp(t *testing.T) {
 	}
 
 	step("liftoff up --preview-of dev (a pull request's preview on the parent's cluster)")
-	run("init", "-s", "pr-42", "--target", "kubeconfig", "--preview-of", "dev", "--set", "database=external",
-		"--set-secret", "databaseUrl="+pg.URL, "--set", "cache=none")
+	run("init", "-s", "pr-42", "--target", "kubeconfig", "--preview-of", "dev", "--set", "cache=none")
 	started := time.Now()
 	r = c.mustRun("up", "-s", "pr-42", "--preview-of", "dev", "--ttl", "2h", "--yes", "--platform", "linux/amd64", "--smoke", "on", "--json")
 	sum = summaryOf(t, r.out)
@@ -177,7 +180,7 @@ func TestE2EUp(t *testing.T) {
 	if err != nil || pns.Labels["liftoff.dev/preview-of"] != "dev" || exp.Before(started.Add(2*time.Hour-time.Minute)) || exp.After(time.Now().Add(2*time.Hour)) {
 		t.Errorf("preview namespace metadata: labels %v annotations %v", pns.Labels, pns.Annotations)
 	}
-	if img := imageOf(t, cl, prNS, "blue"); !strings.HasPrefix(img, cl.Registry.Host+"/shortener@") {
+	if img := imageOf(t, cl, prNS, "blue"); !strings.HasPrefix(img, "localhost:30500/shortener@") {
 		t.Errorf("preview runs %s, not an image in the parent's registry", img)
 	}
 	upTook := time.Since(started)
@@ -245,12 +248,47 @@ func TestE2EUp(t *testing.T) {
 	if len(rels) != 0 {
 		t.Errorf("releases left: %d", len(rels))
 	}
+	if left := leftovers(t, cl); len(left) > 0 {
+		t.Errorf("destroy left in the cluster: %v", left)
+	}
 	r = c.mustRun("stacks", "ls", "--json")
 	var ev struct{ Data map[string][]map[string]any }
 	json.Unmarshal([]byte(strings.TrimSpace(r.out)), &ev)
 	if len(ev.Data["stacks"]) != 0 {
 		t.Errorf("stack still in the backend: %s", r.out)
 	}
+}
+
+// leftovers lists what a destroyed stack must not leave: namespaces besides
+// the cluster's own, claims, volumes, and Secrets anywhere.
+func leftovers(t *testing.T, cl *testenv.Cluster) []string {
+	t.Helper()
+	ctx := context.Background()
+	var left []string
+	nss, err := cl.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nss.Items {
+		if n.Name != "default" && !strings.HasPrefix(n.Name, "kube-") {
+			left = append(left, "Namespace/"+n.Name)
+		}
+	}
+	pvcs, _ := cl.Client.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
+	for _, p := range pvcs.Items {
+		left = append(left, "PersistentVolumeClaim/"+p.Namespace+"/"+p.Name)
+	}
+	pvs, _ := cl.Client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	for _, p := range pvs.Items {
+		left = append(left, "PersistentVolume/"+p.Name)
+	}
+	secrets, _ := cl.Client.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
+	for _, s := range secrets.Items {
+		if !strings.HasPrefix(s.Namespace, "kube-") {
+			left = append(left, "Secret/"+s.Namespace+"/"+s.Name)
+		}
+	}
+	return left
 }
 
 // summaryOf is the summary event of a --json run.

@@ -145,6 +145,17 @@ func createStack(ctx context.Context, f *Factory, stack string, vals config.Valu
 		kk, _ := config.Lookup(k)
 		entries[k] = engine.ConfigEntry{Value: v.Text, Secret: v.Secret, Object: kk.Type == "object"}
 	}
+	// The secrets liftoff generates, so the stack runs with the plain pulumi
+	// CLI too (up generates any that a later config change needs).
+	if cfg, err := config.Parse(stack, vals); err == nil {
+		for _, k := range config.Missing(cfg) {
+			v, err := config.GenerateSecret()
+			if err != nil {
+				return nil, err
+			}
+			entries[k] = engine.ConfigEntry{Value: v, Secret: true}
+		}
+	}
 	if err := st.SetConfigs(ctx, entries); err != nil {
 		if rmErr := eng.RemoveStack(context.WithoutCancel(ctx), stack, true); rmErr != nil {
 			f.Printer().Warnf("could not remove the half-created stack %s: %v", stack, rmErr)
@@ -183,6 +194,13 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 	}
 	if o.PreviewOf != "" {
 		vals["liftoff:previewOf"] = config.Plain(o.PreviewOf)
+		if pvals, err := config.ReadStackFile(f.Dir(), o.PreviewOf); err == nil {
+			for _, k := range inheritedSettings {
+				if v, ok := pvals[k]; ok {
+					vals[k] = v
+				}
+			}
+		}
 	}
 	// A preview's cluster and registry come from its parent's outputs.
 	switch target := config.Target(o.Target); {

@@ -12,9 +12,11 @@ import (
 )
 
 // inheritedSettings are the parent's settings a new preview starts from:
-// what the app is and how it is built. Its database, cache and secrets are
-// its own (in its namespace by default), never the parent's.
-var inheritedSettings = []string{"liftoff:app", "liftoff:package", "liftoff:replicas", "liftoff:scaleDownDelay"}
+// what the app is and how it is built, and where the images of its own
+// PostgreSQL and Valkey come from (the parent's mirror). Its database, cache
+// and secrets are its own (in its namespace by default), never the parent's.
+var inheritedSettings = []string{"liftoff:app", "liftoff:package", "liftoff:replicas", "liftoff:scaleDownDelay",
+	"liftoff:postgresImage", "liftoff:valkeyImage"}
 
 // ensurePreview makes the current stack a preview of parent: it creates the
 // stack from the parent's target and app settings when it does not exist,

@@ -176,7 +176,7 @@ func (f *Factory) LaunchDeps(ctx context.Context, cfg *config.Stack, command str
 		return launch.Deps{}, err
 	}
 	return launch.Deps{
-		Engine: eng, Printer: f.Printer(), Program: stacks.Program, Now: f.Now,
+		Engine: eng, Printer: f.Printer(), Program: stacks.Program, Plugins: stacks.Plugins, Now: f.Now,
 		Lock: func(ctx context.Context) (func(), error) {
 			l, err := f.Lock(ctx, eng.Project(), cfg.Name, command, lockWait)
 			if err != nil {

@@ -11,13 +11,12 @@ import (
 	"github.com/liftoff-dev/liftoff/components/kube"
 )
 
-// ValkeyImage is the pinned in-cluster Valkey.
-const ValkeyImage = "valkey/valkey:8.1.3-bookworm"
-
 // InClusterArgs configure NewInCluster.
 type InClusterArgs struct {
 	Namespace    string
 	StorageClass string
+	// Image is the official valkey image, or one that takes valkey-server flags as arguments.
+	Image string
 }
 
 // InCluster is a Valkey StatefulSet: a cache, so it keeps no snapshots.
@@ -28,14 +27,14 @@ type InCluster struct {
 
 // NewInCluster declares Valkey in the namespace of the Kubernetes provider in opts.
 func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ...pulumi.ResourceOption) (*InCluster, error) {
-	if args == nil || args.Namespace == "" {
-		return nil, fmt.Errorf("cache: namespace is required")
+	if args == nil || args.Namespace == "" || args.Image == "" {
+		return nil, fmt.Errorf("cache: namespace and image are required")
 	}
 	c := &InCluster{}
 	if err := ctx.RegisterComponentResource("liftoff:cache:InCluster", name, c, opts...); err != nil {
 		return nil, err
 	}
-	_, _, err := kube.StatefulService{Name: "valkey", Namespace: args.Namespace, Image: ValkeyImage, UID: 999, Port: 6379,
+	_, _, err := kube.StatefulService{Name: "valkey", Namespace: args.Namespace, Image: args.Image, UID: 999, Port: 6379,
 		Args:      pulumi.ToStringArray([]string{"--save", "", "--appendonly", "no", "--maxmemory", "200mb", "--maxmemory-policy", "allkeys-lru"}),
 		MountPath: "/data", Size: "1Gi", StorageClass: args.StorageClass,
 		Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")}, Limits: pulumi.StringMap{"memory": pulumi.String("256Mi")},

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
-	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"sigs.k8s.io/yaml"
 )
@@ -137,10 +136,15 @@ type Args struct {
 	RegistryMirror string
 	// Context names the kubeconfig's cluster, user and context (the stack).
 	Context string
+	// Token joins servers and agents to the cluster (a secret liftoff generates).
+	Token pulumi.StringInput
 }
 
 // Validate checks args before any resource is declared.
 func (a *Args) Validate() error {
+	if a.Token == nil {
+		return fmt.Errorf("k3s: the cluster token is required")
+	}
 	servers := 0
 	for i, n := range a.Nodes {
 		if n.Host == "" || n.Port < 1 || n.User == "" {
@@ -205,10 +209,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	child := pulumi.Parent(c)
-	token, err := random.NewRandomPassword(ctx, name+"-token", &random.RandomPasswordArgs{Length: pulumi.Int(48), Special: pulumi.Bool(false)}, child)
-	if err != nil {
-		return nil, err
-	}
+	token := pulumi.ToSecret(args.Token).(pulumi.StringOutput)
 	first := args.Nodes[0]
 	serverURL := args.ServerURL()
 	sudo := pulumi.StringInput(pulumi.String(""))
@@ -239,7 +240,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			}
 		}
 		user := n.User
-		stdin := pulumi.All(token.Result, sudo).ApplyT(func(v []any) string {
+		stdin := pulumi.All(token, sudo).ApplyT(func(v []any) string {
 			e := maps.Clone(env)
 			e["K3S_TOKEN"] = v[0].(string)
 			return Stdin(SudoLine(user, v[1].(string)), e, Script("install.sh"))

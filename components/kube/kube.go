@@ -68,6 +68,9 @@ func (s StatefulService) Declare(ctx *pulumi.Context, prefix string, opts ...pul
 		Resources:       &corev1.ResourceRequirementsArgs{Requests: s.Requests, Limits: s.Limits},
 		SecurityContext: NoPrivileges(), ReadinessProbe: s.Probe, LivenessProbe: s.Probe,
 	}
+	// A component that cannot start (an image that does not pull) fails
+	// the infrastructure phase after 5 minutes, not the provider's 10.
+	opts = append(opts, pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "5m", Update: "5m"}))
 	sts, err := appsv1.NewStatefulSet(ctx, prefix, &appsv1.StatefulSetArgs{
 		Metadata: Meta(s.Name, s.Namespace),
 		Spec: &appsv1.StatefulSetSpecArgs{
@@ -92,8 +95,15 @@ func (s StatefulService) Declare(ctx *pulumi.Context, prefix string, opts ...pul
 	if typ == "" {
 		typ = "ClusterIP"
 	}
+	meta := Meta(s.Name, s.Namespace)
+	if typ != "LoadBalancer" {
+		// The provider waits a fixed 10 s for a Service's endpoints; the
+		// StatefulSet's own await already waited for its pod to be ready,
+		// and a Service without a load balancer has nothing else to settle.
+		meta.Annotations = pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}
+	}
 	svc, err := corev1.NewService(ctx, prefix, &corev1.ServiceArgs{
-		Metadata: Meta(s.Name, s.Namespace),
+		Metadata: meta,
 		Spec:     &corev1.ServiceSpecArgs{Type: pulumi.String(typ), Selector: labels, Ports: corev1.ServicePortArray{port}},
 	}, opts...)
 	return sts, svc, err

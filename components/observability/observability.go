@@ -19,7 +19,6 @@ import (
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"sigs.k8s.io/yaml"
 )
@@ -54,6 +53,8 @@ type Args struct {
 	AlertWebhook pulumi.StringInput
 	// AlertWebhookKind is what AlertWebhook is: slack, discord, email or webhook (see WebhookKind).
 	AlertWebhookKind string
+	// GrafanaPassword is Grafana's admin password (a secret liftoff generates).
+	GrafanaPassword pulumi.StringInput
 }
 
 // Observability is the installed stack.
@@ -76,6 +77,9 @@ func (a *Args) validate() error {
 	}
 	if !dnsLabel.MatchString(a.Namespace) {
 		return fmt.Errorf("observability: namespace %q is not a DNS label", a.Namespace)
+	}
+	if a.GrafanaPassword == nil {
+		return fmt.Errorf("observability: the Grafana admin password is required")
 	}
 	if a.Retention < 24*time.Hour {
 		return fmt.Errorf("observability: retention %s is under one day", a.Retention)
@@ -122,13 +126,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	password, err := random.NewRandomPassword(ctx, name+"-grafana-admin", &random.RandomPasswordArgs{Length: pulumi.Int(24), Special: pulumi.Bool(false)}, child)
-	if err != nil {
-		return nil, err
-	}
+	password := pulumi.ToSecret(a.GrafanaPassword).(pulumi.StringOutput)
 	adminSecret, err := corev1.NewSecret(ctx, name+"-grafana-admin", &corev1.SecretArgs{
 		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("grafana-admin"), Namespace: pulumi.String(a.Namespace)},
-		StringData: pulumi.StringMap{"admin-user": pulumi.String("admin"), "admin-password": password.Result},
+		StringData: pulumi.StringMap{"admin-user": pulumi.String("admin"), "admin-password": password},
 	}, inNS...)
 	if err != nil {
 		return nil, err
@@ -215,7 +216,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	o.PrometheusService = svc("kps-prometheus", 9090)
 	o.AlertmanagerService = svc("kps-alertmanager", 9093)
 	o.OTLPEndpoint = pulumi.Sprintf("http://otel-collector.%s.svc:4318", a.Namespace)
-	o.GrafanaAdminPassword = pulumi.ToSecret(password.Result).(pulumi.StringOutput)
+	o.GrafanaAdminPassword = password
 	return o, ctx.RegisterResourceOutputs(o, pulumi.Map{
 		"namespace": o.Namespace, "grafanaService": o.GrafanaService, "prometheusService": o.PrometheusService,
 		"alertmanagerService": o.AlertmanagerService, "otlpEndpoint": o.OTLPEndpoint, "grafanaAdminPassword": o.GrafanaAdminPassword,

@@ -26,12 +26,10 @@ const webhook = "https://hooks.slack.com/services/T000/B000/very-secret-token"
 
 func run(t *testing.T, args *Args) (*testenv.Mocks, map[string]pulumi.Output) {
 	t.Helper()
-	m := &testenv.Mocks{MockState: func(typ, name string, in resource.PropertyMap) resource.PropertyMap {
-		if typ == "random:index/randomPassword:RandomPassword" {
-			return resource.PropertyMap{"result": resource.MakeSecret(resource.NewStringProperty("generated-admin-password"))}
-		}
-		return nil
-	}}
+	m := &testenv.Mocks{}
+	if args.GrafanaPassword == nil {
+		args.GrafanaPassword = pulumi.ToSecret(pulumi.String("generated-admin-password")).(pulumi.StringOutput)
+	}
 	outs := map[string]pulumi.Output{}
 	m.Run(t, "shortener", "dev", nil, func(ctx *pulumi.Context) error {
 		o, err := New(ctx, "obs", args)

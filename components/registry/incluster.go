@@ -7,14 +7,10 @@ import (
 	"fmt"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/kube"
 )
-
-// Image is the pinned in-cluster registry (CNCF distribution).
-const Image = "registry:2.8.3"
 
 // NodePort is where every node reaches the registry: containerd treats
 // localhost registries as plain-HTTP, so pods pull localhost:30500/...
@@ -27,6 +23,10 @@ type InClusterArgs struct {
 	SizeGB       int
 	// Host is the address nodes and liftoff use (default localhost:30500).
 	Host string
+	// Image is CNCF distribution's registry, or an image that reads its REGISTRY_* variables.
+	Image string
+	// Password is user liftoff's (a secret liftoff generates: letters and digits).
+	Password pulumi.StringInput
 }
 
 // InCluster is an OCI registry with htpasswd authentication.
@@ -40,8 +40,8 @@ type InCluster struct {
 
 // NewInCluster declares the registry in the namespace of the Kubernetes provider in opts.
 func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ...pulumi.ResourceOption) (*InCluster, error) {
-	if args == nil || args.Namespace == "" {
-		return nil, fmt.Errorf("registry: namespace is required")
+	if args == nil || args.Namespace == "" || args.Image == "" || args.Password == nil {
+		return nil, fmt.Errorf("registry: namespace, image and password are required")
 	}
 	if args.SizeGB == 0 {
 		args.SizeGB = 20
@@ -54,12 +54,7 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 		return nil, err
 	}
 	child := pulumi.Parent(r)
-	pw, err := random.NewRandomPassword(ctx, name+"-password", &random.RandomPasswordArgs{Length: pulumi.Int(32), Special: pulumi.Bool(false)}, child)
-	if err != nil {
-		return nil, err
-	}
-	// bcrypt in the provider keeps the hash stable across runs.
-	htpasswd := pw.BcryptHash.ApplyT(func(h string) string { return "liftoff:" + h + "\n" }).(pulumi.StringOutput)
+	htpasswd := pulumi.ToSecret(args.Password.ToStringOutput().ApplyT(func(p string) string { return htpasswdLine("liftoff", p) })).(pulumi.StringOutput)
 	auth, err := corev1.NewSecret(ctx, name+"-htpasswd", &corev1.SecretArgs{Metadata: kube.Meta("registry-auth", args.Namespace),
 		StringData: pulumi.StringMap{"htpasswd": htpasswd}}, child)
 	if err != nil {
@@ -71,7 +66,7 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 		corev1.EnvVarArgs{Name: pulumi.String("REGISTRY_AUTH_HTPASSWD_PATH"), Value: pulumi.String("/auth/htpasswd")},
 		corev1.EnvVarArgs{Name: pulumi.String("REGISTRY_STORAGE_DELETE_ENABLED"), Value: pulumi.String("true")},
 	}
-	_, _, err = kube.StatefulService{Name: "registry", Namespace: args.Namespace, Image: Image, UID: 1000, Port: 5000, Env: env,
+	_, _, err = kube.StatefulService{Name: "registry", Namespace: args.Namespace, Image: args.Image, UID: 1000, Port: 5000, Env: env,
 		MountPath: "/var/lib/registry", Size: fmt.Sprintf("%dGi", args.SizeGB), StorageClass: args.StorageClass,
 		Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")}, Limits: pulumi.StringMap{"memory": pulumi.String("256Mi")},
 		Probe:       &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.String("main")}, PeriodSeconds: pulumi.Int(10)},
@@ -84,6 +79,6 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 	}
 	r.Host = pulumi.String(args.Host).ToStringOutput()
 	r.Username = pulumi.String("liftoff").ToStringOutput()
-	r.Password = pulumi.ToSecret(pw.Result).(pulumi.StringOutput)
+	r.Password = pulumi.ToSecret(args.Password).(pulumi.StringOutput)
 	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"host": r.Host, "username": r.Username, "password": r.Password})
 }

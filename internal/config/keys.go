@@ -16,6 +16,8 @@ type Key struct {
 	Type    string   // string, int, bool, duration, list, object, secret
 	Default string
 	Doc     string
+	// Generated secrets are made by liftoff when a stack needs them (Generate).
+	Generated bool
 }
 
 // Secret reports whether the key must be stored with --secret.
@@ -51,6 +53,11 @@ var Keys = []Key{
 	{Name: "liftoff:ttl", Type: "duration", Default: "72h", Doc: "Lifetime of a preview stack; `liftoff stacks gc` destroys it afterwards (1h-720h)."},
 	{Name: "liftoff:previewDomain", Type: "string", Doc: "Wildcard DNS domain of this stack's previews: preview `pr-42` is served at `pr-42.<previewDomain>` through the cluster's ingress. Unset: previews are reached in the cluster or by port-forward."},
 	{Name: "liftoff:maxPreviews", Type: "int", Default: "10", Doc: "Most preview stacks one parent may have at once (1-100)."},
+	{Name: "liftoff:postgresImage", Type: "string", Default: "`postgres:16.9-bookworm` by digest", Doc: "Image of the in-cluster PostgreSQL (a mirror for air-gapped clusters); it must behave as the official image (`POSTGRES_*` variables, uid 999)."},
+	{Name: "liftoff:valkeyImage", Type: "string", Default: "`valkey/valkey:8.1.3-bookworm` by digest", Doc: "Image of the in-cluster Valkey; it must take `valkey-server` flags as arguments."},
+	{Name: "liftoff:registryImage", Type: "string", Default: "`registry:2.8.3` by digest", Doc: "Image of the in-cluster registry; it must read the `REGISTRY_*` variables of CNCF distribution."},
+	{Name: "liftoff:databasePassword", Type: "secret", Generated: true, Doc: "Password of the in-cluster PostgreSQL. Generated (32 letters and digits) by `liftoff init` or the first `up` that needs it."},
+	{Name: "liftoff:grafanaPassword", Type: "secret", Generated: true, Doc: "Grafana's admin password. Generated like `databasePassword`."},
 
 	// aws.
 	{Name: "aws:region", Targets: onlyAWS, Type: "string", Doc: "AWS region, e.g. `eu-west-1`."},
@@ -78,6 +85,7 @@ var Keys = []Key{
 	{Name: "liftoff:cache", Type: "string", Default: "in-cluster", Doc: "Cache: `in-cluster` Valkey, `elasticache` (aws), `external` (`liftoff:cacheUrl`) or `none`."},
 	{Name: "liftoff:registry", Targets: clusterOwners, Type: "string", Doc: "Registry repository to push to, e.g. `ghcr.io/acme/shortener`. Unset runs an in-cluster registry."},
 	{Name: "liftoff:insecureRegistry", Targets: clusterOwners, Type: "bool", Default: "false", Doc: "Push over plain HTTP to a non-loopback registry."},
+	{Name: "liftoff:registryPassword", Targets: clusterOwners, Type: "secret", Generated: true, Doc: "Password of the in-cluster registry (user `liftoff`). Generated like `databasePassword`."},
 	{Name: "liftoff:storageClass", Targets: clusterOwners, Type: "string", Doc: "StorageClass for volumes; unset uses the cluster default (`local-path` on homelab)."},
 
 	// kubeconfig.
@@ -90,6 +98,7 @@ var Keys = []Key{
 	{Name: "liftoff:k3sChannel", Targets: onlyHomelab, Type: "string", Doc: "k3s release channel (`stable`, `latest`, `v1.33`) instead of a pinned version."},
 	{Name: "liftoff:tlsSans", Targets: onlyHomelab, Type: "list", Doc: "Extra names and addresses in the API server certificate."},
 	{Name: "liftoff:sudoPassword", Targets: onlyHomelab, Type: "secret", Doc: "sudo password on the hosts, when passwordless sudo is not set up."},
+	{Name: "liftoff:k3sToken", Targets: onlyHomelab, Type: "secret", Generated: true, Doc: "Token that joins nodes to the k3s cluster. Generated like `databasePassword`."},
 	{Name: "liftoff:knownHosts", Targets: onlyHomelab, Type: "string", Default: "~/.ssh/known_hosts", Doc: "known_hosts file that host keys are verified against."},
 	{Name: "liftoff:acceptNewHostKeys", Targets: onlyHomelab, Type: "bool", Default: "false", Doc: "Trust unknown host keys on first use, then pin them in stack state."},
 	{Name: "liftoff:airgapBinary", Targets: onlyHomelab, Type: "string", Doc: "Local path of the k3s binary to upload instead of downloading (air-gap)."},

@@ -48,8 +48,8 @@ func main() {
 // env is the local environment the demo stands the stack up on.
 type env struct {
 	repo, work, project string
-	cluster            *testenv.Cluster
-	vars               map[string]string
+	cluster             *testenv.Cluster
+	vars                map[string]string
 }
 
 func run(ctx context.Context, keep bool) (err error) {

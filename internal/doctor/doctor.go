@@ -35,19 +35,46 @@ type Env struct {
 	Home    string
 	Backend string
 	Getenv  func(string) string
+	// Stack and Plugins are the selected stack and the resource plugins its
+	// program loads (none without a stack).
+	Stack   string
+	Plugins []engine.Plugin
 }
 
 // Run performs every check.
 func Run(ctx context.Context, e Env) []Result {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return []Result{
-		pulumiCLI(ctx, e),
-		backend(e),
-		passphrase(e),
-		goToolchain(ctx),
-		project(e),
+	rs := []Result{pulumiCLI(ctx, e)}
+	rs = append(rs, plugins(e)...)
+	return append(rs, backend(e), passphrase(e), goToolchain(ctx), project(e))
+}
+
+// plugins reports where the engine will find each plugin the stack needs.
+func plugins(e Env) []Result {
+	var rs []Result
+	cli, err := engine.FindCLI(e.Home, e.Getenv)
+	if err != nil {
+		cli = ""
 	}
+	for _, p := range e.Plugins {
+		r := Result{Name: fmt.Sprintf("plugin %s %s (stack %s)", p.Name, p.Version, e.Stack)}
+		path, how := engine.FindPlugin(p, e.Home, cli, e.Getenv)
+		switch {
+		case how == "installed":
+			r.Status, r.Detail = OK, how+": "+path
+		case path != "":
+			r.Status, r.Detail = OK, how+": "+path+" (liftoff installs it into its Pulumi home on the next up)"
+		case engine.AcquiresPlugins(e.Getenv):
+			r.Status, r.Detail = Warn, "not on this machine: the engine downloads it on first use (needs get.pulumi.com)"
+			r.Fix = "offline, " + engine.PluginFix(p, cli)
+		default:
+			r.Status, r.Detail = Fail, "not on this machine, and PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION forbids downloading it"
+			r.Fix = engine.PluginFix(p, cli)
+		}
+		rs = append(rs, r)
+	}
+	return rs
 }
 
 // Failed reports whether any check failed.

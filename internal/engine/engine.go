@@ -104,6 +104,10 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Plugins come from liftoff's Pulumi home, where liftoff installs the
+	// ones it finds next to the CLI or on PATH (InstallPlugin): the engine
+	// then never warns that it took one from PATH.
+	env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"
 	if dir, ok := strings.CutPrefix(o.BackendURL(), "file://"); ok {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, failure.New(failure.Config, fmt.Errorf("state directory %s: %w", dir, err), "pass a writable --backend")

@@ -58,6 +58,9 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPlugins(d, o.Config); err != nil {
+		return nil, err
+	}
 	res := &DestroyResult{Stack: o.Config.Name, Receipt: &teardown.Receipt{}}
 	rec := res.Receipt
 	// forced lets --force carry on past an unreachable cluster, noting it on the receipt.

@@ -26,6 +26,8 @@ type Deps struct {
 	Printer *ui.Printer
 	// Program returns the Pulumi program of a stack (stacks.Program outside tests).
 	Program func(*config.Stack) pulumi.RunFunc
+	// Plugins lists the resource plugins a stack's program loads (stacks.Plugins).
+	Plugins func(*config.Stack) []engine.Plugin
 	// Lock takes the stack lock for the whole operation.
 	Lock func(ctx context.Context) (release func(), err error)
 	Now  func() time.Time
@@ -131,6 +133,11 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 		if st, err = d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), true); err != nil {
 			return err
 		}
+		if !o.SkipInfra {
+			if err := prepare(ctx, d, st, o.Config); err != nil {
+				return err
+			}
+		}
 		if o.Config.Preview != nil {
 			if err := tagPreview(ctx, st, o.Config, expires); err != nil {
 				return err
@@ -186,8 +193,62 @@ func Preview(ctx context.Context, d Deps, cfg *config.Stack) (engine.Changes, er
 		if err != nil {
 			return err
 		}
+		if err := prepare(ctx, d, st, cfg); err != nil {
+			return err
+		}
 		changes, err = st.Preview(ctx, d.Printer)
 		return err
 	}}})
 	return changes, err
+}
+
+// prepare runs before the engine runs cfg's program: every resource plugin
+// the program loads must be on this machine, or downloadable (a missing one
+// offline stops here, before anything changes, with the fix), and the
+// secrets liftoff generates for what the config runs (config.Missing) are
+// made and stored encrypted in the stack's config.
+func prepare(ctx context.Context, d Deps, st *engine.Stack, cfg *config.Stack) error {
+	if err := checkPlugins(d, cfg); err != nil {
+		return err
+	}
+	entries := map[string]engine.ConfigEntry{}
+	for _, key := range config.Missing(cfg) {
+		v, err := config.GenerateSecret()
+		if err != nil {
+			return err
+		}
+		entries[key] = engine.ConfigEntry{Value: v, Secret: true}
+		d.Printer.Infof("generated %s (stored encrypted in the stack's config)", config.ShortName(key))
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	return st.SetConfigs(ctx, entries)
+}
+
+// checkPlugins makes sure the engine finds every plugin cfg's program
+// loads: installed in liftoff's Pulumi home, or installed there now from
+// next to the pulumi CLI or PATH, or downloadable.
+func checkPlugins(d Deps, cfg *config.Stack) error {
+	if d.Plugins == nil {
+		return nil
+	}
+	for _, p := range d.Plugins(cfg) {
+		path, how := d.Engine.LocatePlugin(p)
+		switch {
+		case how == "installed":
+			continue
+		case path != "":
+			if err := d.Engine.InstallPlugin(p, path); err != nil {
+				return failure.New(failure.Config, fmt.Errorf("install the %s plugin from %s: %w", p.Name, path, err), "check that liftoff's home is writable")
+			}
+			d.Printer.Infof("installed the %s plugin v%s from %s (%s)", p.Name, p.Version, path, how)
+		case d.Engine.AcquiresPlugins():
+			d.Printer.Infof("the %s plugin v%s is not on this machine: the engine downloads it", p.Name, p.Version)
+		default:
+			return failure.Newf(failure.Config, d.Engine.PluginFix(p),
+				"the %s resource plugin v%s that this stack needs is not on this machine, and plugin downloads are off (PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION)", p.Name, p.Version)
+		}
+	}
+	return nil
 }

@@ -56,6 +56,7 @@ type Cluster struct {
 	ForwardPort int
 	procs       []*Process
 	dns         *clusterDNS
+	storage     *localStorage
 }
 
 // ClusterOptions say which nodes a cluster has.
@@ -277,6 +278,9 @@ func (c *Cluster) startRealNode(bin, apiURL string, pki *pki, pause string) erro
 	if c.dns, err = startClusterDNS(n.HostIP, c.Client); err != nil {
 		return fmt.Errorf("cluster DNS: %w", err)
 	}
+	if c.storage, err = startLocalStorage(context.Background(), c.Client, n.Name, n.path("volumes")); err != nil {
+		return err
+	}
 	ref, err := pushLayout(pause, c.Registry.Host+"/liftoff/pause")
 	if err != nil {
 		return fmt.Errorf("pause image: %w", err)
@@ -294,6 +298,9 @@ func firstIP(cidr string) net.IP {
 // Close stops the real node (removing everything it made), then every
 // process of the control plane.
 func (c *Cluster) Close() {
+	if c.storage != nil {
+		c.storage.Close()
+	}
 	if c.Node != nil {
 		c.Node.Close()
 		c.Node = nil

@@ -64,3 +64,41 @@ func (c *Cluster) PushImage(t testing.TB, image string) string {
 	}
 	return ref
 }
+
+// standIns are the images `make testcluster` builds in place of the official
+// images of the in-cluster registry, PostgreSQL and Valkey, by the stack
+// setting that selects each.
+var standIns = map[string]string{"registryImage": "registry", "postgresImage": "postgres", "valkeyImage": "valkey"}
+
+// StandIns pushes the stand-ins to the cluster's registry and returns the
+// stack settings that select them (registryImage=..., postgresImage=...,
+// valkeyImage=...): how a user runs liftoff's in-cluster components from a
+// mirror, as an air-gapped cluster must.
+func (c *Cluster) StandIns(t testing.TB) map[string]string {
+	t.Helper()
+	set, err := c.PushStandIns(RepoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// PushStandIns is StandIns for programs that are not tests (make demo).
+func (c *Cluster) PushStandIns(repo string) (map[string]string, error) {
+	if c.Registry == nil {
+		return nil, fmt.Errorf("testenv: stand-in images need a cluster with a real node")
+	}
+	set := map[string]string{}
+	for key, image := range standIns {
+		dir := filepath.Join(ImagesDir(repo), image)
+		if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+			return nil, fmt.Errorf("testenv: image %s is missing: run `make testcluster` (make test does it for you)", dir)
+		}
+		ref, err := pushLayout(dir, c.Registry.Host+"/mirror/"+image)
+		if err != nil {
+			return nil, err
+		}
+		set[key] = ref
+	}
+	return set, nil
+}

@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	lconfig "github.com/liftoff-dev/liftoff/internal/config"
 )
 
 // Resource is one resource a Pulumi program declared under mocks.
@@ -34,7 +38,14 @@ type Mocks struct {
 	MockState func(typ, name string, inputs resource.PropertyMap) resource.PropertyMap
 	// MockCall answers provider functions (data sources), by token.
 	MockCall func(token string, args resource.PropertyMap) (resource.PropertyMap, error)
+	// NoGenerated runs the program without the secrets liftoff generates
+	// before every run (see RunErr).
+	NoGenerated bool
 }
+
+// Generated is the stand-in for every secret liftoff generates before it
+// runs a program: RunErr adds the ones config.Missing names, as liftoff up does.
+const Generated = "generatedForTheTest0123456789abc"
 
 // NewResource implements pulumi.MockResourceMonitor.
 func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -69,6 +80,20 @@ func (m *Mocks) Run(t testing.TB, project, stack string, config map[string]strin
 // RunErr is Run that returns the program's error.
 func (m *Mocks) RunErr(project, stack string, config map[string]string, program pulumi.RunFunc, secretKeys ...string) error {
 	opts := []pulumi.RunOption{pulumi.WithMocks(project, stack, m)}
+	if config != nil && !m.NoGenerated {
+		vals := lconfig.Values{}
+		for k, v := range config {
+			vals[k] = lconfig.Value{Text: v, Secret: slices.Contains(secretKeys, k), Known: true}
+		}
+		if cfg, err := lconfig.Parse(stack, vals); err == nil {
+			withGenerated := maps.Clone(config)
+			for _, k := range lconfig.Missing(cfg) {
+				withGenerated[k] = Generated
+				secretKeys = append(secretKeys, k)
+			}
+			config = withGenerated
+		}
+	}
 	if config != nil {
 		opts = append(opts, func(info *pulumi.RunInfo) { info.Config, info.ConfigSecretKeys = config, secretKeys })
 	}

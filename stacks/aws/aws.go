@@ -148,10 +148,13 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		return err
 	}
 	inNS := append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{nsRes}))
-	values := pulumi.StringMap{}
+	// In-cluster and external stores first; RDS and ElastiCache are added below.
+	values, err := kubeconfig.DataStores(ctx, cfg, addons.StorageClass, inNS...)
+	if err != nil {
+		return err
+	}
 	var db *secrets.Database
-	switch cfg.Database.Mode {
-	case "rds":
+	if cfg.Database.Mode == "rds" {
 		r, err := database.NewRDS(ctx, base, &database.RDSArgs{Identifier: base, VpcID: net.VpcID, SubnetIDs: net.NodeSubnetIDs,
 			ClientSecurityGroupID: eks.SecurityGroupID, InstanceClass: a.DBInstanceClass, StorageGB: a.DBStorageGB,
 			BackupDays: a.DBBackupDays, Protect: Protected(ctx.Stack())}, awsOpts...)
@@ -159,31 +162,14 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 			return err
 		}
 		db = &secrets.Database{SecretARN: r.MasterSecretARN, Address: r.Address, Port: r.Port, Name: r.DBName}
-	case "in-cluster":
-		d, err := database.NewInCluster(ctx, "database", &database.InClusterArgs{Namespace: ns, StorageClass: addons.StorageClass}, inNS...)
-		if err != nil {
-			return err
-		}
-		values["DATABASE_URL"] = d.URL
-	case "external":
-		values["DATABASE_URL"] = pulumi.ToSecret(pulumi.String(cfg.Database.URL.Reveal())).(pulumi.StringOutput)
 	}
-	switch cfg.Cache.Mode {
-	case "in-cluster":
-		c, err := cache.NewInCluster(ctx, "cache", &cache.InClusterArgs{Namespace: ns, StorageClass: addons.StorageClass}, inNS...)
-		if err != nil {
-			return err
-		}
-		values["CACHE_URL"] = c.URL
-	case "elasticache":
+	if cfg.Cache.Mode == "elasticache" {
 		c, err := cache.NewElastiCache(ctx, base, &cache.ElastiCacheArgs{ID: base, VpcID: net.VpcID, SubnetIDs: net.NodeSubnetIDs,
 			ClientSecurityGroupID: eks.SecurityGroupID, NodeType: a.CacheNodeType}, awsOpts...)
 		if err != nil {
 			return err
 		}
 		values["CACHE_URL"] = c.URL
-	case "external":
-		values["CACHE_URL"] = pulumi.ToSecret(pulumi.String(cfg.Cache.URL.Reveal())).(pulumi.StringOutput)
 	}
 	recovery := 0
 	if Protected(ctx.Stack()) {

@@ -52,8 +52,6 @@ func mocks() *testenv.Mocks {
 			case "kubernetes:core/v1:Service":
 				return resource.PropertyMap{"status": resource.NewObjectProperty(resource.PropertyMap{"loadBalancer": resource.NewObjectProperty(resource.PropertyMap{
 					"ingress": resource.NewArrayProperty([]resource.PropertyValue{resource.NewObjectProperty(resource.PropertyMap{"hostname": s("lb-1.elb.eu-west-1.amazonaws.com")})})})})}
-			case "random:index/randomPassword:RandomPassword":
-				return resource.PropertyMap{"result": resource.MakeSecret(s("generated")), "bcryptHash": resource.MakeSecret(s("$2a$10$hash"))}
 			}
 			if strings.HasPrefix(typ, "aws:") {
 				return resource.PropertyMap{"arn": arn, "name": s(name)}

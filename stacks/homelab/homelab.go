@@ -38,8 +38,12 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	if err := ctx.RegisterComponentResource("liftoff:homelab:Target", ctx.Stack(), t); err != nil {
 		return err
 	}
+	token, err := kubeconfig.Generated(h.Token, "liftoff:k3sToken")
+	if err != nil {
+		return err
+	}
 	args := &k3s.Args{Version: h.K3sVersion, Channel: h.K3sChannel, TLSSANs: h.TLSSANs, AirgapBinary: remote.ExpandHome(h.AirgapBinary), AirgapImages: remote.ExpandHome(h.AirgapImages),
-		Context: ctx.Stack(), HasSudoPassword: h.SudoPassword.IsSet()}
+		Context: ctx.Stack(), HasSudoPassword: h.SudoPassword.IsSet(), Token: token}
 	if h.SudoPassword.IsSet() {
 		args.SudoPassword = pulumi.ToSecret(pulumi.String(h.SudoPassword.Reveal())).(pulumi.StringOutput)
 	}

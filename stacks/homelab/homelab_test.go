@@ -32,8 +32,6 @@ users:
 func mocks() *testenv.Mocks {
 	return &testenv.Mocks{MockState: func(typ, name string, in resource.PropertyMap) resource.PropertyMap {
 		switch {
-		case typ == "random:index/randomPassword:RandomPassword":
-			return resource.PropertyMap{"result": resource.MakeSecret(resource.NewStringProperty("generated-" + name))}
 		case typ == "command:remote:Command" && strings.HasSuffix(name, "-kubeconfig"):
 			return resource.PropertyMap{"stdout": resource.MakeSecret(resource.NewStringProperty(k3sKubeconfig))}
 		}
@@ -150,6 +148,9 @@ func TestHostKeysPinned(t *testing.T) {
 	vals := config.Values{}
 	for k, v := range homelabConfig(t, nil) {
 		vals[k] = config.Plain(v)
+	}
+	for _, k := range []string{"liftoff:k3sToken", "liftoff:databasePassword", "liftoff:registryPassword", "liftoff:grafanaPassword"} {
+		vals[k] = config.SecretValue(testenv.Generated) // what liftoff up generates first
 	}
 	cfg, err := config.Parse("lab", vals)
 	if err != nil {

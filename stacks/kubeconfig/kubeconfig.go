@@ -10,6 +10,7 @@ package kubeconfig
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -93,7 +94,12 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 	outs["appSecretManaged"] = pulumi.Bool(true)
 
 	if cfg.Registry.Repository == "" {
-		reg, err := registry.NewInCluster(ctx, "registry", &registry.InClusterArgs{Namespace: ns, StorageClass: cfg.StorageClass}, inNS...)
+		pw, err := Generated(cfg.Registry.Password, "liftoff:registryPassword")
+		if err != nil {
+			return err
+		}
+		reg, err := registry.NewInCluster(ctx, "registry", &registry.InClusterArgs{Namespace: ns, StorageClass: cfg.StorageClass,
+			Image: cfg.Images.Registry, Password: pw}, inNS...)
 		if err != nil {
 			return err
 		}
@@ -120,12 +126,34 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 // provider and the namespace dependency.
 func AppData(ctx *pulumi.Context, cfg *config.Stack, storageClass string, opts ...pulumi.ResourceOption) error {
 	app, ns := cfg.App.Name, cfg.App.Namespace
+	env, err := DataStores(ctx, cfg, storageClass, opts...)
+	if err != nil {
+		return err
+	}
+	_, err = corev1.NewSecret(ctx, "app-env", &corev1.SecretArgs{
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(app + "-env"), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(app), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}},
+		StringData: env,
+	}, opts...)
+	return err
+}
+
+// DataStores declares PostgreSQL and Valkey in the app's namespace when the
+// config runs them in the cluster, and returns the app's DATABASE_URL and
+// CACHE_URL for the in-cluster and external modes (the aws program adds RDS
+// and ElastiCache itself).
+func DataStores(ctx *pulumi.Context, cfg *config.Stack, storageClass string, opts ...pulumi.ResourceOption) (pulumi.StringMap, error) {
+	ns := cfg.App.Namespace
 	env := pulumi.StringMap{}
 	switch cfg.Database.Mode {
 	case "in-cluster":
-		db, err := database.NewInCluster(ctx, "database", &database.InClusterArgs{Namespace: ns, StorageClass: storageClass}, opts...)
+		pw, err := Generated(cfg.Database.Password, "liftoff:databasePassword")
 		if err != nil {
-			return err
+			return nil, err
+		}
+		db, err := database.NewInCluster(ctx, "database", &database.InClusterArgs{Namespace: ns, StorageClass: storageClass,
+			Image: cfg.Images.Postgres, Password: pw}, opts...)
+		if err != nil {
+			return nil, err
 		}
 		env["DATABASE_URL"] = db.URL
 	case "external":
@@ -133,19 +161,24 @@ func AppData(ctx *pulumi.Context, cfg *config.Stack, storageClass string, opts .
 	}
 	switch cfg.Cache.Mode {
 	case "in-cluster":
-		c, err := cache.NewInCluster(ctx, "cache", &cache.InClusterArgs{Namespace: ns, StorageClass: storageClass}, opts...)
+		c, err := cache.NewInCluster(ctx, "cache", &cache.InClusterArgs{Namespace: ns, StorageClass: storageClass, Image: cfg.Images.Valkey}, opts...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		env["CACHE_URL"] = c.URL
 	case "external":
 		env["CACHE_URL"] = pulumi.ToSecret(pulumi.String(cfg.Cache.URL.Reveal())).(pulumi.StringOutput)
 	}
-	_, err := corev1.NewSecret(ctx, "app-env", &corev1.SecretArgs{
-		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(app + "-env"), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(app), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}},
-		StringData: env,
-	}, opts...)
-	return err
+	return env, nil
+}
+
+// Generated is a secret liftoff generates (config.Missing) as a program
+// input; a stack run by the plain pulumi CLI must have it set by hand.
+func Generated(s config.Secret, key string) (pulumi.StringInput, error) {
+	if !s.IsSet() {
+		return nil, fmt.Errorf("%s is not set: liftoff up generates it (with the plain pulumi CLI: pulumi config set --secret %s \"$(head -c 64 /dev/urandom | tr -dc A-Za-z0-9 | head -c 32)\")", key, key)
+	}
+	return pulumi.ToSecret(pulumi.String(s.Reveal())).(pulumi.StringOutput), nil
 }
 
 // Observability declares the monitoring stack for cfg, volumes on
@@ -155,7 +188,11 @@ func Observability(ctx *pulumi.Context, cfg *config.Stack, storageClass string, 
 	if cfg.Observability.AlertWebhook.IsSet() {
 		hook = pulumi.ToSecret(pulumi.String(cfg.Observability.AlertWebhook.Reveal())).(pulumi.StringOutput)
 	}
-	o, err := observability.New(ctx, "observability", &observability.Args{Retention: cfg.Observability.Retention, StorageClass: storageClass,
+	grafana, err := Generated(cfg.Observability.GrafanaPassword, "liftoff:grafanaPassword")
+	if err != nil {
+		return err
+	}
+	o, err := observability.New(ctx, "observability", &observability.Args{Retention: cfg.Observability.Retention, StorageClass: storageClass, GrafanaPassword: grafana,
 		AlertWebhook: hook, AlertWebhookKind: observability.WebhookKind(cfg.Observability.AlertWebhook.Reveal())}, opts...)
 	if err != nil {
 		return err

@@ -12,15 +12,7 @@ import (
 
 const dbURL = "postgres://app:pw-in-plain@db.example.com:5432/app"
 
-func mocks() *testenv.Mocks {
-	return &testenv.Mocks{MockState: func(typ, name string, in resource.PropertyMap) resource.PropertyMap {
-		if typ == "random:index/randomPassword:RandomPassword" {
-			return resource.PropertyMap{"result": resource.MakeSecret(resource.NewStringProperty("generated")),
-				"bcryptHash": resource.MakeSecret(resource.NewStringProperty("$2a$10$hash"))}
-		}
-		return nil
-	}}
-}
+func mocks() *testenv.Mocks { return &testenv.Mocks{} }
 
 // TestExternalEverything: no provider resource at all, only the stack's own component.
 func TestExternalEverything(t *testing.T) {

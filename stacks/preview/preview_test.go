@@ -21,8 +21,6 @@ func mocks(outputs map[string]any, secret ...string) *testenv.Mocks {
 				outs[resource.PropertyKey(k)] = resource.MakeSecret(outs[resource.PropertyKey(k)])
 			}
 			return resource.PropertyMap{"outputs": resource.NewObjectProperty(outs)}
-		case "random:index/randomPassword:RandomPassword":
-			return resource.PropertyMap{"result": resource.MakeSecret(resource.NewStringProperty("generated"))}
 		}
 		return nil
 	}}

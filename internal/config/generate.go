@@ -1,0 +1,43 @@
+package config
+
+import (
+	"crypto/rand"
+)
+
+// Missing lists the generated secrets (Key.Generated) the stack needs and
+// does not have yet: the in-cluster database's, registry's and Grafana's
+// passwords and the k3s join token, by what the config runs.
+func Missing(s *Stack) []string {
+	var out []string
+	need := func(key string, needed bool, have Secret) {
+		if needed && !have.IsSet() {
+			out = append(out, key)
+		}
+	}
+	need("liftoff:databasePassword", s.Database.Mode == "in-cluster", s.Database.Password)
+	need("liftoff:registryPassword", s.Preview == nil && (s.Target == Homelab || s.Target == Kubeconfig) && s.Registry.Repository == "", s.Registry.Password)
+	need("liftoff:grafanaPassword", s.Observability.Enabled, s.Observability.GrafanaPassword)
+	if s.Homelab != nil {
+		need("liftoff:k3sToken", true, s.Homelab.Token)
+	}
+	return out
+}
+
+// GenerateSecret returns a new random secret of 32 letters and digits, as
+// generatedSecret accepts (about 190 bits).
+func GenerateSecret() (string, error) {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	out := make([]byte, 0, 32)
+	buf := make([]byte, 64)
+	for len(out) < 32 {
+		if _, err := rand.Read(buf); err != nil {
+			return "", err
+		}
+		for _, c := range buf {
+			if c < 248 && len(out) < 32 { // 248 = 4*62: no bias
+				out = append(out, alphabet[int(c)%len(alphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}

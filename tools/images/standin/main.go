@@ -1,0 +1,288 @@
+// Command standin assembles the PostgreSQL and Valkey stand-in images from
+// this machine's Debian packages, for tests that cannot pull the official
+// images: the server's programs, every shared library ldd names for them,
+// their data files, an entrypoint of ours (../postgres-entrypoint,
+// ../valkey-entrypoint, built here, static) that behaves as the official
+// image's does, and /etc/passwd and /etc/group with the image's non-root
+// user (uid 999, as upstream). It writes a one-platform OCI layout.
+//
+//	go run ./standin postgres OUTDIR
+//	go run ./standin valkey OUTDIR
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// image is what one stand-in holds.
+type image struct {
+	programs   []string          // ELF programs, with their libraries
+	aliases    map[string]string // path in the image -> an ELF program of this machine
+	trees      []string          // directories copied whole (data files, modules)
+	skip       []string          // path fragments left out of trees
+	entrypoint string            // the Go package of the entrypoint, under this module
+	user       string            // the non-root user (uid and gid 999)
+	home       string
+	dirs       map[string]fs.FileMode // extra directories, owned by the user
+	env        []string
+	workdir    string
+}
+
+var images = map[string]image{
+	"postgres": {
+		programs: []string{"/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/initdb", "/usr/lib/postgresql/15/bin/pg_isready",
+			"/usr/lib/postgresql/15/bin/psql"},
+		// initdb runs postgres through popen, which needs /bin/sh.
+		aliases:    map[string]string{"/bin/sh": "/bin/dash"},
+		trees:      []string{"/usr/lib/postgresql/15/lib", "/usr/share/postgresql/15", "/usr/share/zoneinfo"},
+		skip:       []string{"/bitcode", "llvmjit"}, // JIT (and libLLVM) stays out: the entrypoint runs with jit=off
+		entrypoint: "./postgres-entrypoint",
+		user:       "postgres", home: "/var/lib/postgresql",
+		dirs:    map[string]fs.FileMode{"/var/run/postgresql": 0o1777 | fs.ModeSticky, "/var/lib/postgresql": 0o755, "/tmp": 0o1777 | fs.ModeSticky},
+		env:     []string{"PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin", "PGDATA=/var/lib/postgresql/data", "TZ=UTC", "LANG=C.UTF-8"},
+		workdir: "/",
+	},
+	"valkey": {
+		programs:   []string{"/usr/bin/redis-server"},
+		entrypoint: "./valkey-entrypoint",
+		user:       "valkey", home: "/data",
+		dirs:    map[string]fs.FileMode{"/data": 0o777, "/tmp": 0o1777 | fs.ModeSticky},
+		env:     []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+		workdir: "/data",
+	},
+}
+
+func main() {
+	if len(os.Args) != 3 || images[os.Args[1]].entrypoint == "" {
+		fmt.Fprintln(os.Stderr, "usage: standin postgres|valkey OUTDIR")
+		os.Exit(2)
+	}
+	if err := build(images[os.Args[1]], os.Args[2]); err != nil {
+		fmt.Fprintf(os.Stderr, "standin %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func build(im image, out string) error {
+	files := map[string]string{} // path in the image -> file on this machine
+	for _, p := range im.programs {
+		files[p] = p
+		libs, err := sharedLibraries(p)
+		if err != nil {
+			return err
+		}
+		for _, l := range libs {
+			files[l] = l
+		}
+	}
+	for at, p := range im.aliases {
+		files[at] = p
+		libs, err := sharedLibraries(p)
+		if err != nil {
+			return err
+		}
+		for _, l := range libs {
+			files[l] = l
+		}
+	}
+	for _, t := range im.trees {
+		err := filepath.WalkDir(t, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			for _, s := range im.skip {
+				if strings.Contains(p, s) {
+					if d.IsDir() {
+						return filepath.SkipDir
+					}
+					return nil
+				}
+			}
+			if d.Type()&fs.ModeSymlink != 0 {
+				if st, err := os.Stat(p); err != nil || st.IsDir() {
+					return nil // a link to a directory (zoneinfo/posix -> .): its files are there already
+				}
+			}
+			if !d.IsDir() {
+				files[p] = p
+				if strings.HasSuffix(p, ".so") {
+					libs, err := sharedLibraries(p)
+					if err != nil {
+						return err
+					}
+					for _, l := range libs {
+						files[l] = l
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	entry, err := compile(im.entrypoint)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(entry)
+	files["/usr/local/bin/docker-entrypoint"] = entry
+
+	var buf bytes.Buffer
+	if err := writeLayer(&buf, im, files); err != nil {
+		return err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil },
+		tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return err
+	}
+	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), layer)
+	if err != nil {
+		return err
+	}
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	cf, err := img.ConfigFile() // keeps the layer's diff ID
+	if err != nil {
+		return err
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS, cf.Created = runtime.GOARCH, "linux", v1.Time{Time: time.Unix(0, 0)}
+	cf.Config = v1.Config{Entrypoint: []string{"/usr/local/bin/docker-entrypoint"}, Env: im.env, User: "999:999", WorkingDir: im.workdir}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return err
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}})
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	_, err = layout.Write(out, idx)
+	return err
+}
+
+// sharedLibraries lists what the dynamic loader maps for an ELF file, the
+// loader itself included.
+func sharedLibraries(path string) ([]string, error) {
+	out, err := exec.Command("ldd", path).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w", path, err)
+	}
+	var libs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			libs = append(libs, f[2])
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			libs = append(libs, f[0])
+		case strings.Contains(line, "not found"):
+			return nil, fmt.Errorf("ldd %s: %s", path, strings.TrimSpace(line))
+		}
+	}
+	return libs, nil
+}
+
+// compile builds an entrypoint of this module as a static binary.
+func compile(pkg string) (string, error) {
+	f, err := os.CreateTemp("", "standin-entrypoint")
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", f.Name(), pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Stderr = os.Stderr
+	return f.Name(), cmd.Run()
+}
+
+// writeLayer writes the image's one layer: directories, files (symlinks
+// followed: the image holds what they point at), the user's account.
+func writeLayer(w io.Writer, im image, files map[string]string) error {
+	tw := tar.NewWriter(w)
+	epoch := time.Unix(0, 0)
+	dirs := map[string]bool{}
+	var mkdir func(string) error
+	mkdir = func(d string) error {
+		if d == "/" || dirs[d] {
+			return nil
+		}
+		if err := mkdir(filepath.Dir(d)); err != nil {
+			return err
+		}
+		dirs[d] = true
+		mode, uid := int64(0o755), 0
+		if m, ok := im.dirs[d]; ok {
+			mode, uid = int64(m.Perm()), 999
+			if m&fs.ModeSticky != 0 {
+				mode |= 0o1000
+			}
+		}
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: mode, Uid: uid, Gid: uid, ModTime: epoch})
+	}
+	add := func(name string, mode int64, body []byte) error {
+		if err := mkdir(filepath.Dir(name)); err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(name, "/"), Mode: mode, Size: int64(len(body)), ModTime: epoch}); err != nil {
+			return err
+		}
+		_, err := tw.Write(body)
+		return err
+	}
+	var extra []string
+	for d := range im.dirs {
+		extra = append(extra, d)
+	}
+	sort.Strings(extra)
+	for _, d := range extra {
+		if err := mkdir(d); err != nil {
+			return err
+		}
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b, err := os.ReadFile(files[n])
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(files[n])
+		if err != nil {
+			return err
+		}
+		if err := add(n, int64(st.Mode().Perm()), b); err != nil {
+			return err
+		}
+	}
+	passwd := fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\n%s:x:999:999:%s:%s:/usr/sbin/nologin\n", im.user, im.user, im.home)
+	group := fmt.Sprintf("root:x:0:\n%s:x:999:\n", im.user)
+	if err := add("/etc/passwd", 0o644, []byte(passwd)); err != nil {
+		return err
+	}
+	if err := add("/etc/group", 0o644, []byte(group)); err != nil {
+		return err
+	}
+	return tw.Close()
+}
