@@ -44,6 +44,9 @@ func Program(cfg *config.Stack) pulumi.RunFunc {
 			}
 			cfg = full
 		}
+		if err := kubeconfig.TakeOwnership(ctx); err != nil {
+			return err
+		}
 		if cfg.Preview != nil {
 			return preview.Program(ctx, cfg)
 		}

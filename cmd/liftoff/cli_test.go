@@ -79,7 +79,7 @@ func TestFlagParsing(t *testing.T) {
 		want any
 	}{
 		{[]string{"up", "--lock-wait", "5m", "--skip-infra", "--image", "r.io/a@sha256:x", "--smoke", "on", "--platform", "linux/arm64"},
-			&UpOptions{f: f, LockWait: 5 * time.Minute, SkipInfra: true, Image: "r.io/a@sha256:x", Smoke: "on", Platforms: []string{"linux/arm64"}, ReadyTimeout: 5 * time.Minute}},
+			&UpOptions{f: f, LockWait: 5 * time.Minute, SkipInfra: true, Image: "r.io/a@sha256:x", Smoke: "on", Platforms: []string{"linux/arm64"}, ReadyTimeout: 5 * time.Minute, Refresh: true}},
 		{[]string{"destroy", "--keep-state", "--lock-wait", "1m", "--force"}, &DestroyOptions{f: f, LockWait: time.Minute, KeepState: true, Force: true, Wait: 10 * time.Minute}},
 		{[]string{"destroy", "--wait", "90s"}, &DestroyOptions{f: f, Wait: 90 * time.Second}},
 		{[]string{"init", "--target", "homelab", "--node", "server:root@10.0.0.1", "--node", "agent:pi@10.0.0.2:2222", "--ssh-key", "~/.ssh/k", "--set", "replicas=3"},
@@ -88,7 +88,8 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"config", "set", "--path", "nodes[0].host", "10.0.0.9"}, &ConfigSetOptions{f: f, Key: "nodes[0].host", Value: "10.0.0.9", HasVal: true, Path: true}},
 		{[]string{"config", "get", "replicas", "--show-secrets"}, &ConfigGetOptions{f: f, Key: "replicas", ShowSecrets: true}},
 		{[]string{"config", "rm", "replicas"}, &ConfigRmOptions{f: f, Key: "replicas"}},
-		{[]string{"preview"}, &PreviewOptions{f: f}},
+		{[]string{"preview"}, &PreviewOptions{f: f, Refresh: true}},
+		{[]string{"preview", "--refresh=false"}, &PreviewOptions{f: f}},
 		{[]string{"deploy", "--image", "r.io/a@sha256:x", "--kubeconfig", "/k", "--context", "c", "--namespace", "ns", "--no-promote", "--lock-wait", "2m", "--smoke", "off",
 			"--ready-timeout", "30s", "--scale-down-delay", "10s"},
 			&DeployOptions{f: f, Target: TargetFlags{Kubeconfig: "/k", Context: "c", Namespace: "ns"}, Image: "r.io/a@sha256:x", NoPromote: true,
@@ -103,8 +104,8 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"stacks", "gc", "--dry-run", "--force"}, &StacksGCOptions{f: f, DryRun: true, Force: true}},
 		{[]string{"kubeconfig", "--merge", "--set-current", "--kubeconfig", "/k"}, &KubeconfigOptions{f: f, Merge: true, SetCurrent: true, Path: "/k"}},
 		{[]string{"eks-token", "--cluster", "c", "--region", "eu-west-1"}, &EKSTokenOptions{f: f, Cluster: "c", Region: "eu-west-1"}},
-		{[]string{"up", "--accept-new-host-keys"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, AcceptNewHostKeys: true, ReadyTimeout: 5 * time.Minute}},
-		{[]string{"up", "--preview-of", "prod", "--ttl", "48h"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, PreviewOf: "prod", TTL: "48h", ReadyTimeout: 5 * time.Minute}},
+		{[]string{"up", "--accept-new-host-keys"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, AcceptNewHostKeys: true, ReadyTimeout: 5 * time.Minute, Refresh: true}},
+		{[]string{"up", "--preview-of", "prod", "--ttl", "48h"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, PreviewOf: "prod", TTL: "48h", ReadyTimeout: 5 * time.Minute, Refresh: true}},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args[:1], " "), func(t *testing.T) {

@@ -15,15 +15,21 @@ import (
 // PreviewOptions are the flags of `liftoff preview`.
 type PreviewOptions struct {
 	f *Factory
+	// Refresh reads every resource's live state first, so changes made by
+	// hand show in the plan.
+	Refresh bool
 }
 
 // NewCmdPreview shows what `up` would change.
 func NewCmdPreview(f *Factory, runF func(*PreviewOptions) error) *cobra.Command {
 	o := &PreviewOptions{f: f}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "preview",
 		Short: "Show what up would change, without changing anything",
-		Args:  exactArgs(0, ""),
+		Long: `Preview plans the stack's program against what is running: it first reads
+the live state of every resource (--refresh=false skips that), so an object
+changed or deleted by hand shows as the change up would make to repair it.`,
+		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(o)
@@ -31,6 +37,8 @@ func NewCmdPreview(f *Factory, runF func(*PreviewOptions) error) *cobra.Command 
 			return runPreview(cmd.Context(), o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.Refresh, "refresh", true, "read the live state first, so drift shows")
+	return cmd
 }
 
 func runPreview(ctx context.Context, o *PreviewOptions) error {
@@ -43,7 +51,7 @@ func runPreview(ctx context.Context, o *PreviewOptions) error {
 	if err != nil {
 		return err
 	}
-	changes, err := launch.Preview(ctx, d, cfg)
+	changes, steps, err := launch.Preview(ctx, d, cfg, o.Refresh)
 	if err != nil {
 		return err
 	}
@@ -57,8 +65,13 @@ func runPreview(ctx context.Context, o *PreviewOptions) error {
 	text := "no changes"
 	if changes.HasChanges() {
 		text = "changes: " + strings.Join(ops, ", ")
+		for _, s := range steps {
+			if s.Op != "refresh" {
+				text += fmt.Sprintf("\n  %-8s %s %s", s.Op, s.Type, s.Name)
+			}
+		}
 	}
-	result := map[string]any{"stack": cfg.Name, "changes": data}
+	result := map[string]any{"stack": cfg.Name, "changes": data, "steps": steps}
 	if est := cost.AWS(cfg); est != nil {
 		text += "\n" + est.String()
 		result["cost"] = est

@@ -35,6 +35,8 @@ type UpOptions struct {
 	TTL       string
 	// ReadyTimeout bounds the wait for the new slot.
 	ReadyTimeout time.Duration
+	// Refresh reads the live state of the infrastructure first, repairing drift.
+	Refresh bool
 }
 
 // NewCmdUp stands a stack up.
@@ -68,6 +70,7 @@ interruption, run up again and it resumes.`,
 	cmd.Flags().BoolVar(&o.AcceptNewHostKeys, "accept-new-host-keys", false, "homelab: trust hosts' unknown SSH keys on first use (then pinned in the stack)")
 	cmd.Flags().StringVar(&o.PreviewOf, "preview-of", "", "make the stack a preview of this parent stack on its cluster (created from the parent's app settings when new)")
 	cmd.Flags().StringVar(&o.TTL, "ttl", "", "preview lifetime from now, e.g. 72h (sets liftoff:ttl; liftoff stacks gc destroys it afterwards)")
+	cmd.Flags().BoolVar(&o.Refresh, "refresh", true, "read the infrastructure's live state first, so up repairs what was changed by hand")
 	cmd.Flags().DurationVar(&o.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail the deploy when the new slot is not ready within this")
 	cmd.Flags().BoolVar(&o.WaitScaleDown, "wait-scale-down", false, "keep running until the previous slot is parked (default: the next liftoff command parks it)")
 	return cmd
@@ -115,7 +118,7 @@ func runUp(ctx context.Context, o *UpOptions) error {
 		return err
 	}
 	res, err := launch.Up(ctx, d, launch.UpOptions{Config: cfg, SkipInfra: o.SkipInfra, InfraOnly: o.InfraOnly, Image: o.Image,
-		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), WaitScaleDown: o.WaitScaleDown, Smoke: smoke, ReadyTimeout: o.ReadyTimeout,
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), WaitScaleDown: o.WaitScaleDown, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Refresh: o.Refresh,
 		Self:  lock.Self("liftoff up", f.Getenv, f.Now()),
 		Build: launch.BuildOptions{Dir: f.Dir(), Package: cfg.App.Package, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil {

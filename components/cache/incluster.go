@@ -38,7 +38,7 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 		Args:      pulumi.ToStringArray([]string{"--save", "", "--appendonly", "no", "--maxmemory", "200mb", "--maxmemory-policy", "allkeys-lru"}),
 		MountPath: "/data", Size: "1Gi", StorageClass: args.StorageClass,
 		Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")}, Limits: pulumi.StringMap{"memory": pulumi.String("256Mi")},
-		Probe: &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.String("main")}, PeriodSeconds: pulumi.Int(10)},
+		Probe: &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.String("main")}},
 	}.Declare(ctx, name, pulumi.Parent(c))
 	if err != nil {
 		return nil, err

@@ -59,7 +59,7 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 	_, _, err = kube.StatefulService{Name: "postgres", Namespace: args.Namespace, Image: args.Image, UID: 999, Port: 5432, Env: env,
 		MountPath: "/var/lib/postgresql/data", Size: fmt.Sprintf("%dGi", args.SizeGB), StorageClass: args.StorageClass,
 		Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")}, Limits: pulumi.StringMap{"memory": pulumi.String("1Gi")},
-		Probe: &corev1.ProbeArgs{Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"pg_isready", "-U", "app", "-d", "app"})}, PeriodSeconds: pulumi.Int(10)},
+		Probe: &corev1.ProbeArgs{Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"pg_isready", "-U", "app", "-d", "app"})}},
 	}.Declare(ctx, name, child)
 	if err != nil {
 		return nil, err

@@ -51,9 +51,11 @@ type StatefulService struct {
 	MountPath, Size        string
 	StorageClass           string
 	Requests, Limits       pulumi.StringMap
-	Probe                  *corev1.ProbeArgs
-	ServiceType            string
-	NodePort               int
+	// Probe checks liveness every 10 s, and readiness every 2 s (so a
+	// starting pod is found ready within 2 s, not 10).
+	Probe       *corev1.ProbeArgs
+	ServiceType string
+	NodePort    int
 	// ExtraVolumes are mounted next to the data volume (e.g. a Secret).
 	ExtraVolumes corev1.VolumeArray
 	ExtraMounts  corev1.VolumeMountArray
@@ -66,7 +68,7 @@ func (s StatefulService) Declare(ctx *pulumi.Context, prefix string, opts ...pul
 		Ports:           corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("main"), ContainerPort: pulumi.Int(s.Port)}},
 		VolumeMounts:    append(corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(s.MountPath)}}, s.ExtraMounts...),
 		Resources:       &corev1.ResourceRequirementsArgs{Requests: s.Requests, Limits: s.Limits},
-		SecurityContext: NoPrivileges(), ReadinessProbe: s.Probe, LivenessProbe: s.Probe,
+		SecurityContext: NoPrivileges(), ReadinessProbe: every(s.Probe, 2), LivenessProbe: every(s.Probe, 10),
 	}
 	// A component that cannot start (an image that does not pull) fails
 	// the infrastructure phase after 5 minutes, not the provider's 10.
@@ -107,4 +109,14 @@ func (s StatefulService) Declare(ctx *pulumi.Context, prefix string, opts ...pul
 		Spec:     &corev1.ServiceSpecArgs{Type: pulumi.String(typ), Selector: labels, Ports: corev1.ServicePortArray{port}},
 	}, opts...)
 	return sts, svc, err
+}
+
+// every is probe p run every period seconds.
+func every(p *corev1.ProbeArgs, period int) *corev1.ProbeArgs {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	c.PeriodSeconds = pulumi.Int(period)
+	return &c
 }

@@ -69,7 +69,7 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 	_, _, err = kube.StatefulService{Name: "registry", Namespace: args.Namespace, Image: args.Image, UID: 1000, Port: 5000, Env: env,
 		MountPath: "/var/lib/registry", Size: fmt.Sprintf("%dGi", args.SizeGB), StorageClass: args.StorageClass,
 		Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")}, Limits: pulumi.StringMap{"memory": pulumi.String("256Mi")},
-		Probe:       &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.String("main")}, PeriodSeconds: pulumi.Int(10)},
+		Probe:       &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.String("main")}},
 		ServiceType: "NodePort", NodePort: NodePort,
 		ExtraVolumes: corev1.VolumeArray{corev1.VolumeArgs{Name: pulumi.String("auth"), Secret: &corev1.SecretVolumeSourceArgs{SecretName: auth.Metadata.Name()}}},
 		ExtraMounts:  corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String("/auth"), ReadOnly: pulumi.Bool(true)}},

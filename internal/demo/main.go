@@ -1,9 +1,10 @@
 // Command demo is `make demo`: it starts a local cluster on this machine (a
-// real control plane and a real node, see internal/testenv) with PostgreSQL
-// and Redis beside it, then runs the built bin/liftoff exactly as a user
-// would: init, up, an app change and up again, a pull request's preview and
-// its teardown, destroy. After each up it opens the URL the summary printed
-// and uses the app through it.
+// real control plane and a real node, see internal/testenv), then runs the
+// built bin/liftoff exactly as a user would, with the kubeconfig target's
+// defaults (an in-cluster registry, PostgreSQL and Valkey, created by the
+// Pulumi engine): init, up, an app change and up again, a pull request's
+// preview and its teardown, destroy. After each up it opens the URL the
+// summary printed and uses the app through it.
 //
 // DEMO_KEEP=1 stops after the first up and keeps everything serving, with
 // the shell lines to use the stack from another terminal, until SIGINT or
@@ -66,30 +67,26 @@ func run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 	defer os.RemoveAll(work)
-	banner("a local cluster: control plane, one real node, registry, PostgreSQL, Redis")
+	banner("a local cluster: control plane and one real node")
 	start := time.Now()
 	cl, err := testenv.NewCluster(filepath.Join(work, "cluster"), repo, testenv.ClusterOptions{RealNode: true})
 	if err != nil {
 		return fmt.Errorf("local cluster: %w", err)
 	}
 	defer cl.Close()
-	for _, d := range []string{"postgres", "redis", "home", "state", "project"} {
+	for _, d := range []string{"home", "state", "project"} {
 		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
 			return err
 		}
 	}
-	pg, err := testenv.NewPostgres(filepath.Join(work, "postgres"), repo, cl.Node.HostIP)
+	fmt.Printf("node %s (%s), ready in %s\n", cl.Node.Name, cl.Node.IP, time.Since(start).Round(100*time.Millisecond))
+	// The official images of the registry, PostgreSQL and Valkey cannot be
+	// pulled here: the demo mirrors stand-ins into the cluster's own
+	// registry and points the stack at them, as an air-gapped cluster does.
+	mirror, err := cl.PushStandIns(repo)
 	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
+		return err
 	}
-	defer pg.Stop()
-	rd, err := testenv.NewRedis(filepath.Join(work, "redis"), cl.Node.HostIP)
-	if err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	defer rd.Stop()
-	fmt.Printf("node %s (%s), registry %s, PostgreSQL %s:%d, Redis %s, ready in %s\n",
-		cl.Node.Name, cl.Node.IP, cl.Registry.Host, pg.Host, pg.Port, strings.TrimPrefix(rd.URL, "redis://"), time.Since(start).Round(100*time.Millisecond))
 
 	e := &env{repo: repo, work: work, project: filepath.Join(work, "project"), cluster: cl}
 	pass := filepath.Join(work, "passphrase")
@@ -115,11 +112,13 @@ func run(ctx context.Context, keep bool) (err error) {
 	platform := "linux/" + runtime.GOARCH
 	up := []string{"up", "--yes", "--platform", platform, "--smoke", "on"}
 
-	banner("liftoff init")
-	if _, err := e.liftoff(ctx, "init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
-		"--registry", cl.Registry.Host+"/shortener", "--set", "insecureRegistry=true", "--set", "namespace=shop",
-		"--set", "database=external", "--set-secret", "databaseUrl="+pg.URL,
-		"--set", "cache=external", "--set-secret", "cacheUrl="+rd.URL, "--set", "observability=false"); err != nil {
+	banner("liftoff init (the kubeconfig target's defaults: registry, PostgreSQL and Valkey in the cluster)")
+	initArgs := []string{"init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
+		"--set", "namespace=shop", "--set", "observability=false"} // its charts come from the internet
+	for _, k := range []string{"registryImage", "postgresImage", "valkeyImage"} {
+		initArgs = append(initArgs, "--set", k+"="+mirror[k])
+	}
+	if _, err := e.liftoff(ctx, initArgs...); err != nil {
 		return err
 	}
 
@@ -166,8 +165,7 @@ func run(ctx context.Context, keep bool) (err error) {
 	}
 
 	banner("a pull request's preview: liftoff up -s pr-42 --preview-of dev")
-	if _, err := e.liftoff(ctx, "init", "-s", "pr-42", "--target", "kubeconfig", "--preview-of", "dev", "--set", "database=external",
-		"--set-secret", "databaseUrl="+pg.URL, "--set", "cache=external", "--set-secret", "cacheUrl="+rd.URL); err != nil {
+	if _, err := e.liftoff(ctx, "init", "-s", "pr-42", "--target", "kubeconfig", "--preview-of", "dev"); err != nil {
 		return err
 	}
 	if out, err = e.liftoff(ctx, append([]string{"up", "-s", "pr-42", "--preview-of", "dev", "--ttl", "2h"}, up[1:]...)...); err != nil {
@@ -189,7 +187,7 @@ func run(ctx context.Context, keep bool) (err error) {
 	if _, err := e.liftoff(ctx, "destroy", "--yes"); err != nil {
 		return err
 	}
-	banner("done: the demo's cluster, node, PostgreSQL and Redis stop now, leaving nothing behind")
+	banner("done: the demo's cluster and its node stop now, leaving nothing behind")
 	return nil
 }
 

@@ -336,9 +336,28 @@ type Stack struct {
 	e    *Engine
 	st   auto.Stack
 	name string
+	// Refresh makes Up and Preview read every resource's live state first,
+	// so a change made by hand (drift) shows, and up repairs it.
+	Refresh bool
 
 	mu        sync.Mutex
 	lastError string // the engine's last error diagnostic, for the error message
+	steps     []Step // what the last run did or planned, but for unchanged resources
+}
+
+// Step is one resource the engine created, updated, replaced, deleted or
+// (in a refresh) found changed outside it.
+type Step struct {
+	Op   string `json:"op"`
+	Type string `json:"type"`
+	Name string `json:"name"`
+}
+
+// Steps are the last run's steps, in order.
+func (s *Stack) Steps() []Step {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Step(nil), s.steps...)
 }
 
 // Name is the stack's name.
@@ -396,7 +415,11 @@ func (s *Stack) UpChanges(ctx context.Context, p Progress) (Outputs, Changes, er
 	}
 	s.expectTotal(ctx, p)
 	ch, done := s.pump(p)
-	res, err := s.st.Up(ctx, optup.EventStreams(ch), optup.ProgressStreams(s.log()), optup.ErrorProgressStreams(s.log()))
+	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(s.log()), optup.ErrorProgressStreams(s.log())}
+	if s.Refresh {
+		opts = append(opts, optup.Refresh())
+	}
+	res, err := s.st.Up(ctx, opts...)
 	drain(done)
 	if err != nil {
 		return nil, nil, s.failed(ctx, "pulumi up", err)
@@ -413,10 +436,11 @@ func (s *Stack) UpChanges(ctx context.Context, p Progress) (Outputs, Changes, er
 // Changes counts planned or applied steps by operation (create, update, same, ...).
 type Changes map[string]int
 
-// HasChanges reports whether any step other than "same" is counted.
+// HasChanges reports whether any step other than "same" (or a refresh's
+// read) is counted.
 func (c Changes) HasChanges() bool {
 	for op, n := range c {
-		if op != "same" && n > 0 {
+		if op != "same" && op != "refresh" && n > 0 {
 			return true
 		}
 	}
@@ -429,7 +453,11 @@ func (s *Stack) Preview(ctx context.Context, p Progress) (Changes, error) {
 		return nil, err
 	}
 	ch, done := s.pump(p)
-	res, err := s.st.Preview(ctx, optpreview.EventStreams(ch), optpreview.ProgressStreams(s.log()), optpreview.ErrorProgressStreams(s.log()))
+	opts := []optpreview.Option{optpreview.EventStreams(ch), optpreview.ProgressStreams(s.log()), optpreview.ErrorProgressStreams(s.log())}
+	if s.Refresh {
+		opts = append(opts, optpreview.Refresh())
+	}
+	res, err := s.st.Preview(ctx, opts...)
 	drain(done)
 	if err != nil {
 		return nil, s.failed(ctx, "pulumi preview", err)
@@ -651,11 +679,16 @@ func (s *Stack) pump(p Progress) (chan events.EngineEvent, chan struct{}) {
 	ch := make(chan events.EngineEvent, 64)
 	done := make(chan struct{})
 	s.mu.Lock()
-	s.lastError = ""
+	s.lastError, s.steps = "", nil
 	s.mu.Unlock()
 	go func() {
 		defer close(done)
 		for ev := range ch {
+			if pre := ev.ResourcePreEvent; pre != nil && pre.Metadata.Type != "pulumi:pulumi:Stack" && pre.Metadata.Op != "same" {
+				s.mu.Lock()
+				s.steps = append(s.steps, Step{Op: string(pre.Metadata.Op), Type: pre.Metadata.Type, Name: urnName(pre.Metadata.URN)})
+				s.mu.Unlock()
+			}
 			if d := ev.DiagnosticEvent; d != nil && d.Severity == "error" && !strings.HasPrefix(strings.TrimSpace(d.Message), "update failed") {
 				s.mu.Lock()
 				if s.lastError == "" {
@@ -791,6 +824,9 @@ type StateResource struct {
 	Type string `json:"type"`
 	Name string `json:"name"`
 	URN  string `json:"urn"`
+	// ID is the provider's id of the resource (namespace/name for a
+	// Kubernetes object); empty for a component.
+	ID string `json:"id,omitempty"`
 }
 
 // Resources lists what the stack's state holds, without the stack itself,
@@ -801,6 +837,7 @@ func (s *Stack) Resources(ctx context.Context) ([]StateResource, error) {
 		Resources []struct {
 			URN      string `json:"urn"`
 			Type     string `json:"type"`
+			ID       string `json:"id"`
 			External bool   `json:"external"`
 		} `json:"resources"`
 	}
@@ -812,7 +849,7 @@ func (s *Stack) Resources(ctx context.Context) ([]StateResource, error) {
 		if r.External || r.Type == "pulumi:pulumi:Stack" || strings.HasPrefix(r.Type, "pulumi:providers:") {
 			continue
 		}
-		out = append(out, StateResource{Type: r.Type, Name: urnName(r.URN), URN: r.URN})
+		out = append(out, StateResource{Type: r.Type, Name: urnName(r.URN), URN: r.URN, ID: r.ID})
 	}
 	return out, nil
 }

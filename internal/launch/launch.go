@@ -87,10 +87,12 @@ type UpOptions struct {
 	KubeDir string
 	// WaitScaleDown keeps `up` running until the previous slot is parked.
 	WaitScaleDown bool
-	Smoke         rollout.SmokeMode
-	ReadyTimeout  time.Duration
-	Self          lock.Holder
-	Tune          func(*rollout.Engine)
+	// Refresh reads the live state of every resource first (drift is repaired).
+	Refresh      bool
+	Smoke        rollout.SmokeMode
+	ReadyTimeout time.Duration
+	Self         lock.Holder
+	Tune         func(*rollout.Engine)
 }
 
 // UpResult is the summary of `up`.
@@ -154,6 +156,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 			}
 			return errSkipped
 		}
+		st.Refresh = o.Refresh
 		outs, res.Changes, err = st.UpChanges(ctx, d.Printer)
 		if err == nil && !res.Changes.HasChanges() {
 			d.Printer.Infof("infrastructure is up to date: nothing changed")
@@ -185,9 +188,12 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	return res, err
 }
 
-// Preview plans the stack without changing anything.
-func Preview(ctx context.Context, d Deps, cfg *config.Stack) (engine.Changes, error) {
+// Preview plans the stack without changing anything; refresh reads the
+// live state first, so the plan shows drift. It returns the planned
+// changes by operation, and each resource's step.
+func Preview(ctx context.Context, d Deps, cfg *config.Stack, refresh bool) (engine.Changes, []engine.Step, error) {
 	var changes engine.Changes
+	var steps []engine.Step
 	_, err := runPhases(ctx, d, []phase{{"preview", func(ctx context.Context) error {
 		st, err := d.Engine.Stack(ctx, cfg.Name, d.Program(cfg), true)
 		if err != nil {
@@ -196,10 +202,12 @@ func Preview(ctx context.Context, d Deps, cfg *config.Stack) (engine.Changes, er
 		if err := prepare(ctx, d, st, cfg); err != nil {
 			return err
 		}
+		st.Refresh = refresh
 		changes, err = st.Preview(ctx, d.Printer)
+		steps = st.Steps()
 		return err
 	}}})
-	return changes, err
+	return changes, steps, err
 }
 
 // prepare runs before the engine runs cfg's program: every resource plugin

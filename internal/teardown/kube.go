@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
@@ -214,7 +215,9 @@ func (k Kube) evictClaimUsers(ctx context.Context, claims map[string]map[string]
 			if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || !mounts(&p, names) {
 				continue
 			}
-			if err := k.Client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			// Its data goes with the claim: a graceful shutdown (a database
+			// waiting 30 s for its clients) would only hold the teardown up.
+			if err := k.Client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)}); err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("delete pod %s/%s using a claim being deleted: %w", ns, p.Name, err)
 			}
 			k.Log.Infof("deleted pod %s/%s so its volume claim can go", ns, p.Name)

@@ -11,6 +11,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -215,4 +217,46 @@ func PullSecret(ctx *pulumi.Context, name, namespace string, host, user, passwor
 		Type:       pulumi.String("kubernetes.io/dockerconfigjson"),
 		StringData: pulumi.StringMap{".dockerconfigjson": pulumi.ToSecret(doc).(pulumi.StringOutput)},
 	}, opts...)
+}
+
+// ownAnnotation makes the provider take over a field another manager set
+// (server-side apply with force): liftoff owns what it declares, so an
+// object made by a run that was killed before recording it, or a field
+// edited by hand, is applied over instead of failing with a field conflict.
+const ownAnnotation = "pulumi.com/patchForce"
+
+// TakeOwnership registers a transformation that puts ownAnnotation on every
+// Kubernetes object the program declares; every target's program runs it first.
+func TakeOwnership(ctx *pulumi.Context) error {
+	return ctx.RegisterStackTransformation(func(args *pulumi.ResourceTransformationArgs) *pulumi.ResourceTransformationResult {
+		if !strings.HasPrefix(args.Type, "kubernetes:") || strings.HasPrefix(args.Type, "kubernetes:helm.sh/") {
+			return nil
+		}
+		props := reflect.ValueOf(args.Props)
+		if props.Kind() != reflect.Pointer || props.Elem().Kind() != reflect.Struct {
+			return nil
+		}
+		field := props.Elem().FieldByName("Metadata")
+		if !field.IsValid() || field.IsNil() {
+			return nil
+		}
+		meta, ok := field.Interface().(*metav1.ObjectMetaArgs)
+		if !ok {
+			return nil
+		}
+		ann := pulumi.StringMap{ownAnnotation: pulumi.String("true")}
+		switch cur := meta.Annotations.(type) {
+		case nil:
+		case pulumi.StringMap:
+			for k, v := range cur {
+				ann[k] = v
+			}
+		default:
+			return nil // computed annotations: left as they are
+		}
+		copied := *meta
+		copied.Annotations = ann
+		field.Set(reflect.ValueOf(&copied))
+		return &pulumi.ResourceTransformationResult{Props: args.Props, Opts: args.Opts}
+	})
 }

@@ -87,3 +87,25 @@ func TestExternalDatabaseIsSecret(t *testing.T) {
 		t.Error("in-cluster database with an external one configured")
 	}
 }
+
+// TestTakeOwnership: every Kubernetes object the in-cluster stack declares
+// is applied with force, so a run killed before it recorded an object, or a
+// field edited by hand, does not stop the next up on a field conflict.
+func TestTakeOwnership(t *testing.T) {
+	m := mocks()
+	m.Run(t, "shortener", "dev", map[string]string{"liftoff:target": "kubeconfig", "liftoff:kubeconfig": "/k", "liftoff:observability": "false"}, stacks.Run)
+	n := 0
+	for _, r := range m.Resources {
+		if !r.Custom || !strings.HasPrefix(r.Type, "kubernetes:") || strings.HasPrefix(r.Type, "kubernetes:helm.sh/") {
+			continue
+		}
+		n++
+		ann, _ := testenv.Lookup(r.Inputs, "metadata.annotations")
+		if !ann.IsObject() || ann.ObjectValue()["pulumi.com/patchForce"].StringValue() != "true" {
+			t.Errorf("%s %s is not applied with force: annotations %v", r.Type, r.Name, ann)
+		}
+	}
+	if n < 8 {
+		t.Errorf("only %d Kubernetes objects declared: %v", n, m.Names())
+	}
+}

@@ -44,6 +44,7 @@ type image struct {
 	dirs       map[string]fs.FileMode // extra directories, owned by the user
 	env        []string
 	workdir    string
+	stopSignal string // as upstream's STOPSIGNAL
 }
 
 var images = map[string]image{
@@ -59,6 +60,8 @@ var images = map[string]image{
 		dirs:    map[string]fs.FileMode{"/var/run/postgresql": 0o1777 | fs.ModeSticky, "/var/lib/postgresql": 0o755, "/tmp": 0o1777 | fs.ModeSticky},
 		env:     []string{"PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin", "PGDATA=/var/lib/postgresql/data", "TZ=UTC", "LANG=C.UTF-8"},
 		workdir: "/",
+		// PostgreSQL's fast shutdown: connections are closed, not waited for.
+		stopSignal: "SIGINT",
 	},
 	"valkey": {
 		programs:   []string{"/usr/bin/redis-server"},
@@ -166,7 +169,7 @@ func build(im image, out string) error {
 	}
 	cf = cf.DeepCopy()
 	cf.Architecture, cf.OS, cf.Created = runtime.GOARCH, "linux", v1.Time{Time: time.Unix(0, 0)}
-	cf.Config = v1.Config{Entrypoint: []string{"/usr/local/bin/docker-entrypoint"}, Env: im.env, User: "999:999", WorkingDir: im.workdir}
+	cf.Config = v1.Config{Entrypoint: []string{"/usr/local/bin/docker-entrypoint"}, Env: im.env, User: "999:999", WorkingDir: im.workdir, StopSignal: im.stopSignal}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
