@@ -37,6 +37,7 @@ const (
 //   - a deploy that parks the old slot under load: its pods drain without
 //     dropping a request.
 func TestE2EDeploy(t *testing.T) {
+	t.Parallel() // its own cluster and node: runs beside the others
 	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
 	pg := testenv.StartPostgresOn(t, cl.Node.HostIP)
 	rd := testenv.StartRedisOn(t, cl.Node.HostIP)

@@ -40,6 +40,7 @@ import (
 //
 // No request of the load fails at any step.
 func TestE2EUp(t *testing.T) {
+	t.Parallel() // its own cluster and node: runs beside the others
 	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
 	c := newCLI(t).withEngine()
 	root := testenv.RepoRoot(t)

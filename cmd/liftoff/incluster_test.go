@@ -35,6 +35,7 @@ import (
 //   - destroy: the receipt lists the resources, nothing is left in the
 //     cluster, the state is gone.
 func TestInClusterDay2(t *testing.T) {
+	t.Parallel() // its own cluster and node: runs beside the others
 	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
 	c := newCLI(t).withEngine()
 	root := testenv.RepoRoot(t)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"io"
 	"os"
 	"path/filepath"
@@ -237,7 +238,7 @@ func newCluster(t *testing.T, roles ...string) *cluster {
 	}
 	c := &cluster{t: t, env: env, trust: &remote.Trust{KnownHosts: env.KnownHosts},
 		args: k3s.Args{Version: "v1.34.2+k3s1", TLSSANs: []string{"k3s.home.arpa"}, AirgapBinary: bin, AirgapImages: images,
-			RegistryMirror: "localhost:30500", Context: "homelab"}}
+			RegistryMirror: "localhost:30500", Context: "homelab", Token: pulumi.String(testenv.Generated)}}
 	for i, h := range env.Hosts {
 		c.args.Nodes = append(c.args.Nodes, k3s.Node{Host: h.Addr, Port: 22, User: "root", Role: roles[i]})
 	}

@@ -395,22 +395,9 @@ func orNone(s string) string {
 	return s
 }
 
-// Teardown removes the app: both releases, liftoff's Services and Secret,
-// the deploy lock, and the namespace when liftoff created it. It waits
-// (bounded by ctx) until the namespace is gone.
-func (e *Engine) Teardown(ctx context.Context) error {
-	ns, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	ctx, l, err := e.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer l.release()
+// removeApp uninstalls both releases and deletes liftoff's Services; the
+// caller holds the deploy lock.
+func (e *Engine) removeApp(ctx context.Context) error {
 	for _, slot := range []string{Blue, Green} {
 		if info, err := e.releaseInfo(slot); err != nil {
 			return err
@@ -429,10 +416,36 @@ func (e *Engine) Teardown(ctx context.Context) error {
 			return fmt.Errorf("delete service %s: %w", svc, err)
 		}
 	}
+	return nil
+}
+
+// Teardown removes the app: both releases, liftoff's Services and Secret,
+// the deploy lock, and the namespace when liftoff created it. It waits
+// (bounded by ctx) until the namespace is gone.
+func (e *Engine) Teardown(ctx context.Context) error {
+	ns, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	lctx, l, err := e.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	if err := e.removeApp(lctx); err != nil {
+		return err
+	}
 	if ns.Labels[LabelManagedBy] != "liftoff" {
 		e.Log.Infof("namespace %s was not created by liftoff: keeping it", e.T.Namespace)
 		return nil
 	}
+	// The deploy lock is a Lease in the namespace and goes with it: it is
+	// no longer renewed (its loss would stop the wait below), but never
+	// given up, so no deploy starts in the namespace being deleted.
+	l.stopRenewing()
 	if err := e.Kube.CoreV1().Namespaces().Delete(ctx, e.T.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete namespace %s: %w", e.T.Namespace, err)
 	}

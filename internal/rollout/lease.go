@@ -139,6 +139,13 @@ func (h *lease) renew(ctx context.Context) {
 	}
 }
 
+// stopRenewing ends the renewals (and with them the lease's context) but
+// keeps the lease: it expires on its own, or goes with its namespace.
+func (h *lease) stopRenewing() {
+	h.cancel(nil)
+	<-h.done
+}
+
 // release stops renewing and deletes the lease if it is still ours.
 func (h *lease) release() {
 	h.cancel(nil)

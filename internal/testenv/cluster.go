@@ -300,6 +300,7 @@ func firstIP(cidr string) net.IP {
 func (c *Cluster) Close() {
 	if c.storage != nil {
 		c.storage.Close()
+		c.storage = nil
 	}
 	if c.Node != nil {
 		c.Node.Close()
@@ -307,6 +308,7 @@ func (c *Cluster) Close() {
 	}
 	if c.dns != nil {
 		c.dns.Close()
+		c.dns = nil
 	}
 	if c.Registry != nil {
 		c.Registry.Close()
