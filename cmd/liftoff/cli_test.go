@@ -106,6 +106,20 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"eks-token", "--cluster", "c", "--region", "eu-west-1"}, &EKSTokenOptions{f: f, Cluster: "c", Region: "eu-west-1"}},
 		{[]string{"up", "--accept-new-host-keys"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, AcceptNewHostKeys: true, ReadyTimeout: 5 * time.Minute, Refresh: true}},
 		{[]string{"up", "--preview-of", "prod", "--ttl", "48h"}, &UpOptions{f: f, Smoke: "auto", Platforms: []string{"linux/amd64", "linux/arm64"}, PreviewOf: "prod", TTL: "48h", ReadyTimeout: 5 * time.Minute, Refresh: true}},
+		{[]string{"logs"}, &LogsOptions{f: f, Slot: "live", Tail: 100}},
+		{[]string{"logs", "--slot", "all", "-f", "--since", "10m", "--tail", "5", "--app", "web"},
+			&LogsOptions{f: f, Target: TargetFlags{App: "web"}, Slot: "all", Follow: true, Since: 10 * time.Minute, Tail: 5}},
+		{[]string{"exec", "--slot", "preview", "--", "shortener", "migrate", "--dry"}, &ExecOptions{f: f, Slot: "preview", Command: []string{"shortener", "migrate", "--dry"}}},
+		{[]string{"exec", "--pod", "p-1", "--", "ls"}, &ExecOptions{f: f, Slot: "live", Pod: "p-1", Command: []string{"ls"}}},
+		{[]string{"releases", "-n", "3"}, &ReleasesOptions{f: f, N: 3}},
+		{[]string{"releases"}, &ReleasesOptions{f: f, N: 20}},
+		{[]string{"open"}, &OpenOptions{f: f, What: "app"}},
+		{[]string{"open", "grafana", "--print"}, &OpenOptions{f: f, What: "grafana", Print: true}},
+		{[]string{"secrets", "set", "A=1", "B=x=y", "--no-restart", "--lock-wait", "1m"},
+			&SecretsSetOptions{f: f, Set: map[string]string{"A": "1", "B": "x=y"}, NoRestart: true, LockWait: time.Minute, Smoke: "auto", ReadyTimeout: 5 * time.Minute}},
+		{[]string{"secrets", "set", "TOKEN"}, &SecretsSetOptions{f: f, Set: map[string]string{}, FromStdin: "TOKEN", Smoke: "auto", ReadyTimeout: 5 * time.Minute}},
+		{[]string{"secrets", "unset", "A", "B", "--smoke", "off"}, &SecretsSetOptions{f: f, Unset: []string{"A", "B"}, Smoke: "off", ReadyTimeout: 5 * time.Minute}},
+		{[]string{"secrets", "ls"}, &SecretsLsOptions{f: f}},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args[:1], " "), func(t *testing.T) {
@@ -163,6 +177,18 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"kubeconfig", "--set-current"}, 2, "needs --merge"},
 		{[]string{"kubeconfig", "-s", "prod"}, 9, "init"},
 		{[]string{"eks-token"}, 2, "--cluster is required"},
+		{[]string{"logs", "--slot", "purple"}, 2, `--slot "purple" is not a slot`},
+		{[]string{"exec", "--slot", "all", "--", "ls"}, 2, `--slot "all" is not a slot`},
+		{[]string{"exec"}, 2, "no command to run"},
+		{[]string{"open", "kibana"}, 2, "not something liftoff opens"},
+		{[]string{"releases", "-n", "0"}, 2, "-n 0"},
+		{[]string{"secrets", "set"}, 2, "no secret to set"},
+		{[]string{"secrets", "set", "1BAD=x"}, 2, "not a valid environment variable name"},
+		{[]string{"secrets", "set", "DATABASE_URL=postgres://x"}, 2, "reserved by liftoff"},
+		{[]string{"secrets", "set", "A", "B=1"}, 2, "A has no value"},
+		{[]string{"secrets", "unset", "CACHE_URL"}, 2, "reserved by liftoff"},
+		{[]string{"secrets", "ls", "-s", "prod"}, 9, "init"},
+		{[]string{"logs", "-s", "prod"}, 9, "init"},
 	}
 	for _, tc := range cases {
 		r := c.run(tc.args...)

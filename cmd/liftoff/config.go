@@ -77,6 +77,9 @@ func runConfigSet(ctx context.Context, o *ConfigSetOptions) error {
 			return failure.New(failure.Config, err, "write paths like nodes[0].host")
 		}
 	}
+	if key == config.AppSecretsKey {
+		return failure.Newf(failure.Config, "liftoff secrets set KEY=VALUE (it validates the names and restarts the app with them)", "%s is managed by liftoff secrets", config.ShortName(key))
+	}
 	def, known := config.Lookup(key)
 	ns, _, _ := strings.Cut(key, ":")
 	if !known && (ns == config.Namespace || key == "aws:region") {

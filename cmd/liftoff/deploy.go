@@ -202,6 +202,9 @@ func appStatus(st *rollout.Status) string {
 			continue
 		}
 		fmt.Fprintf(&b, "  %-5s  %d/%d ready  revision %d (%s)  %s%s", s.Slot, s.Ready, s.Desired, s.Revision, s.HelmStatus, s.Image, role)
+		if s.Secrets != "" {
+			fmt.Fprintf(&b, "  secrets %s", s.Secrets)
+		}
 		if !s.ScaleDownAt.IsZero() {
 			fmt.Fprintf(&b, "  parks at %s", s.ScaleDownAt.Local().Format(time.TimeOnly))
 		}
@@ -209,6 +212,12 @@ func appStatus(st *rollout.Status) string {
 	}
 	if st.Lock != nil {
 		fmt.Fprintf(&b, "  deploying now: %s\n", st.Lock)
+	}
+	if len(st.Recent) > 0 {
+		b.WriteString("recent    (liftoff releases for more)\n")
+		for _, r := range st.Recent {
+			fmt.Fprintf(&b, "  %s  %-8s %-5s %s  %s  %s\n", r.Time.Local().Format(time.DateTime), r.Action, orDash(r.Slot), shortDigest(r.Digest), r.Who, r.Result)
+		}
 	}
 	return b.String()
 }

@@ -41,6 +41,11 @@ func run(ctx context.Context, args []string, f *Factory) int {
 	if err == nil {
 		return 0
 	}
+	var code exitError
+	if errors.As(err, &code) { // liftoff exec: the command's own exit code
+		f.Printer().Close()
+		return int(code)
+	}
 	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
 		strings.HasPrefix(err.Error(), "unknown shorthand flag") {
 		err = failure.New(failure.Config, err, "see liftoff --help")

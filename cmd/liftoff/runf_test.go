@@ -57,6 +57,20 @@ func replaceRun(cmd *cobra.Command, f *Factory, capture func(any) error) {
 		fresh = NewCmdKubeconfig(f, func(o *KubeconfigOptions) error { return capture(o) })
 	case "liftoff eks-token":
 		fresh = NewCmdEKSToken(f, func(o *EKSTokenOptions) error { return capture(o) })
+	case "liftoff logs":
+		fresh = NewCmdLogs(f, func(o *LogsOptions) error { return capture(o) })
+	case "liftoff exec":
+		fresh = NewCmdExec(f, func(o *ExecOptions) error { return capture(o) })
+	case "liftoff releases":
+		fresh = NewCmdReleases(f, func(o *ReleasesOptions) error { return capture(o) })
+	case "liftoff open":
+		fresh = NewCmdOpen(f, func(o *OpenOptions) error { return capture(o) })
+	case "liftoff secrets set":
+		fresh = NewCmdSecretsSet(f, func(o *SecretsSetOptions) error { return capture(o) })
+	case "liftoff secrets unset":
+		fresh = NewCmdSecretsUnset(f, func(o *SecretsSetOptions) error { return capture(o) })
+	case "liftoff secrets ls":
+		fresh = NewCmdSecretsLs(f, func(o *SecretsLsOptions) error { return capture(o) })
 	default:
 		return
 	}

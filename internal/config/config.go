@@ -84,6 +84,8 @@ type App struct {
 	Package   string
 	Image     string
 	Domain    string
+	// Secrets are the app's own environment variables (liftoff secrets).
+	Secrets Secret
 }
 
 // Store is a database or cache choice.
@@ -271,6 +273,7 @@ func Parse(stack string, values Values) (*Stack, error) {
 	}
 	s.App.Namespace = r.str("liftoff:namespace", defNS, dnsLabel(63))
 	s.App.Replicas = r.integer("liftoff:replicas", 2, 1, 50)
+	s.App.Secrets = r.secret("liftoff:appSecrets", false, func(v string) error { _, err := DecodeAppSecrets(v); return err })
 	s.App.Package = r.str("liftoff:package", "./app/cmd/shortener", goPackage)
 	s.App.Image = r.str("liftoff:image", "", imageRef)
 	s.App.Domain = r.str("liftoff:domain", "", domainName)

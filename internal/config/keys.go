@@ -57,6 +57,7 @@ var Keys = []Key{
 	{Name: "liftoff:valkeyImage", Type: "string", Default: "`valkey/valkey:8.1.3-bookworm` by digest", Doc: "Image of the in-cluster Valkey; it must take `valkey-server` flags as arguments."},
 	{Name: "liftoff:registryImage", Type: "string", Default: "`registry:2.8.3` by digest", Doc: "Image of the in-cluster registry; it must read the `REGISTRY_*` variables of CNCF distribution."},
 	{Name: "liftoff:databasePassword", Type: "secret", Generated: true, Doc: "Password of the in-cluster PostgreSQL. Generated (32 letters and digits) by `liftoff init` or the first `up` that needs it."},
+	{Name: "liftoff:appSecrets", Type: "secret", Doc: "The app's own environment variables, encrypted as one JSON object. Managed by `liftoff secrets set/unset/ls`, not by `config set`."},
 	{Name: "liftoff:grafanaPassword", Type: "secret", Generated: true, Doc: "Grafana's admin password. Generated like `databasePassword`."},
 
 	// aws.

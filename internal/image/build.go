@@ -28,6 +28,16 @@ var DefaultPlatforms = []string{"linux/amd64", "linux/arm64"}
 // BinaryPath is where the app lives in the image.
 const BinaryPath = "/app/server"
 
+// CommandName is the name the binary also answers to on the image's PATH
+// (/usr/local/bin/NAME): the main package's directory name.
+func CommandName(pkg string) string {
+	name := path.Base(strings.TrimSuffix(filepath.ToSlash(pkg), "/"))
+	if name == "." || name == "/" || name == "" {
+		return "app"
+	}
+	return name
+}
+
 // BuildOptions say what to build.
 type BuildOptions struct {
 	// Dir is where `go build` runs (the module holding Package).
@@ -217,9 +227,15 @@ func assemble(ctx context.Context, o BuildOptions, p v1.Platform, bin []byte, ba
 		}
 		cfg = cfg.DeepCopy()
 	}
+	// The binary is also on PATH under its package's name, so one-off
+	// commands read naturally: liftoff exec -- shortener migrate.
 	appLayer, err := cache.layer(tarOf([]file{
 		{path: "app", mode: 0o755, dir: true},
 		{path: strings.TrimPrefix(BinaryPath, "/"), mode: 0o755, body: bin},
+		{path: "usr", mode: 0o755, dir: true},
+		{path: "usr/local", mode: 0o755, dir: true},
+		{path: "usr/local/bin", mode: 0o755, dir: true},
+		{path: "usr/local/bin/" + CommandName(o.Package), mode: 0o777, link: BinaryPath},
 	}))
 	if err != nil {
 		return nil, err
@@ -240,6 +256,7 @@ func assemble(ctx context.Context, o BuildOptions, p v1.Platform, bin []byte, ba
 	cfg.Config.Cmd = nil
 	cfg.Config.WorkingDir = "/"
 	cfg.Config.Env = setEnv(cfg.Config.Env, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt")
+	cfg.Config.Env = setEnv(cfg.Config.Env, "PATH=/usr/local/bin:/usr/bin:/bin")
 	cfg.Config.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
 	labels := map[string]string{}
 	for k, v := range cfg.Config.Labels {

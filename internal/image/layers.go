@@ -30,6 +30,7 @@ type file struct {
 	mode int64
 	body []byte
 	dir  bool
+	link string // a symlink to this target
 }
 
 // tarOf writes files as a tar with sorted entries, fixed times and root ownership.
@@ -39,9 +40,12 @@ func tarOf(files []file) []byte {
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
 		h := &tar.Header{Name: f.path, Mode: f.mode, ModTime: layerTime, Format: tar.FormatPAX}
-		if f.dir {
+		switch {
+		case f.dir:
 			h.Typeflag, h.Name = tar.TypeDir, f.path+"/"
-		} else {
+		case f.link != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, f.link
+		default:
 			h.Typeflag, h.Size = tar.TypeReg, int64(len(f.body))
 		}
 		tw.WriteHeader(h)

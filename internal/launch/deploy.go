@@ -22,8 +22,10 @@ type AppTarget struct {
 	Insecure   bool
 	Replicas   int
 	// SecretName is the Secret the pods read; SecretData, when set, is written to it.
-	SecretName       string
-	SecretData       map[string]string
+	SecretName string
+	SecretData map[string]string
+	// AppSecrets are the app's own variables (liftoff secrets), from the stack config.
+	AppSecrets       map[string]string
 	OTLPEndpoint     string
 	ImagePullSecrets []string
 	ScaleDownDelay   time.Duration
@@ -56,6 +58,12 @@ type DeployOptions struct {
 	Self         lock.Holder
 	// Tune lets tests shorten the engine's waits.
 	Tune func(*rollout.Engine)
+	// ReuseLive redeploys the live slot's image (a secrets change), Action
+	// names the deploy in the history, Locked runs under the deploy lock
+	// before anything changes and returns the app secrets to deploy with.
+	ReuseLive bool
+	Action    string
+	Locked    func(context.Context) (map[string]string, error)
 }
 
 // DeployResult is the summary of `deploy`.
@@ -117,7 +125,7 @@ func (t AppTarget) Engine(d Deps, self lock.Holder) (*rollout.Engine, error) {
 func Deploy(ctx context.Context, d Deps, o DeployOptions) (*DeployResult, error) {
 	res := &DeployResult{Image: o.Image}
 	var phases []PhaseResult
-	if o.Image == "" {
+	if o.Image == "" && !o.ReuseLive {
 		br, err := o.buildAndPush(ctx, d)
 		if br != nil {
 			phases = append(phases, br.Phases...)
@@ -141,11 +149,23 @@ func Deploy(ctx context.Context, d Deps, o DeployOptions) (*DeployResult, error)
 	if o.Tune != nil {
 		o.Tune(e)
 	}
+	var locked func(context.Context, *rollout.DeployOptions) error
+	if o.Locked != nil {
+		locked = func(ctx context.Context, ro *rollout.DeployOptions) error {
+			env, err := o.Locked(ctx)
+			ro.AppSecrets = env
+			return err
+		}
+	}
 	ph, err := runPhases(ctx, d, []phase{{"deploy", func(ctx context.Context) error {
 		r, err := e.Deploy(ctx, rollout.DeployOptions{Image: res.Image, Replicas: o.Target.Replicas, SecretName: o.Target.SecretName,
 			SecretData: o.Target.SecretData, OTLPEndpoint: o.Target.OTLPEndpoint, ImagePullSecrets: o.Target.ImagePullSecrets,
-			NoPromote: o.NoPromote, Detach: o.Detach})
+			NoPromote: o.NoPromote, Detach: o.Detach, AppSecrets: o.Target.AppSecrets,
+			ReuseLive: o.ReuseLive, Action: o.Action, Locked: locked})
 		res.Result = r
+		if r != nil && o.ReuseLive {
+			res.Image = r.Image
+		}
 		return err
 	}}})
 	res.Phases = append(phases, ph...)

@@ -2,11 +2,13 @@ package launch
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
+	"github.com/liftoff-dev/liftoff/internal/failure"
 )
 
 // TargetFromConfig is what the stack's config alone says about the app target.
@@ -54,12 +56,19 @@ func ResolveTarget(ctx context.Context, st *engine.Stack, outs engine.Outputs, t
 		}
 		t.Kubeconfig = path
 	}
-	if managed, _ := outs["appSecretManaged"].Value.(bool); managed {
-		return nil
-	}
 	all, err := st.AllConfig(ctx)
 	if err != nil {
 		return err
+	}
+	if v, ok := all[config.AppSecretsKey]; ok {
+		secrets, err := config.DecodeAppSecrets(v.Value)
+		if err != nil {
+			return failure.New(failure.Config, fmt.Errorf("%s %w", config.ShortName(config.AppSecretsKey), err), "rewrite it with liftoff secrets set")
+		}
+		t.AppSecrets = secrets.Env()
+	}
+	if managed, _ := outs["appSecretManaged"].Value.(bool); managed {
+		return nil
 	}
 	data := map[string]string{}
 	if v, ok := all["liftoff:databaseUrl"]; ok && v.Value != "" {

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -59,6 +60,18 @@ type DeployOptions struct {
 	// Detach returns after the flip: the old slot is parked by the next
 	// liftoff command on this app once its scale-down delay has passed.
 	Detach bool
+	// AppSecrets are the app's own environment variables (liftoff secrets),
+	// written as an immutable Secret the new slot reads through envFrom.
+	AppSecrets map[string]string
+	// ReuseLive deploys the image the live slot runs (a secrets change: no
+	// rebuild); Image is then ignored.
+	ReuseLive bool
+	// Action names the deploy in the release history (default deploy).
+	Action string
+	// Locked runs once the deploy lock is held, before anything changes in
+	// the cluster; it may change the options (a secrets change re-reads the
+	// stored values under the lock, applies its change and stores them).
+	Locked func(ctx context.Context, o *DeployOptions) error
 }
 
 func (o DeployOptions) secretName(app string) string {
@@ -89,17 +102,23 @@ type Result struct {
 
 // Deploy rolls an image out to the idle slot and, once it is healthy, moves
 // traffic to it.
-func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (*Result, error) {
+func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (res *Result, err error) {
 	start := e.Now()
-	img, err := ParseImage(o.Image)
-	if err != nil {
+	var img Image
+	if o.ReuseLive {
+		// Checked against a placeholder now; the live slot's image once locked.
+		img = Image{Repository: "liftoff.invalid/live", Digest: "sha256:" + strings.Repeat("0", 64)}
+	} else if img, err = ParseImage(o.Image); err != nil {
 		return nil, err
 	}
 	if o.Replicas == 0 {
 		o.Replicas = 2
 	}
+	if o.Action == "" {
+		o.Action = ActionDeploy
+	}
 	// Validate the values before taking any lock or changing anything.
-	if _, err := e.values(Blue, img, o); err != nil {
+	if _, err := e.values(Blue, img, o, ""); err != nil {
 		return nil, err
 	}
 	if err := e.ensureNamespace(ctx); err != nil {
@@ -110,12 +129,24 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (*Result, error) {
 		return nil, err
 	}
 	defer l.release()
+	rec := Record{Action: o.Action}
+	defer func() { e.record(ctx, rec, start, res, err) }()
 	if err := e.recoverReleases(ctx); err != nil {
 		return nil, err
 	}
 	live, _, err := e.serviceSlot(ctx, e.StableService())
 	if err != nil {
 		return nil, err
+	}
+	if o.ReuseLive {
+		if img, err = e.liveImage(ctx, live); err != nil {
+			return nil, err
+		}
+	}
+	if o.Locked != nil {
+		if err := o.Locked(ctx, &o); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.parkDue(ctx, live); err != nil {
 		return nil, err
@@ -124,13 +155,18 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (*Result, error) {
 	if live != "" {
 		target = Other(live)
 	}
-	res := &Result{Live: live, Previous: live, Slot: target, Image: img.Ref, Service: e.StableService(), Preview: e.PreviewService()}
+	res = &Result{Live: live, Previous: live, Slot: target, Image: img.Ref, Service: e.StableService(), Preview: e.PreviewService()}
 	if o.SecretData != nil {
 		if err := e.ensureSecret(ctx, o.secretName(e.T.App), o.SecretData); err != nil {
 			return nil, err
 		}
 	}
-	vals, err := e.values(target, img, o)
+	version, err := e.ensureAppSecrets(ctx, o.AppSecrets)
+	if err != nil {
+		return nil, err
+	}
+	rec.Secrets = version
+	vals, err := e.values(target, img, o, version)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +200,25 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (*Result, error) {
 	}
 	res.ToFlip = e.Now().Sub(start)
 	res.ToFlipMS = res.ToFlip.Milliseconds()
+	if err := e.pruneAppSecrets(ctx); err != nil {
+		e.Log.Warnf("could not delete unused versions of the app's secrets: %v", err)
+	}
 	return res, e.waitAndPark(ctx, target, live, o.Detach)
+}
+
+// liveImage is the image the live slot runs, by digest.
+func (e *Engine) liveImage(ctx context.Context, live string) (Image, error) {
+	if live == "" {
+		return Image{}, failure.Newf(failure.NotFound, "deploy the app first: liftoff up (or liftoff deploy)", "%s has no live slot in %s", e.T.App, e.T.Namespace)
+	}
+	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(live), metav1.GetOptions{})
+	if err != nil {
+		return Image{}, fmt.Errorf("live slot %s: %w", live, err)
+	}
+	if len(d.Spec.Template.Spec.Containers) == 0 {
+		return Image{}, fmt.Errorf("live slot %s has no container", live)
+	}
+	return ParseImage(d.Spec.Template.Spec.Containers[0].Image)
 }
 
 // dispose parks a slot that failed its checks; the live slot never saw traffic move.
@@ -220,12 +274,15 @@ func (e *Engine) waitAndPark(ctx context.Context, target, old string, detach boo
 }
 
 // Promote flips traffic to the slot on the preview Service (after deploy --no-promote).
-func (e *Engine) Promote(ctx context.Context, detach bool) (*Result, error) {
+func (e *Engine) Promote(ctx context.Context, detach bool) (res *Result, err error) {
+	start := e.Now()
 	ctx, l, err := e.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer l.release()
+	rec := Record{Action: ActionPromote}
+	defer func() { e.recordSlot(ctx, &rec, res); e.record(ctx, rec, start, res, err) }()
 	live, _, err := e.serviceSlot(ctx, e.StableService())
 	if err != nil {
 		return nil, err
@@ -237,7 +294,7 @@ func (e *Engine) Promote(ctx context.Context, detach bool) (*Result, error) {
 	if target == "" {
 		return nil, failure.Newf(failure.NotFound, "deploy first: liftoff deploy --no-promote", "nothing to promote: %s has no preview slot", e.T.App)
 	}
-	res := &Result{Live: live, Previous: live, Slot: target, Service: e.StableService(), Preview: e.PreviewService()}
+	res = &Result{Live: live, Previous: live, Slot: target, Service: e.StableService(), Preview: e.PreviewService()}
 	if target == live {
 		e.Log.Infof("slot %s is already live", target)
 		return res, nil
@@ -270,12 +327,15 @@ func (e *Engine) checkReady(ctx context.Context, slot string) error {
 // Rollback moves traffic back to the previous slot: instantly while it is
 // still warm, otherwise after scaling it back up (its release still holds the
 // previous image).
-func (e *Engine) Rollback(ctx context.Context, detach bool) (*Result, error) {
+func (e *Engine) Rollback(ctx context.Context, detach bool) (res *Result, err error) {
+	start := e.Now()
 	ctx, l, err := e.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer l.release()
+	rec := Record{Action: ActionRollback}
+	defer func() { e.recordSlot(ctx, &rec, res); e.record(ctx, rec, start, res, err) }()
 	if err := e.recoverReleases(ctx); err != nil {
 		return nil, err
 	}
@@ -297,7 +357,7 @@ func (e *Engine) Rollback(ctx context.Context, detach bool) (*Result, error) {
 	if info == nil {
 		return nil, failure.Newf(failure.NotFound, "there is nothing older to return to", "slot %s was never deployed", prev)
 	}
-	res := &Result{Live: live, Previous: live, Slot: prev, Service: e.StableService(), Preview: e.PreviewService(), Revision: info.Revision}
+	res = &Result{Live: live, Previous: live, Slot: prev, Service: e.StableService(), Preview: e.PreviewService(), Revision: info.Revision}
 	if e.checkReady(ctx, prev) != nil {
 		e.Log.Infof("slot %s is parked: scaling it back to %d replicas", prev, info.Replicas)
 		if err := e.setScaleDownAt(ctx, prev, time.Time{}); err != nil {
@@ -336,6 +396,8 @@ type SlotStatus struct {
 	Live        bool      `json:"live"`
 	Preview     bool      `json:"preview"`
 	ScaleDownAt time.Time `json:"scale_down_at,omitzero"`
+	// Secrets is the version of the app's secrets the slot runs with.
+	Secrets string `json:"secrets_version,omitempty"`
 }
 
 // Status describes both slots, which one is live, and the deploy lock.
@@ -345,6 +407,8 @@ type Status struct {
 	Live      string       `json:"live"`
 	Slots     []SlotStatus `json:"slots"`
 	Lock      *lock.Holder `json:"lock,omitempty"`
+	// Recent are the last three records of the release history, newest first.
+	Recent []Record `json:"recent,omitempty"`
 }
 
 // Status reads the app's state; it also parks idle slots whose time has come.
@@ -376,6 +440,7 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 			if len(d.Spec.Template.Spec.Containers) > 0 {
 				s.Image = d.Spec.Template.Spec.Containers[0].Image
 			}
+			s.Secrets = d.Spec.Template.Annotations[AnnSecretsVersion]
 			if at, err := time.Parse(time.RFC3339, d.Annotations[AnnScaleDownAt]); err == nil {
 				s.ScaleDownAt = at
 			}
@@ -383,6 +448,9 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 			return nil, err
 		}
 		st.Slots = append(st.Slots, s)
+	}
+	if st.Recent, err = e.History(ctx, 3); err != nil {
+		return nil, err
 	}
 	st.Lock, err = e.Holder(ctx)
 	return st, err

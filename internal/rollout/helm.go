@@ -17,11 +17,19 @@ import (
 
 // values builds the chart values for a slot and validates them against the
 // chart's schema before anything changes.
-func (e *Engine) values(slot string, img Image, o DeployOptions) (map[string]any, error) {
+func (e *Engine) values(slot string, img Image, o DeployOptions, secretsVersion string) (map[string]any, error) {
+	env := map[string]any{"secretName": o.secretName(e.T.App)}
+	if secretsVersion != "" {
+		env["appSecretName"] = e.SecretsName(secretsVersion)
+	}
 	vals := map[string]any{
 		"app": e.T.App, "slot": slot, "replicas": o.Replicas,
 		"image": map[string]any{"repository": img.Repository, "digest": img.Digest, "tag": img.Tag},
-		"env":   map[string]any{"secretName": o.secretName(e.T.App)},
+		"env":   env,
+		// The version is on the pod template even when empty, so a slot's
+		// pods restart when the app's secrets change and status can tell
+		// which slot runs which version.
+		"podAnnotations": map[string]any{AnnSecretsVersion: secretsVersion},
 	}
 	if o.OTLPEndpoint != "" {
 		vals["env"].(map[string]any)["otlpEndpoint"] = o.OTLPEndpoint
@@ -37,6 +45,14 @@ func (e *Engine) values(slot string, img Image, o DeployOptions) (map[string]any
 		vals["imagePullSecrets"] = ps
 	}
 	for k, v := range o.Values {
+		if k == "podAnnotations" {
+			if m, ok := v.(map[string]any); ok {
+				for ak, av := range m {
+					vals[k].(map[string]any)[ak] = av
+				}
+				continue
+			}
+		}
 		vals[k] = v
 	}
 	// Schema validation wants plain JSON types (map[string]any, float64...).

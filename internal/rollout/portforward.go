@@ -46,6 +46,27 @@ func PortForward(ctx context.Context, cfg *rest.Config, target string) (string, 
 	if pod == "" {
 		return "", nil, fmt.Errorf("no ready pod behind %s/%s to forward to", ns, svc)
 	}
+	// A Service port maps to the pod's target port (by number or by name).
+	if s, err := kube.CoreV1().Services(ns).Get(ctx, svc, metav1.GetOptions{}); err == nil {
+		for _, sp := range s.Spec.Ports {
+			if int(sp.Port) != port {
+				continue
+			}
+			if sp.TargetPort.IntValue() > 0 {
+				port = sp.TargetPort.IntValue()
+			} else if name := sp.TargetPort.String(); name != "" {
+				if p, err := kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{}); err == nil {
+					for _, c := range p.Spec.Containers {
+						for _, cp := range c.Ports {
+							if cp.Name == name {
+								port = int(cp.ContainerPort)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 	tr, up, err := spdy.RoundTripperFor(cfg)
 	if err != nil {
 		return "", nil, err

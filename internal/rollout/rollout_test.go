@@ -437,3 +437,87 @@ func TestNamespaceMetadata(t *testing.T) {
 		t.Errorf("namespace metadata: labels %v annotations %v", got.Labels, got.Annotations)
 	}
 }
+
+// TestSecretsChange: a secrets change deploys the live image to the idle
+// slot with a new immutable Secret, stores under the lock (a held lock
+// refuses it before the hook runs), keeps the versions a slot still uses,
+// and lands in the history with the right action, slot and digest.
+func TestSecretsChange(t *testing.T) {
+	e, _ := newEngine(t, namespace(t))
+	ctx := context.Background()
+	if _, err := e.Deploy(ctx, DeployOptions{Image: image(1)}); err != nil {
+		t.Fatal(err)
+	}
+	versions := []string{}
+	change := func(val string) (*Result, error) {
+		return e.Deploy(ctx, DeployOptions{ReuseLive: true, Action: ActionSecrets, Locked: func(ctx context.Context, o *DeployOptions) error {
+			if h, _ := e.Holder(ctx); h == nil || h.PID != e.Self.PID {
+				t.Errorf("the hook ran without the deploy lock: %+v", h)
+			}
+			o.AppSecrets = map[string]string{"GREETING": val}
+			versions = append(versions, SecretsVersion(o.AppSecrets))
+			return nil
+		}})
+	}
+	for i, val := range []string{"one", "two", "three"} {
+		res, err := change(val)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Image != image(1) || res.Slot != []string{Green, Blue, Green}[i] {
+			t.Errorf("change %d: %+v", i, res)
+		}
+		d, _ := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(res.Slot), metav1.GetOptions{})
+		c := d.Spec.Template.Spec.Containers[0]
+		if c.Image != image(1) || len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef.Name != e.SecretsName(versions[i]) ||
+			d.Spec.Template.Annotations[AnnSecretsVersion] != versions[i] {
+			t.Errorf("change %d: slot %s runs %s with %+v %v", i, res.Slot, c.Image, c.EnvFrom, d.Spec.Template.Annotations)
+		}
+		s, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, e.SecretsName(versions[i]), metav1.GetOptions{})
+		if err != nil || s.Immutable == nil || !*s.Immutable || string(s.Data["GREETING"]) != val {
+			t.Errorf("change %d: secret %v %+v", i, err, s)
+		}
+	}
+	// The first version is used by no slot any more; the other two are.
+	if _, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, e.SecretsName(versions[0]), metav1.GetOptions{}); err == nil {
+		t.Errorf("version %s outlived both slots", versions[0])
+	}
+	if _, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, e.SecretsName(versions[1]), metav1.GetOptions{}); err != nil {
+		t.Errorf("version %s, still the previous slot's (rollback), was deleted: %v", versions[1], err)
+	}
+	// A held lock refuses the change before its hook stores anything.
+	other, _ := newEngine(t, e.T.Namespace)
+	other.Self.Command = "deploy elsewhere"
+	_, l, err := other.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	_, err = e.Deploy(ctx, DeployOptions{ReuseLive: true, Action: ActionSecrets, Locked: func(context.Context, *DeployOptions) error { ran = true; return nil }})
+	l.release()
+	if failure.ClassOf(err) != failure.Locked || !strings.Contains(err.Error(), "deploy elsewhere") || ran {
+		t.Errorf("secrets change under a held lock: %v (hook ran: %v)", err, ran)
+	}
+	hist, err := e.History(ctx, 0)
+	if err != nil || len(hist) != 4 {
+		t.Fatalf("history: %v %+v", err, hist)
+	}
+	for i, want := range []struct{ action, slot, secrets string }{{ActionSecrets, Green, versions[2]}, {ActionSecrets, Blue, versions[1]}, {ActionSecrets, Green, versions[0]}, {ActionDeploy, Blue, ""}} {
+		h := hist[i]
+		if h.Action != want.action || h.Slot != want.slot || h.Secrets != want.secrets || h.Result != "ok" || h.Digest != strings.TrimPrefix(image(1), "registry.test/shortener@") || h.Who == "" {
+			t.Errorf("history[%d] = %+v, want %+v", i, h, want)
+		}
+	}
+}
+
+func TestValidSecretKey(t *testing.T) {
+	for key, ok := range map[string]bool{"STRIPE_KEY": true, "_x1": true, "1BAD": false, "A-B": false, "": false, "DATABASE_URL": false, "CACHE_URL": false, "SLOT": false} {
+		if err := ValidSecretKey(key); (err == nil) != ok {
+			t.Errorf("ValidSecretKey(%q) = %v", key, err)
+		}
+	}
+	if SecretsVersion(nil) != "" || SecretsVersion(map[string]string{"A": "1"}) == SecretsVersion(map[string]string{"A": "2"}) ||
+		SecretsVersion(map[string]string{"A": "1=B"}) == SecretsVersion(map[string]string{"A": "1", "B": ""}) {
+		t.Error("SecretsVersion does not tell contents apart")
+	}
+}

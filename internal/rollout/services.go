@@ -88,7 +88,7 @@ func (e *Engine) ensureService(ctx context.Context, name, slot string, ann map[s
 	if apierrors.IsNotFound(err) {
 		svc := &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelApp: e.T.App, LabelManagedBy: "liftoff"}, Annotations: ann},
-			Spec:       corev1.ServiceSpec{Selector: e.selector(slot), Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}},
+			Spec:       corev1.ServiceSpec{Selector: e.selector(slot), Ports: []corev1.ServicePort{{Name: "http", Port: ServicePort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}},
 		}
 		_, err = svcs.Create(ctx, svc, metav1.CreateOptions{})
 		return wrapf(err, "create service %s", name)
@@ -211,3 +211,6 @@ func wrapf(err error, format string, args ...any) error {
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
+
+// ServicePort is the port of the app's Services (to the pods' http port).
+const ServicePort = 80

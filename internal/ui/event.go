@@ -13,6 +13,7 @@ const (
 	TypeProgress   = "progress"
 	TypeHeartbeat  = "heartbeat"
 	TypeLog        = "log"
+	TypeAppLog     = "app_log"
 	TypeSummary    = "summary"
 	TypeResult     = "result"
 	TypeError      = "error"

@@ -316,6 +316,18 @@ type PhaseTiming struct {
 	Millis int64  `json:"duration_ms"`
 }
 
+// AppLog writes one line of the app's own log (liftoff logs): text for
+// people, or an app_log event at the line's time carrying data with --json.
+func (p *Printer) AppLog(at time.Time, text string, data map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.opts.JSON {
+		p.emitLocked(Event{Type: TypeAppLog, Time: at.UTC().Format(time.RFC3339Nano), Data: data})
+		return
+	}
+	p.lineLocked(p.s.Out, "%s", text)
+}
+
 // Result writes the command's result: text on stdout for people and scripts,
 // or a result event carrying data with --json.
 func (p *Printer) Result(text string, data map[string]any) {
@@ -467,7 +479,9 @@ func (p *Printer) lineLocked(w io.Writer, format string, args ...any) {
 
 func (p *Printer) emitLocked(e Event) {
 	e.V = SchemaVersion
-	e.Time = p.opts.Now().UTC().Format(time.RFC3339Nano)
+	if e.Time == "" {
+		e.Time = p.opts.Now().UTC().Format(time.RFC3339Nano)
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		// Every field is a plain type; a failure here is a programming error.

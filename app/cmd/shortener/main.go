@@ -1,6 +1,7 @@
 // Command shortener is the URL shortener liftoff ships: `shortener` serves
 // the API, `shortener seed --dir DIR` loads the CSV seed data, `shortener
-// migrate` applies migrations and exits. Configuration comes from the
+// migrate` applies migrations and exits, `shortener printenv NAME...` prints
+// variables of its environment. Configuration comes from the
 // environment: DATABASE_URL (required), CACHE_URL, LISTEN_ADDR (:8080),
 // OTEL_EXPORTER_OTLP_ENDPOINT, LOG_LEVEL, SLOT, SHUTDOWN_DELAY, and the event
 // buffer knobs EVENTS_FLUSH_INTERVAL, EVENTS_BATCH, EVENTS_BUFFER.
@@ -54,8 +55,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		err = migrateCmd(ctx, getenv, log)
 	case "version":
 		fmt.Fprintln(stdout, version)
+	case "printenv":
+		// For one-off checks (liftoff exec -- shortener printenv NAME): the
+		// image has no shell.
+		// Like printenv(1), it exits 1 when a variable is unset (or empty).
+		for _, name := range args {
+			v := getenv(name)
+			if v == "" {
+				return 1
+			}
+			fmt.Fprintln(stdout, v)
+		}
 	default:
-		err = fmt.Errorf("unknown command %q: use serve, seed --dir DIR, migrate or version", cmd)
+		err = fmt.Errorf("unknown command %q: use serve, seed --dir DIR, migrate, printenv NAME... or version", cmd)
 	}
 	if err != nil {
 		log.Error("exiting", "error", err.Error())

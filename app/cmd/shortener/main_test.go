@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -318,5 +319,16 @@ func TestSeedIsIdempotent(t *testing.T) {
 	cmd.Env = []string{"PATH=/usr/bin"}
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "DATABASE_URL is required") {
 		t.Errorf("no DATABASE_URL: %v %s", err, out)
+	}
+}
+
+func TestPrintenv(t *testing.T) {
+	env := map[string]string{"A": "1", "B": "two words"}
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"printenv", "A", "B"}, func(k string) string { return env[k] }, &out); code != 0 || out.String() != "1\ntwo words\n" {
+		t.Fatalf("printenv A B: exit %d, %q", code, out.String())
+	}
+	if code := run(context.Background(), []string{"printenv", "MISSING"}, func(k string) string { return env[k] }, &out); code != 1 {
+		t.Fatalf("printenv MISSING: exit %d, want 1", code)
 	}
 }

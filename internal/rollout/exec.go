@@ -1,0 +1,123 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/liftoff-dev/liftoff/internal/failure"
+)
+
+// ExecOptions say what `liftoff exec` runs, and where.
+type ExecOptions struct {
+	Slot    string // live (default), preview, blue or green
+	Pod     string // a pod of the app; default: a ready pod of the slot
+	Command []string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	TTY     bool
+	// Size, with TTY, reports the local terminal's size as it changes.
+	Size remotecommand.TerminalSizeQueue
+}
+
+// ExecPod picks the pod a command runs in: the one named (it must be the
+// app's), or a ready pod of the slot.
+func (e *Engine) ExecPod(ctx context.Context, o ExecOptions) (*corev1.Pod, error) {
+	if o.Pod != "" {
+		p, err := e.Kube.CoreV1().Pods(e.T.Namespace).Get(ctx, o.Pod, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, failure.Newf(failure.NotFound, "list the app's pods with liftoff status, or drop --pod", "pod %s not found in namespace %s", o.Pod, e.T.Namespace)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.Labels[LabelApp] != e.T.App {
+			return nil, failure.Newf(failure.Config, "pass a pod of "+e.T.App, "pod %s is not one of %s's", o.Pod, e.T.App)
+		}
+		return p, nil
+	}
+	if err := ValidSlotSelector(orLive(o.Slot), false); err != nil {
+		return nil, err
+	}
+	slots, err := e.resolveSlots(ctx, o.Slot)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := e.slotPods(ctx, slots)
+	if err != nil {
+		return nil, err
+	}
+	for i := range pods {
+		if pods[i].DeletionTimestamp == nil && podReady(&pods[i]) {
+			return &pods[i], nil
+		}
+	}
+	return nil, failure.Newf(failure.Health, "check the slot with liftoff status", "no ready pod in slot %s", slots[0])
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Exec runs a command in a pod of the app, streaming its stdio, and returns
+// the command's exit code. An error means the command could not be run.
+func (e *Engine) Exec(ctx context.Context, o ExecOptions) (int, error) {
+	if len(o.Command) == 0 {
+		return 0, failure.Newf(failure.Config, "liftoff exec -- CMD [ARGS...], e.g. liftoff exec -- shortener migrate", "no command to run")
+	}
+	p, err := e.ExecPod(ctx, o)
+	if err != nil {
+		return 0, err
+	}
+	container := p.Spec.Containers[0].Name
+	req := e.Kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(p.Namespace).Name(p.Name).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: container, Command: o.Command,
+			Stdin: o.Stdin != nil, Stdout: o.Stdout != nil, Stderr: o.Stderr != nil && !o.TTY, TTY: o.TTY}, scheme.ParameterCodec)
+	spdy, err := remotecommand.NewSPDYExecutor(e.Rest, http.MethodPost, req.URL())
+	if err != nil {
+		return 0, err
+	}
+	ws, err := remotecommand.NewWebSocketExecutor(e.Rest, http.MethodGet, req.URL().String())
+	if err != nil {
+		return 0, err
+	}
+	// Like kubectl: WebSockets where the API server has them, SPDY otherwise.
+	ex, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
+	if err != nil {
+		return 0, err
+	}
+	stderr := o.Stderr
+	if o.TTY {
+		stderr = nil
+	}
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: stderr, Tty: o.TTY, TerminalSizeQueue: o.Size})
+	var code utilexec.CodeExitError
+	if errors.As(err, &code) {
+		return code.Code, nil
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("exec in pod %s: %w", p.Name, err)
+	}
+	return 0, nil
+}
