@@ -44,6 +44,12 @@ type Server struct {
 	EnqueueWait time.Duration
 	// MaxList caps listings without pagination. Defaults to 10000.
 	MaxList int
+	// AccessLogSample logs one in this many fast, successful requests
+	// (every error, every slow request, and every request at debug level
+	// are logged). Defaults to 100; 1 logs them all.
+	AccessLogSample uint64
+	// SlowRequest is the duration from which a request is always logged. Defaults to 500ms.
+	SlowRequest time.Duration
 
 	draining   atomic.Bool
 	migrated   atomic.Bool
@@ -57,6 +63,12 @@ func (s *Server) Drain() { s.draining.Store(true) }
 func (s *Server) Handler() http.Handler {
 	if s.EnqueueWait <= 0 {
 		s.EnqueueWait = 2 * time.Second
+	}
+	if s.AccessLogSample == 0 {
+		s.AccessLogSample = 100
+	}
+	if s.SlowRequest <= 0 {
+		s.SlowRequest = 500 * time.Millisecond
 	}
 	if s.MaxList <= 0 {
 		s.MaxList = 10000
@@ -510,11 +522,9 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
-		details, _ := json.Marshal(map[string]string{"short_code": code, "user_agent": clip(r.UserAgent(), 256), "referrer": clip(r.Referer(), 512)})
+		details, _ := json.Marshal(clickDetails{ShortCode: code, UserAgent: clip(r.UserAgent(), 256), Referrer: clip(r.Referer(), 512)})
 		urlID, userID := e.URLID, e.UserID
-		wctx, cancel := context.WithTimeout(ctx, s.EnqueueWait)
-		err := s.Events.Add(wctx, store.Event{URLID: &urlID, UserID: &userID, EventType: "click", Timestamp: time.Now().UTC(), Details: details})
-		cancel()
+		err := s.Events.AddWithin(ctx, store.Event{URLID: &urlID, UserID: &userID, EventType: "click", Timestamp: time.Now().UTC(), Details: details}, s.EnqueueWait)
 		if err != nil {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, errStatus(http.StatusServiceUnavailable, "cannot record the click right now (%v); retry", err))
@@ -523,6 +533,13 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 		s.Metrics.Redirects.Inc()
 	}
 	http.Redirect(w, r, e.URL, http.StatusFound)
+}
+
+// clickDetails is a click event's details (a struct: cheaper to encode than a map).
+type clickDetails struct {
+	ShortCode string `json:"short_code"`
+	UserAgent string `json:"user_agent"`
+	Referrer  string `json:"referrer"`
 }
 
 func clip(s string, n int) string {

@@ -108,6 +108,26 @@ func (b *Buffer) Add(ctx context.Context, e store.Event) error {
 	}
 }
 
+// AddWithin is Add waiting at most wait for room; an event that fits at once
+// costs no timer (the hot path of a redirect).
+func (b *Buffer) AddWithin(ctx context.Context, e store.Event, wait time.Duration) error {
+	b.mu.RLock()
+	if !b.closed {
+		b.unwritten.Add(1)
+		select {
+		case b.queue <- e:
+			b.mu.RUnlock()
+			return nil
+		default:
+			b.unwritten.Add(-1)
+		}
+	}
+	b.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	return b.Add(ctx, e)
+}
+
 // Flush returns once every event added before the call is written.
 func (b *Buffer) Flush(ctx context.Context) error {
 	reply := make(chan error, 1)

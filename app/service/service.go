@@ -32,6 +32,8 @@ type Config struct {
 	Events      events.Options
 	MinConns    int32
 	MaxConns    int32
+	// AccessLogSample logs one in N fast, successful requests (see api.Server).
+	AccessLogSample uint64
 }
 
 // Service is a running shortener, minus its listener.
@@ -85,7 +87,7 @@ func Start(ctx context.Context, c Config) (*Service, error) {
 		c.Log.Info("no CACHE_URL: redirects are served from the database")
 	}
 	s.API = &api.Server{Store: st, Cache: s.Cache, Events: s.Events, Metrics: s.Metrics, Log: c.Log, Tracer: c.Tracer,
-		Version: c.Version, Slot: c.Slot}
+		Version: c.Version, Slot: c.Slot, AccessLogSample: c.AccessLogSample}
 	return s, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
-	"github.com/liftoff-dev/liftoff/internal/image"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
@@ -31,6 +30,7 @@ type DeployOptions struct {
 	// stack's, or 5m) is how long the old one stays warm.
 	ReadyTimeout   time.Duration
 	ScaleDownDelay time.Duration
+	ForceDeploy    bool
 }
 
 // NewCmdDeploy rolls the app out blue-green.
@@ -61,7 +61,8 @@ The cluster comes from the stack's outputs, or from --kubeconfig/--context/--nam
 	o.Target.register(fl)
 	fl.StringVar(&o.Image, "image", "", "deploy this image (repo@sha256:...) instead of building")
 	fl.StringVar(&o.Package, "package", "", "Go main package to build (default: the stack's liftoff:package)")
-	fl.StringSliceVar(&o.Platforms, "platform", image.DefaultPlatforms, "platforms to build")
+	fl.StringSliceVar(&o.Platforms, "platform", nil, "platforms to build (default: those of the cluster's nodes)")
+	fl.BoolVar(&o.ForceDeploy, "force-deploy", false, "deploy to the idle slot and flip even when the live slot already runs this image with these values and secrets")
 	fl.BoolVar(&o.NoPromote, "no-promote", false, "stop before the flip; the new slot stays on the preview Service")
 	fl.BoolVar(&o.Detach, "detach", false, "return after the flip instead of waiting to park the old slot (the next liftoff command parks it)")
 	fl.DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another deploy of the app to finish")
@@ -109,13 +110,15 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 	}
 	d := launch.Deps{Printer: f.Printer(), Now: f.Now}
 	res, err := launch.Deploy(ctx, d, launch.DeployOptions{Target: t, Image: o.Image, NoPromote: o.NoPromote, Detach: o.Detach,
-		LockWait: o.LockWait, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Self: lock.Self("liftoff deploy", f.Getenv, f.Now()),
+		LockWait: o.LockWait, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Force: o.ForceDeploy, Self: lock.Self("liftoff deploy", f.Getenv, f.Now()),
 		Build: launch.BuildOptions{Dir: f.Dir(), Package: pkg, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil && res.Result != nil {
 		r := res.Result
 		outs := map[string]any{"image": res.Image, "namespace": t.Namespace, "slot": r.Slot, "live": r.Live, "service": r.Service, "preview_service": r.Preview}
 		title := fmt.Sprintf("%s: slot %s is live in %s", t.App, r.Live, t.Namespace)
-		if !r.Promoted {
+		if r.AlreadyLive {
+			title = fmt.Sprintf("%s: slot %s already runs %s in %s (nothing deployed; --force-deploy redeploys)", t.App, r.Live, res.Image, t.Namespace)
+		} else if !r.Promoted {
 			title = fmt.Sprintf("%s: slot %s is ready on %s/%s (not promoted; run liftoff promote)", t.App, r.Slot, t.Namespace, r.Preview)
 		}
 		f.Printer().Summary(title, outs, map[string]any{"phases": res.Phases, "rollout": r})

@@ -241,4 +241,3 @@ func runSecretsLs(ctx context.Context, o *SecretsLsOptions) error {
 	f.Printer().Result(b.String(), map[string]any{"stack": open.Config.Name, "secrets": ls.Secrets, "version": ls.Version, "slots": ls.Slots, "live": ls.Live})
 	return nil
 }
-

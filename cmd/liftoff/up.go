@@ -11,7 +11,6 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/failure"
-	"github.com/liftoff-dev/liftoff/internal/image"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
@@ -26,6 +25,7 @@ type UpOptions struct {
 	InfraOnly     bool
 	Image         string
 	Platforms     []string
+	ForceDeploy   bool
 	Smoke         string
 	WaitScaleDown bool
 	// AcceptNewHostKeys trusts homelab hosts' unknown SSH keys on first use.
@@ -65,7 +65,8 @@ interruption, run up again and it resumes.`,
 	cmd.Flags().BoolVar(&o.SkipInfra, "skip-infra", false, "ship the app only, using the infrastructure already recorded")
 	cmd.Flags().BoolVar(&o.InfraOnly, "infra-only", false, "stop after the infrastructure phase")
 	cmd.Flags().StringVar(&o.Image, "image", "", "ship this prebuilt image (repo@sha256:...) instead of building")
-	cmd.Flags().StringSliceVar(&o.Platforms, "platform", image.DefaultPlatforms, "platforms to build")
+	cmd.Flags().StringSliceVar(&o.Platforms, "platform", nil, "platforms to build (default: those of the cluster's nodes)")
+	cmd.Flags().BoolVar(&o.ForceDeploy, "force-deploy", false, "deploy to the idle slot and flip even when the live slot already runs this image with these values and secrets")
 	cmd.Flags().StringVar(&o.Smoke, "smoke", "auto", "smoke test before the flip: auto, on, off")
 	cmd.Flags().BoolVar(&o.AcceptNewHostKeys, "accept-new-host-keys", false, "homelab: trust hosts' unknown SSH keys on first use (then pinned in the stack)")
 	cmd.Flags().StringVar(&o.PreviewOf, "preview-of", "", "make the stack a preview of this parent stack on its cluster (created from the parent's app settings when new)")
@@ -118,7 +119,7 @@ func runUp(ctx context.Context, o *UpOptions) error {
 		return err
 	}
 	res, err := launch.Up(ctx, d, launch.UpOptions{Config: cfg, SkipInfra: o.SkipInfra, InfraOnly: o.InfraOnly, Image: o.Image,
-		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), WaitScaleDown: o.WaitScaleDown, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Refresh: o.Refresh,
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), WaitScaleDown: o.WaitScaleDown, ForceDeploy: o.ForceDeploy, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Refresh: o.Refresh,
 		Self:  lock.Self("liftoff up", f.Getenv, f.Now()),
 		Build: launch.BuildOptions{Dir: f.Dir(), Package: cfg.App.Package, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil {
@@ -169,6 +170,9 @@ func upSummary(cfg *config.Stack, res *launch.UpResult) (string, map[string]any)
 		outs["url"] = fmt.Sprintf("http://%s.%s.svc.cluster.local (from outside: kubectl -n %s port-forward svc/%s 8080:80)", t.App, t.Namespace, t.Namespace, t.App)
 	}
 	outs["preview"] = fmt.Sprintf("http://%s.%s.svc.cluster.local", r.Preview, t.Namespace)
+	if r.AlreadyLive {
+		return fmt.Sprintf("Stack %s is live: slot %s already serves %s with this image (nothing deployed; --force-deploy redeploys)", cfg.Name, r.Live, t.App), outs
+	}
 	return fmt.Sprintf("Stack %s is live: slot %s serves %s", cfg.Name, r.Live, t.App), outs
 }
 

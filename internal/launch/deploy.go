@@ -63,7 +63,9 @@ type DeployOptions struct {
 	// before anything changes and returns the app secrets to deploy with.
 	ReuseLive bool
 	Action    string
-	Locked    func(context.Context) (map[string]string, error)
+	// Force deploys even when the live slot already runs this.
+	Force  bool
+	Locked func(context.Context) (map[string]string, error)
 }
 
 // DeployResult is the summary of `deploy`.
@@ -83,6 +85,9 @@ func (o DeployOptions) buildAndPush(ctx context.Context, d Deps) (*BuildResult, 
 	b.Repository, b.Insecure = t.Registry, t.Insecure || b.Insecure
 	if b.Repository == "" {
 		return nil, failure.Newf(failure.Config, "pass --registry, set liftoff:registry, or deploy a prebuilt --image", "no registry to push to")
+	}
+	if len(b.Platforms) == 0 {
+		b.Platforms = o.nodePlatforms(ctx, d)
 	}
 	if t.RegistryUsername != "" {
 		b.Keychain = image.BasicKeychain{Username: t.RegistryUsername, Password: t.RegistryPassword}
@@ -105,6 +110,21 @@ func (o DeployOptions) buildAndPush(ctx context.Context, d Deps) (*BuildResult, 
 		br.Reference = t.Registry + "@" + br.Digest
 	}
 	return br, err
+}
+
+// nodePlatforms are the platforms of the cluster's nodes: what a deploy
+// builds unless told otherwise (half the work of both on a one-arch
+// cluster). When the nodes cannot be listed, it builds every default platform.
+func (o DeployOptions) nodePlatforms(ctx context.Context, d Deps) []string {
+	e, err := o.Target.Engine(d, o.Self)
+	if err == nil {
+		var ps []string
+		if ps, err = e.NodePlatforms(ctx); err == nil && len(ps) > 0 {
+			return ps
+		}
+	}
+	d.Printer.Infof("building %s (the cluster's node platforms are unknown: %v)", strings.Join(image.DefaultPlatforms, ", "), err)
+	return image.DefaultPlatforms
 }
 
 // Engine connects the rollout engine to an app target.
@@ -161,7 +181,7 @@ func Deploy(ctx context.Context, d Deps, o DeployOptions) (*DeployResult, error)
 		r, err := e.Deploy(ctx, rollout.DeployOptions{Image: res.Image, Replicas: o.Target.Replicas, SecretName: o.Target.SecretName,
 			SecretData: o.Target.SecretData, OTLPEndpoint: o.Target.OTLPEndpoint, ImagePullSecrets: o.Target.ImagePullSecrets,
 			NoPromote: o.NoPromote, Detach: o.Detach, AppSecrets: o.Target.AppSecrets,
-			ReuseLive: o.ReuseLive, Action: o.Action, Locked: locked})
+			ReuseLive: o.ReuseLive, Action: o.Action, Locked: locked, Force: o.Force})
 		res.Result = r
 		if r != nil && o.ReuseLive {
 			res.Image = r.Image

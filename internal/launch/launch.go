@@ -93,6 +93,8 @@ type UpOptions struct {
 	ReadyTimeout time.Duration
 	Self         lock.Holder
 	Tune         func(*rollout.Engine)
+	// ForceDeploy deploys even when the live slot already runs the image.
+	ForceDeploy bool
 }
 
 // UpResult is the summary of `up`.
@@ -180,7 +182,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	if image == "" {
 		image = o.Config.App.Image
 	}
-	dr, err := Deploy(ctx, d, DeployOptions{Target: t, Image: image, Build: o.Build, Detach: !o.WaitScaleDown, Smoke: o.Smoke, ReadyTimeout: o.ReadyTimeout, Self: o.Self, Tune: o.Tune})
+	dr, err := Deploy(ctx, d, DeployOptions{Target: t, Image: image, Build: o.Build, Detach: !o.WaitScaleDown, Smoke: o.Smoke, ReadyTimeout: o.ReadyTimeout, Self: o.Self, Tune: o.Tune, Force: o.ForceDeploy})
 	if dr != nil {
 		res.Deploy = dr
 		res.Phases = append(res.Phases, dr.Phases...)

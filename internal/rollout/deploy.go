@@ -2,6 +2,9 @@ package rollout
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -68,6 +71,9 @@ type DeployOptions struct {
 	ReuseLive bool
 	// Action names the deploy in the release history (default deploy).
 	Action string
+	// Force deploys to the idle slot even when the live slot already runs
+	// this image with these values and secrets.
+	Force bool
 	// Locked runs once the deploy lock is held, before anything changes in
 	// the cluster; it may change the options (a secrets change re-reads the
 	// stored values under the lock, applies its change and stores them).
@@ -89,6 +95,8 @@ type Result struct {
 	Revision int    `json:"revision,omitempty"`
 	Image    string `json:"image,omitempty"`
 	Promoted bool   `json:"promoted"`
+	// AlreadyLive: the live slot already ran this; nothing was deployed.
+	AlreadyLive bool `json:"already_live,omitempty"`
 	Service  string `json:"service"`
 	Preview  string `json:"preview_service"`
 	// Address is where the live Service answers (see Engine.Address).
@@ -170,6 +178,26 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 	if err != nil {
 		return nil, err
 	}
+	// The stack's Secret (DATABASE_URL, CACHE_URL) is part of what a slot
+	// runs: when the stack changes it, the app is redeployed.
+	envHash, err := e.secretHash(ctx, o.secretName(e.T.App))
+	if err != nil {
+		return nil, err
+	}
+	spec := specHash(vals, envHash)
+	if live != "" && !o.Force && e.runs(ctx, live, spec) {
+		e.Log.Infof("slot %s already runs %s with these values and secrets: already live, traffic left alone (--force-deploy redeploys)", live, img.Ref)
+		res.Slot, res.AlreadyLive = live, true
+		if info, _ := e.releaseInfo(live); info != nil {
+			res.Revision = info.Revision
+		}
+		if addr, err := e.Address(ctx, e.StableService()); err == nil {
+			res.Address = addr
+		}
+		res.ToFlipMS = e.Now().Sub(start).Milliseconds()
+		return res, nil
+	}
+	vals["podAnnotations"].(map[string]any)[AnnSpec] = spec
 	if err := e.ensureService(ctx, e.PreviewService(), target, nil); err != nil {
 		return nil, err
 	}
@@ -204,6 +232,45 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 		e.Log.Warnf("could not delete unused versions of the app's secrets: %v", err)
 	}
 	return res, e.waitAndPark(ctx, target, live, o.Detach)
+}
+
+// AnnSpec, on a slot's pod template, is a hash of everything deployed to it
+// but the slot: image, values, secrets version.
+const AnnSpec = "liftoff.dev/spec"
+
+func specHash(vals map[string]any, envHash string) string {
+	v := map[string]any{"envSecret": envHash}
+	for k, x := range vals {
+		if k != "slot" {
+			v["values."+k] = x
+		}
+	}
+	b, _ := json.Marshal(v) // map keys are sorted: the hash is stable
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// secretHash is a hash of a Secret's data ("" when it does not exist).
+func (e *Engine) secretHash(ctx context.Context, name string) (string, error) {
+	sec, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read secret %s: %w", name, err)
+	}
+	b, _ := json.Marshal(sec.Data)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// runs says whether a slot is live-ready and runs exactly spec.
+func (e *Engine) runs(ctx context.Context, slot, spec string) bool {
+	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Annotations[AnnSpec] != spec {
+		return false
+	}
+	return e.checkReady(ctx, slot) == nil
 }
 
 // liveImage is the image the live slot runs, by digest.

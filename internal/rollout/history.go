@@ -42,7 +42,8 @@ type Record struct {
 	Secrets string `json:"secrets_version,omitempty"`
 	// Who is user@host, or the CI run.
 	Who string `json:"who"`
-	// Result is ok, ready (deployed, not promoted), failed or interrupted.
+	// Result is ok, ready (deployed, not promoted), already-live (nothing
+	// to do), failed or interrupted.
 	Result     string `json:"result"`
 	Error      string `json:"error,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
@@ -81,6 +82,8 @@ func (e *Engine) record(ctx context.Context, r Record, start time.Time, res *Res
 		}
 	}
 	switch {
+	case err == nil && res != nil && res.AlreadyLive:
+		r.Result = "already-live"
 	case err == nil && res != nil && !res.Promoted && r.Action == ActionDeploy:
 		r.Result = "ready"
 	case err == nil:

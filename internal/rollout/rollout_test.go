@@ -521,3 +521,32 @@ func TestValidSecretKey(t *testing.T) {
 		t.Error("SecretsVersion does not tell contents apart")
 	}
 }
+
+// TestAlreadyLive: the same image, values, secrets and stack Secret again
+// leave traffic alone; --force-deploy, or a change of the stack's Secret,
+// deploys.
+func TestAlreadyLive(t *testing.T) {
+	e, rec := newEngine(t, namespace(t))
+	ctx := context.Background()
+	env := map[string]string{"DATABASE_URL": "postgres://a"}
+	if _, err := e.Deploy(ctx, DeployOptions{Image: image(7), SecretData: env}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Deploy(ctx, DeployOptions{Image: image(7), SecretData: env})
+	if err != nil || !res.AlreadyLive || res.Promoted || live(t, e) != Blue || !rec.has("already live") {
+		t.Fatalf("the same deploy again: %+v %v (live %s)", res, err, live(t, e))
+	}
+	if _, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(Green), metav1.GetOptions{}); err == nil {
+		t.Errorf("already live, but green was deployed")
+	}
+	if res, err := e.Deploy(ctx, DeployOptions{Image: image(7), SecretData: env, Force: true}); err != nil || res.AlreadyLive || live(t, e) != Green {
+		t.Fatalf("forced: %+v %v", res, err)
+	}
+	env["DATABASE_URL"] = "postgres://b"
+	if res, err := e.Deploy(ctx, DeployOptions{Image: image(7), SecretData: env}); err != nil || res.AlreadyLive || live(t, e) != Blue {
+		t.Fatalf("after the stack's Secret changed: %+v %v", res, err)
+	}
+	if hist, _ := e.History(ctx, 0); len(hist) != 4 || hist[2].Result != "already-live" {
+		t.Errorf("history: %+v", hist)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -214,3 +215,25 @@ func wrapf(err error, format string, args ...any) error {
 
 // ServicePort is the port of the app's Services (to the pods' http port).
 const ServicePort = 80
+
+// NodePlatforms lists the os/arch pairs of the cluster's schedulable nodes, sorted.
+func (e *Engine) NodePlatforms(ctx context.Context) ([]string, error) {
+	nodes, err := e.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range nodes.Items {
+		os, arch := n.Status.NodeInfo.OperatingSystem, n.Status.NodeInfo.Architecture
+		if os == "" || arch == "" || n.Spec.Unschedulable {
+			continue
+		}
+		if p := os + "/" + arch; !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

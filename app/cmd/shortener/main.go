@@ -3,7 +3,8 @@
 // migrate` applies migrations and exits, `shortener printenv NAME...` prints
 // variables of its environment. Configuration comes from the
 // environment: DATABASE_URL (required), CACHE_URL, LISTEN_ADDR (:8080),
-// OTEL_EXPORTER_OTLP_ENDPOINT, LOG_LEVEL, SLOT, SHUTDOWN_DELAY, and the event
+// OTEL_EXPORTER_OTLP_ENDPOINT, LOG_LEVEL, ACCESS_LOG_SAMPLE (one in N fast,
+// successful requests is logged; default 100), SLOT, SHUTDOWN_DELAY, and the event
 // buffer knobs EVENTS_FLUSH_INTERVAL, EVENTS_BATCH, EVENTS_BUFFER.
 package main
 
@@ -16,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -138,8 +140,14 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) er
 	}
 	defer stopTracing(context.Background())
 
+	var sample uint64
+	if v := getenv("ACCESS_LOG_SAMPLE"); v != "" {
+		if sample, err = strconv.ParseUint(v, 10, 32); err != nil || sample == 0 {
+			return fmt.Errorf("ACCESS_LOG_SAMPLE=%q: want a whole number of 1 or more (1 logs every request)", v)
+		}
+	}
 	svc, err := service.Start(ctx, service.Config{DatabaseURL: dbURL, CacheURL: getenv("CACHE_URL"), Version: version,
-		Slot: getenv("SLOT"), Log: log, Tracer: tracer, Events: evOpts})
+		Slot: getenv("SLOT"), Log: log, Tracer: tracer, Events: evOpts, AccessLogSample: sample})
 	if err != nil {
 		return err
 	}
@@ -148,6 +156,17 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) er
 	if err != nil {
 		svc.Shutdown(context.Background(), nil)
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if pa := getenv("PPROF_ADDR"); pa != "" { // off by default: profiling on a separate, loopback-only listener
+		pl, err := net.Listen("tcp", pa)
+		if err != nil {
+			return fmt.Errorf("PPROF_ADDR %s: %w", pa, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go http.Serve(pl, mux)
+		log.Info("pprof listening", "addr", pl.Addr().String())
 	}
 	hs := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	serveErr := make(chan error, 1)
