@@ -19,6 +19,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 )
 
@@ -294,7 +295,7 @@ type OpenOptions struct {
 	Print  bool
 }
 
-var openable = []string{"app", "grafana", "prometheus", "alertmanager"}
+var openable = append([]string{"app"}, outputs.Dashboards...)
 
 // NewCmdOpen reaches the app or a dashboard through a port-forward it holds.
 func NewCmdOpen(f *Factory, runF func(*OpenOptions) error) *cobra.Command {

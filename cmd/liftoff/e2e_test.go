@@ -91,7 +91,7 @@ func TestE2EDeploy(t *testing.T) {
 	}
 
 	step("deploy green under load", func() {
-		r := deploy("--json")
+		r := deploy("--json", "--force-deploy") // the same image: redeployed on purpose
 		evs := validEvents(t, r.out)
 		if last := evs[len(evs)-1]; r.code != 0 || last.Type != "summary" || last.Outputs["live"] != "green" || selected() != "green" || imageOf(t, cl, ns, "green") != img {
 			t.Fatalf("second deploy: exit %d %+v (selector %s)\n%s", r.code, last, selected(), r.err)
@@ -150,7 +150,7 @@ func TestE2EDeploy(t *testing.T) {
 	}
 
 	step("deploy that parks the old slot under load", func() {
-		r := c.run(append(append([]string{"deploy"}, target[:len(target)-1]...), "--scale-down-delay", "2s")...)
+		r := c.run(append(append([]string{"deploy"}, target[:len(target)-1]...), "--scale-down-delay", "2s", "--force-deploy")...)
 		if r.code != 0 || selected() != "green" {
 			t.Fatalf("deploy: exit %d (selector %s)\n%s", r.code, selected(), r.err)
 		}

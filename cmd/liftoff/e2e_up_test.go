@@ -118,7 +118,8 @@ func TestE2EUp(t *testing.T) {
 	// before it still reaches the in-cluster registry through the kubelet.
 	scheduler := cl.Component("kube-scheduler")
 	scheduler.Signal(syscall.SIGSTOP)
-	cmd := exec.Command(os.Args[0], append([]string{"--cwd", c.dir}, upArgs...)...)
+	// Nothing changed since the last up: --force-deploy makes it deploy anyway.
+	cmd := exec.Command(os.Args[0], append([]string{"--cwd", c.dir}, append(upArgs, "--force-deploy")...)...)
 	cmd.Env = append(os.Environ(), "LIFTOFF_TEST_MAIN=1")
 	for k, v := range c.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -151,7 +152,7 @@ func TestE2EUp(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	scheduler.Signal(syscall.SIGCONT)
-	r = run(upArgs...)
+	r = run(append(upArgs, "--force-deploy")...)
 	for _, want := range []string{"broke a stale lock", "took over the deploy lock"} {
 		if !strings.Contains(r.err, want) {
 			t.Errorf("recovery did not say %q:\n%s", want, r.err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/kubeconfig"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // KubeconfigOptions are the flags of `liftoff kubeconfig`.
@@ -55,7 +56,7 @@ func runKubeconfig(ctx context.Context, o *KubeconfigOptions) error {
 		return err
 	}
 	cfg, outs := open.Config, open.Outputs
-	doc, _ := outs["kubeconfigContent"].Value.(string)
+	doc, _ := outs[outputs.KubeconfigContent].Value.(string)
 	if doc == "" {
 		return failure.Newf(failure.NotFound, "run liftoff up first; kubeconfig stacks use the file in liftoff:kubeconfig",
 			"stack %s has no kubeconfig output", cfg.Name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 )
 
@@ -112,7 +113,7 @@ func runStatus(ctx context.Context, o *StatusOptions) error {
 // "name.namespace.svc:port" outputs.
 func accessHints(outs map[string]any) string {
 	var b strings.Builder
-	for i, t := range []struct{ key, label string }{{"grafana", "Grafana"}, {"prometheus", "Prometheus"}, {"alertmanager", "Alertmanager"}} {
+	for i, t := range []struct{ key, label string }{{outputs.Grafana, "Grafana"}, {outputs.Prometheus, "Prometheus"}, {outputs.Alertmanager, "Alertmanager"}} {
 		addr, _ := outs[t.key].(string)
 		host, port, ok := strings.Cut(addr, ":")
 		parts := strings.Split(host, ".")

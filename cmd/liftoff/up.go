@@ -13,6 +13,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 	"github.com/liftoff-dev/liftoff/stacks"
 )
@@ -141,7 +142,7 @@ func runUp(ctx context.Context, o *UpOptions) error {
 // where its next version waits, the dashboards, the image.
 func upSummary(cfg *config.Stack, res *launch.UpResult) (string, map[string]any) {
 	outs := map[string]any{}
-	for _, k := range []string{"grafana", "prometheus", "alertmanager", "registry", "namespace"} {
+	for _, k := range []string{outputs.Grafana, outputs.Prometheus, outputs.Alertmanager, outputs.Registry, outputs.Namespace} {
 		if v, ok := res.Outputs[k]; ok && v != "" {
 			outs[k] = v
 		}

@@ -51,7 +51,7 @@ type Args struct {
 	Retention time.Duration
 	// AlertWebhook is where Alertmanager sends alerts (a secret); nil keeps alerts in the UI.
 	AlertWebhook pulumi.StringInput
-	// AlertWebhookKind is what AlertWebhook is: slack, discord, email or webhook (see WebhookKind).
+	// AlertWebhookKind is what AlertWebhook is: slack, discord or email (see WebhookKind).
 	AlertWebhookKind string
 	// GrafanaPassword is Grafana's admin password (a secret liftoff generates).
 	GrafanaPassword pulumi.StringInput
@@ -86,9 +86,9 @@ func (a *Args) validate() error {
 	}
 	if a.AlertWebhook != nil {
 		switch a.AlertWebhookKind {
-		case "slack", "discord", "email", "webhook":
+		case "slack", "discord", "email":
 		default:
-			return fmt.Errorf("observability: alert webhook kind %q is not slack, discord, email or webhook", a.AlertWebhookKind)
+			return fmt.Errorf("observability: alert webhook kind %q is not slack, discord or email", a.AlertWebhookKind)
 		}
 	}
 	return nil
@@ -298,8 +298,8 @@ func (a Args) tempoOverrides(v map[string]any) {
 	}
 }
 
-// WebhookKind tells what an alert destination is: slack, discord, email
-// (mailto:) or a generic webhook.
+// WebhookKind tells what an alert destination is: slack, discord or email
+// (mailto:); "" for anything else (the config refuses it).
 func WebhookKind(u string) string {
 	p, err := url.Parse(u)
 	switch {
@@ -311,14 +311,13 @@ func WebhookKind(u string) string {
 		return "slack"
 	case strings.HasSuffix(p.Hostname(), "discord.com") || strings.HasSuffix(p.Hostname(), "discordapp.com"):
 		return "discord"
-	case p.Scheme == "https":
-		return "webhook"
 	}
 	return ""
 }
 
 // AlertmanagerConfig routes every alert to one receiver. Email takes its SMTP
 // settings from the mailto: URL: mailto:ops@acme.dev?smarthost=smtp.acme.dev:587&from=alerts@acme.dev&username=...&password=...
+// (and require_tls=false for a relay without STARTTLS).
 func AlertmanagerConfig(kind, dest string) (map[string]any, error) {
 	recv := map[string]any{"name": "liftoff"}
 	switch kind {
@@ -327,8 +326,6 @@ func AlertmanagerConfig(kind, dest string) (map[string]any, error) {
 			"title": `{{ .CommonLabels.alertname }} ({{ .Status }})`, "text": `{{ range .Alerts }}{{ .Annotations.summary }} {{ .Annotations.runbook_url }}{{ "\n" }}{{ end }}`}}
 	case "discord":
 		recv["discord_configs"] = []any{map[string]any{"webhook_url": dest, "send_resolved": true}}
-	case "webhook":
-		recv["webhook_configs"] = []any{map[string]any{"url": dest, "send_resolved": true}}
 	case "email":
 		u, err := url.Parse(dest)
 		if err != nil || u.Opaque == "" {
@@ -338,13 +335,15 @@ func AlertmanagerConfig(kind, dest string) (map[string]any, error) {
 		if q.Get("smarthost") == "" || q.Get("from") == "" {
 			return nil, fmt.Errorf("alert webhook: mailto: needs smarthost= and from= parameters")
 		}
-		email := map[string]any{"to": u.Opaque, "from": q.Get("from"), "smarthost": q.Get("smarthost"), "send_resolved": true}
+		email := map[string]any{"to": u.Opaque, "from": q.Get("from"), "smarthost": q.Get("smarthost"), "send_resolved": true,
+			// STARTTLS unless the relay is a plain one on a private network (require_tls=false).
+			"require_tls": q.Get("require_tls") != "false"}
 		if q.Get("username") != "" {
 			email["auth_username"], email["auth_password"] = q.Get("username"), q.Get("password")
 		}
 		recv["email_configs"] = []any{email}
 	default:
-		return nil, fmt.Errorf("alert webhook kind %q is not slack, discord, email or webhook", kind)
+		return nil, fmt.Errorf("alert webhook kind %q is not slack, discord or email", kind)
 	}
 	return map[string]any{
 		"route": map[string]any{"receiver": "liftoff", "group_by": []any{"alertname", "namespace"},

@@ -187,8 +187,9 @@ func TestPromtool(t *testing.T) {
 // TestAlertmanagerConfigs checks each receiver kind with amtool.
 func TestAlertmanagerConfigs(t *testing.T) {
 	amtool := testenv.Command(t, "amtool", "prometheus-alertmanager")
-	for _, dest := range []string{webhook, "https://discord.com/api/webhooks/1/abc", "https://alerts.acme.dev/hook",
-		"mailto:ops@acme.dev?smarthost=smtp.acme.dev:587&from=alerts@acme.dev&username=u&password=p"} {
+	for _, dest := range []string{webhook, "https://discord.com/api/webhooks/1/abc",
+		"mailto:ops@acme.dev?smarthost=smtp.acme.dev:587&from=alerts@acme.dev&username=u&password=p",
+		"mailto:ops@acme.dev?smarthost=relay.internal:25&from=alerts@acme.dev&require_tls=false"} {
 		kind := WebhookKind(dest)
 		cfg, err := AlertmanagerConfig(kind, dest)
 		if err != nil {
@@ -204,7 +205,7 @@ func TestAlertmanagerConfigs(t *testing.T) {
 	if _, err := AlertmanagerConfig("email", "mailto:ops@acme.dev"); err == nil {
 		t.Error("email without smarthost accepted")
 	}
-	if WebhookKind("ftp://x") != "" || WebhookKind("https://hooks.slack.com/x") != "slack" {
+	if WebhookKind("ftp://x") != "" || WebhookKind("https://alerts.acme.dev/hook") != "" || WebhookKind("https://hooks.slack.com/x") != "slack" {
 		t.Error("WebhookKind")
 	}
 }

@@ -911,12 +911,28 @@ func redisURL(s string) error {
 	return nil
 }
 
+// alertWebhook accepts what Alertmanager gets a receiver for: a Slack or a
+// Discord webhook, or mailto: with the SMTP relay and sender.
 func alertWebhook(s string) error {
 	u, err := url.Parse(s)
-	if err == nil && (u.Scheme == "https" && u.Host != "" || u.Scheme == "mailto" && strings.Contains(u.Opaque, "@")) {
+	host := ""
+	if err == nil {
+		host = u.Hostname()
+	}
+	switch {
+	case err == nil && u.Scheme == "https" && (host == "slack.com" || strings.HasSuffix(host, ".slack.com")):
+		return nil
+	case err == nil && u.Scheme == "https" && (host == "discord.com" || host == "discordapp.com" || strings.HasSuffix(host, ".discord.com")):
+		return nil
+	case err == nil && u.Scheme == "mailto":
+		q := u.Query()
+		if !strings.Contains(u.Opaque, "@") || q.Get("smarthost") == "" || q.Get("from") == "" {
+			return bad("must name the address, the SMTP relay and the sender", "mailto:oncall@example.com?smarthost=smtp.example.com:587&from=alerts@example.com")
+		}
 		return nil
 	}
-	return bad("must be an https:// webhook URL or mailto:address", "https://hooks.slack.com/services/...")
+	return bad("must be a Slack or Discord webhook URL, or a mailto: address",
+		"https://hooks.slack.com/services/..., https://discord.com/api/webhooks/..., or mailto:oncall@example.com?smarthost=smtp.example.com:587&from=alerts@example.com")
 }
 
 // ParseDuration parses Go durations plus a whole-day suffix ("7d").

@@ -212,3 +212,27 @@ func TestDurations(t *testing.T) {
 		t.Error("format")
 	}
 }
+
+func TestAlertWebhook(t *testing.T) {
+	for hook, ok := range map[string]bool{
+		"https://hooks.slack.com/services/T0/B0/x":                             true,
+		"https://discord.com/api/webhooks/1/abc":                               true,
+		"https://discordapp.com/api/webhooks/1/abc":                            true,
+		"mailto:ops@acme.dev?smarthost=smtp.acme.dev:587&from=alerts@acme.dev": true,
+		"mailto:ops@acme.dev":                                                  false, // no relay: Alertmanager could not send
+		"https://alerts.acme.dev/hook":                                         false, // a receiver kind liftoff does not render
+		"http://hooks.slack.com/services/x":                                    false,
+		"https://slack.com.evil.dev/x":                                         false,
+		"not a url":                                                            false,
+	} {
+		v := vals("liftoff:target", "kubeconfig", "liftoff:kubeconfig", "/k")
+		v["liftoff:alertWebhook"] = SecretValue(hook)
+		_, err := Parse("dev", v)
+		if (err == nil) != ok {
+			t.Errorf("alertWebhook %q: %v", hook, err)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "alertWebhook") || strings.Contains(err.Error(), hook)) {
+			t.Errorf("alertWebhook %q: the error must name the key and never the value: %v", hook, err)
+		}
+	}
+}

@@ -47,7 +47,7 @@ var Keys = []Key{
 	{Name: "liftoff:cacheUrl", Type: "secret", Doc: "Valkey/Redis URL of an external cache (`redis://...`). Required when `liftoff:cache` is `external`."},
 	{Name: "liftoff:observability", Type: "bool", Default: "true", Doc: "Install Prometheus, Alertmanager, Grafana, Loki, Tempo and the OpenTelemetry Collector."},
 	{Name: "liftoff:retention", Type: "duration", Default: "7d", Doc: "How long metrics, logs and traces are kept (1d-90d)."},
-	{Name: "liftoff:alertWebhook", Type: "secret", Doc: "Where Alertmanager sends alerts: a Slack or Discord webhook URL, or `mailto:ops@example.com`. Unset keeps alerts in the UI."},
+	{Name: "liftoff:alertWebhook", Type: "secret", Doc: "Where Alertmanager sends alerts: a Slack or Discord webhook URL, or `mailto:ops@example.com?smarthost=smtp.example.com:587&from=alerts@example.com` (`&username=`, `&password=`, `&require_tls=false` for a relay without STARTTLS). Anything else is refused. Unset keeps alerts in the UI."},
 	{Name: "liftoff:scaleDownDelay", Type: "duration", Default: "5m", Doc: "How long the previous slot keeps running after a flip, so rollback is instant (0s-24h)."},
 	{Name: "liftoff:previewOf", Type: "string", Doc: "Parent stack whose cluster, registry and observability this preview stack reuses."},
 	{Name: "liftoff:ttl", Type: "duration", Default: "72h", Doc: "Lifetime of a preview stack; `liftoff stacks gc` destroys it afterwards (1h-720h)."},

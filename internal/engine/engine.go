@@ -372,6 +372,16 @@ type Output struct {
 // Outputs are a stack's outputs.
 type Outputs map[string]Output
 
+// Values returns the outputs' plain values, secrets revealed: for liftoff
+// to act on (outputs.Decode), never to print.
+func (o Outputs) Values() map[string]any {
+	out := make(map[string]any, len(o))
+	for k, v := range o {
+		out[k] = v.Value
+	}
+	return out
+}
+
 // Masked returns the outputs with every secret replaced by "[secret]".
 func (o Outputs) Masked() map[string]any {
 	out := make(map[string]any, len(o))

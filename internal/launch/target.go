@@ -9,6 +9,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // TargetFromConfig is what the stack's config alone says about the app target.
@@ -26,32 +27,25 @@ func TargetFromConfig(cfg *config.Stack) AppTarget {
 // registry and its credentials, the app's Secret and, when the program does
 // not manage that Secret, the database and cache URLs from the stack's secrets.
 func ResolveTarget(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *AppTarget, kubeDir string) error {
-	for key, dst := range map[string]*string{"kubeconfig": &t.Kubeconfig, "context": &t.Context, "namespace": &t.Namespace,
-		"registry": &t.Registry, "appSecretName": &t.SecretName, "otlpEndpoint": &t.OTLPEndpoint,
-		"registryPortForward": &t.RegistryPortForward, "registryUsername": &t.RegistryUsername} {
-		if v := outs.String(key); v != "" {
+	rec := outputs.Decode(outs.Values())
+	for dst, v := range map[*string]string{&t.Kubeconfig: rec.Kubeconfig, &t.Context: rec.Context, &t.Namespace: rec.Namespace,
+		&t.Registry: rec.Registry, &t.SecretName: rec.AppSecretName, &t.OTLPEndpoint: rec.OTLPEndpoint,
+		&t.RegistryPortForward: rec.RegistryPortForward, &t.RegistryUsername: rec.RegistryUsername, &t.RegistryPassword: rec.RegistryPassword,
+		&t.URL: rec.URL} {
+		if v != "" {
 			*dst = v
 		}
 	}
-	if v, ok := outs["registryPassword"].Value.(string); ok {
-		t.RegistryPassword = v
+	t.Insecure = t.Insecure || rec.RegistryInsecure
+	if rec.ImagePullSecret != "" {
+		t.ImagePullSecrets = []string{rec.ImagePullSecret}
 	}
-	if b, ok := outs["registryInsecure"].Value.(bool); ok {
-		t.Insecure = t.Insecure || b
-	}
-	if s := outs.String("imagePullSecret"); s != "" {
-		t.ImagePullSecrets = []string{s}
-	}
-	if u := outs.String("url"); u != "" {
-		t.URL = u
-	}
-	if kc, ok := outs["kubeconfigContent"]; ok {
-		s, _ := kc.Value.(string)
+	if rec.HasKubeconfig {
 		path := filepath.Join(kubeDir, st.Name()+".yaml")
 		if err := os.MkdirAll(kubeDir, 0o700); err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(rec.KubeconfigContent), 0o600); err != nil {
 			return err
 		}
 		t.Kubeconfig = path
@@ -67,7 +61,7 @@ func ResolveTarget(ctx context.Context, st *engine.Stack, outs engine.Outputs, t
 		}
 		t.AppSecrets = secrets.Env()
 	}
-	if managed, _ := outs["appSecretManaged"].Value.(bool); managed {
+	if rec.AppSecretManaged {
 		return nil
 	}
 	data := map[string]string{}

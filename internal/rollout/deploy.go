@@ -17,6 +17,7 @@ import (
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // Image is a parsed image reference.
@@ -84,7 +85,7 @@ func (o DeployOptions) secretName(app string) string {
 	if o.SecretName != "" {
 		return o.SecretName
 	}
-	return app + "-env"
+	return outputs.EnvSecret(app)
 }
 
 // Result is what a deploy, promote or rollback did.
@@ -96,9 +97,9 @@ type Result struct {
 	Image    string `json:"image,omitempty"`
 	Promoted bool   `json:"promoted"`
 	// AlreadyLive: the live slot already ran this; nothing was deployed.
-	AlreadyLive bool `json:"already_live,omitempty"`
-	Service  string `json:"service"`
-	Preview  string `json:"preview_service"`
+	AlreadyLive bool   `json:"already_live,omitempty"`
+	Service     string `json:"service"`
+	Preview     string `json:"preview_service"`
 	// Address is where the live Service answers (see Engine.Address).
 	Address     string        `json:"address,omitempty"`
 	ScaleDownAt time.Time     `json:"scale_down_at,omitzero"`

@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // The tags liftoff's aws provider puts on everything (defaultTags), and the
 // load balancer and volume controllers on what they create for the stack.
 const (
-	TagProject = "liftoff:project"
-	TagStack   = "liftoff:stack"
+	TagProject = outputs.TagProject
+	TagStack   = outputs.TagStack
 )
 
 // Errors a Kind's Delete wraps so the sweep knows what to do.

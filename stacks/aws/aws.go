@@ -25,13 +25,14 @@ import (
 	"github.com/liftoff-dev/liftoff/components/registry"
 	"github.com/liftoff-dev/liftoff/components/secrets"
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
 )
 
 // Tag keys on every taggable resource; teardown sweeps and cost reports rely on them.
 const (
-	TagProject = "liftoff:project"
-	TagStack   = "liftoff:stack"
+	TagProject = outputs.TagProject
+	TagStack   = outputs.TagStack
 )
 
 // Target is the stack's root component.
@@ -176,7 +177,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		recovery = 7
 	}
 	sec, err := secrets.New(ctx, base+"-app", &secrets.Args{SecretName: fmt.Sprintf("liftoff/%s/%s", ctx.Stack(), app), Region: a.Region,
-		Namespace: ns, Target: app + "-env", OIDC: eks.OIDC, Values: values, Database: db, RecoveryDays: recovery, Operator: true,
+		Namespace: ns, Target: outputs.EnvSecret(app), OIDC: eks.OIDC, Values: values, Database: db, RecoveryDays: recovery, Operator: true,
 		AWSOpts: []pulumi.ResourceOption{pulumi.Provider(prov)}, KubeOpts: []pulumi.ResourceOption{pulumi.Provider(kube), pulumi.DependsOn([]pulumi.Resource{nsRes})}},
 		pulumi.Parent(t))
 	if err != nil {
@@ -189,14 +190,14 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	}
 
 	outs := pulumi.Map{
-		"target": pulumi.String(string(cfg.Target)), "app": pulumi.String(app), "namespace": pulumi.String(ns),
+		outputs.Target: pulumi.String(string(cfg.Target)), outputs.App: pulumi.String(app), outputs.Namespace: pulumi.String(ns),
 		"region": pulumi.String(a.Region), "clusterName": eks.Name, "vpcId": net.VpcID,
-		"kubeconfigContent": eks.Kubeconfig, "context": eks.Name,
-		"registry": ecr.URL, "registryInsecure": pulumi.Bool(false),
-		"appSecretName": pulumi.String(app + "-env"), "appSecretManaged": pulumi.Bool(true), "appSecretArn": sec.SecretARN,
-		"url": in.URL, "loadBalancer": in.Hostname, "storageClass": pulumi.String(addons.StorageClass),
-		"ingressClass": pulumi.String("traefik"), "previewDomain": pulumi.String(cfg.PreviewDomain),
-		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
+		outputs.KubeconfigContent: eks.Kubeconfig, outputs.Context: eks.Name,
+		outputs.Registry: ecr.URL, outputs.RegistryInsecure: pulumi.Bool(false),
+		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(app)), outputs.AppSecretManaged: pulumi.Bool(true), "appSecretArn": sec.SecretARN,
+		outputs.URL: in.URL, "loadBalancer": in.Hostname, outputs.StorageClass: pulumi.String(addons.StorageClass),
+		outputs.IngressClass: pulumi.String("traefik"), outputs.PreviewDomain: pulumi.String(cfg.PreviewDomain),
+		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
 	}
 	if cfg.Observability.Enabled {
 		if err := kubeconfig.Observability(ctx, cfg, addons.StorageClass, outs, append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...); err != nil {

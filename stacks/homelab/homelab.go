@@ -15,6 +15,7 @@ import (
 
 	"github.com/liftoff-dev/liftoff/components/k3s"
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/remote"
 	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
 )
@@ -75,13 +76,13 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		cfg.StorageClass = "local-path" // k3s's own provisioner
 	}
 	outs := pulumi.Map{
-		"target": pulumi.String(string(cfg.Target)), "app": pulumi.String(cfg.App.Name), "namespace": pulumi.String(cfg.App.Namespace),
-		"kubeconfigContent": cluster.Kubeconfig, "context": pulumi.String(ctx.Stack()), "server": cluster.Server,
+		outputs.Target: pulumi.String(string(cfg.Target)), outputs.App: pulumi.String(cfg.App.Name), outputs.Namespace: pulumi.String(cfg.App.Namespace),
+		outputs.KubeconfigContent: cluster.Kubeconfig, outputs.Context: pulumi.String(ctx.Stack()), "server": cluster.Server,
 		"nodes": cluster.Nodes, "hostKeys": cluster.HostKeys,
-		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
-		"registry": pulumi.String(cfg.Registry.Repository), "registryInsecure": pulumi.Bool(cfg.Registry.Insecure),
-		"appSecretName": pulumi.String(cfg.App.Name + "-env"), "appSecretManaged": pulumi.Bool(false),
-		"storageClass": pulumi.String(cfg.StorageClass), "ingressClass": pulumi.String("traefik"), "previewDomain": pulumi.String(cfg.PreviewDomain),
+		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
+		outputs.Registry: pulumi.String(cfg.Registry.Repository), outputs.RegistryInsecure: pulumi.Bool(cfg.Registry.Insecure),
+		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(cfg.App.Name)), outputs.AppSecretManaged: pulumi.Bool(false),
+		outputs.StorageClass: pulumi.String(cfg.StorageClass), outputs.IngressClass: pulumi.String("traefik"), outputs.PreviewDomain: pulumi.String(cfg.PreviewDomain),
 	}
 	if err := kubeconfig.InCluster(ctx, t, prov, cfg, outs); err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"github.com/liftoff-dev/liftoff/components/observability"
 	"github.com/liftoff-dev/liftoff/components/registry"
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // Target is the stack's root component: the existing cluster liftoff deploys into.
@@ -44,12 +45,12 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	}
 	app, ns := cfg.App.Name, cfg.App.Namespace
 	outs := pulumi.Map{
-		"target": pulumi.String(string(cfg.Target)), "app": pulumi.String(app), "namespace": pulumi.String(ns),
-		"kubeconfig": pulumi.String(cfg.Kubeconfig.Path), "context": pulumi.String(cfg.Kubeconfig.Context),
-		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
-		"registry": pulumi.String(cfg.Registry.Repository), "registryInsecure": pulumi.Bool(cfg.Registry.Insecure),
-		"appSecretName": pulumi.String(app + "-env"), "appSecretManaged": pulumi.Bool(false),
-		"storageClass": pulumi.String(cfg.StorageClass), "previewDomain": pulumi.String(cfg.PreviewDomain),
+		outputs.Target: pulumi.String(string(cfg.Target)), outputs.App: pulumi.String(app), outputs.Namespace: pulumi.String(ns),
+		outputs.Kubeconfig: pulumi.String(cfg.Kubeconfig.Path), outputs.Context: pulumi.String(cfg.Kubeconfig.Context),
+		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
+		outputs.Registry: pulumi.String(cfg.Registry.Repository), outputs.RegistryInsecure: pulumi.Bool(cfg.Registry.Insecure),
+		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(app)), outputs.AppSecretManaged: pulumi.Bool(false),
+		outputs.StorageClass: pulumi.String(cfg.StorageClass), outputs.PreviewDomain: pulumi.String(cfg.PreviewDomain),
 	}
 	if NeedsProvider(cfg) {
 		prov, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
@@ -93,7 +94,7 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 	if err := AppData(ctx, cfg, cfg.StorageClass, inNS...); err != nil {
 		return err
 	}
-	outs["appSecretManaged"] = pulumi.Bool(true)
+	outs[outputs.AppSecretManaged] = pulumi.Bool(true)
 
 	if cfg.Registry.Repository == "" {
 		pw, err := Generated(cfg.Registry.Password, "liftoff:registryPassword")
@@ -109,12 +110,12 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 		if err != nil {
 			return err
 		}
-		outs["registry"] = pulumi.Sprintf("%s/%s", reg.Host, app)
-		outs["registryInsecure"] = pulumi.Bool(true) // plain HTTP on localhost, as containerd allows
-		outs["registryPortForward"] = pulumi.Sprintf("%s/registry:5000", ns)
-		outs["registryUsername"] = reg.Username
-		outs["registryPassword"] = reg.Password
-		outs["imagePullSecret"] = pull.Metadata.Name().Elem()
+		outs[outputs.Registry] = pulumi.Sprintf("%s/%s", reg.Host, app)
+		outs[outputs.RegistryInsecure] = pulumi.Bool(true) // plain HTTP on localhost, as containerd allows
+		outs[outputs.RegistryPortForward] = pulumi.Sprintf("%s/registry:5000", ns)
+		outs[outputs.RegistryUsername] = reg.Username
+		outs[outputs.RegistryPassword] = reg.Password
+		outs[outputs.ImagePullSecret] = pull.Metadata.Name().Elem()
 	}
 	if cfg.Observability.Enabled {
 		return Observability(ctx, cfg, cfg.StorageClass, outs, opts...)
@@ -133,7 +134,7 @@ func AppData(ctx *pulumi.Context, cfg *config.Stack, storageClass string, opts .
 		return err
 	}
 	_, err = corev1.NewSecret(ctx, "app-env", &corev1.SecretArgs{
-		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(app + "-env"), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(app), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}},
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(outputs.EnvSecret(app)), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(app), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}},
 		StringData: env,
 	}, opts...)
 	return err
@@ -199,8 +200,8 @@ func Observability(ctx *pulumi.Context, cfg *config.Stack, storageClass string, 
 	if err != nil {
 		return err
 	}
-	outs["grafana"], outs["prometheus"], outs["alertmanager"] = o.GrafanaService, o.PrometheusService, o.AlertmanagerService
-	outs["otlpEndpoint"], outs["grafanaAdminPassword"] = o.OTLPEndpoint, o.GrafanaAdminPassword
+	outs[outputs.Grafana], outs[outputs.Prometheus], outs[outputs.Alertmanager] = o.GrafanaService, o.PrometheusService, o.AlertmanagerService
+	outs[outputs.OTLPEndpoint], outs[outputs.GrafanaAdminPassword] = o.OTLPEndpoint, o.GrafanaAdminPassword
 	return nil
 }
 

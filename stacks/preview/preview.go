@@ -20,13 +20,14 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
 )
 
 // Inherited are the parent's outputs a preview passes on as its own: how to
 // reach the cluster and the registry, and where the dashboards are.
-var Inherited = []string{"kubeconfig", "kubeconfigContent", "context", "registry", "registryInsecure", "registryPortForward",
-	"registryUsername", "registryPassword", "otlpEndpoint", "grafana", "prometheus", "alertmanager", "region", "clusterName"}
+var Inherited = []string{outputs.Kubeconfig, outputs.KubeconfigContent, outputs.Context, outputs.Registry, outputs.RegistryInsecure, outputs.RegistryPortForward,
+	outputs.RegistryUsername, outputs.RegistryPassword, outputs.OTLPEndpoint, outputs.Grafana, outputs.Prometheus, outputs.Alertmanager, "region", "clusterName"}
 
 // Target is the preview's root component.
 type Target struct {
@@ -91,9 +92,9 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 
 	app, ns := cfg.App.Name, cfg.App.Namespace
 	outs := pulumi.Map{
-		"target": pulumi.String(p.str("target")), "previewOf": pulumi.String(of), "app": pulumi.String(app), "namespace": pulumi.String(ns),
-		"database": pulumi.String(cfg.Database.Mode), "cache": pulumi.String(cfg.Cache.Mode),
-		"appSecretName": pulumi.String(app + "-env"), "appSecretManaged": pulumi.Bool(false),
+		outputs.Target: pulumi.String(p.str("target")), outputs.PreviewOf: pulumi.String(of), outputs.App: pulumi.String(app), outputs.Namespace: pulumi.String(ns),
+		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
+		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(app)), outputs.AppSecretManaged: pulumi.Bool(false),
 	}
 	for _, key := range Inherited {
 		if _, ok := p.values[key]; ok {
@@ -130,7 +131,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	if err := kubeconfig.AppData(ctx, cfg, p.str("storageClass"), inNS...); err != nil {
 		return err
 	}
-	outs["appSecretManaged"] = pulumi.Bool(true)
+	outs[outputs.AppSecretManaged] = pulumi.Bool(true)
 
 	if user := p.str("registryUsername"); user != "" {
 		reg := strings.SplitN(p.str("registry"), "/", 2)[0]
@@ -139,7 +140,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		if err != nil {
 			return err
 		}
-		outs["imagePullSecret"] = pull.Metadata.Name().Elem()
+		outs[outputs.ImagePullSecret] = pull.Metadata.Name().Elem()
 	}
 	if host != "" {
 		var class pulumi.StringPtrInput
@@ -162,7 +163,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		if strings.HasPrefix(p.str("url"), "https://") {
 			scheme = "https" // the parent terminates TLS: its certificate must cover *.previewDomain
 		}
-		outs["url"] = pulumi.String(scheme + "://" + host)
+		outs[outputs.URL] = pulumi.String(scheme + "://" + host)
 	}
 	return kubeconfig.Export(ctx, t, outs)
 }

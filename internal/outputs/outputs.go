@@ -1,0 +1,103 @@
+// Package outputs is the contract between liftoff's Pulumi programs
+// (stacks/...) and the phases that read what they recorded: every stack
+// output key, the decoded form liftoff acts on, and the names and tags both
+// sides must agree on. It is a leaf: it imports nothing of liftoff.
+package outputs
+
+import "fmt"
+
+// Stack output keys. A program writes them with ctx.Export; liftoff reads
+// them back from the stack (Decode).
+const (
+	Target    = "target"
+	App       = "app"
+	Namespace = "namespace"
+	PreviewOf = "previewOf"
+
+	// The cluster: a kubeconfig file (kubeconfig target) or its content
+	// (clusters the program creates), and the context to use.
+	Kubeconfig        = "kubeconfig"
+	KubeconfigContent = "kubeconfigContent"
+	Context           = "context"
+
+	// Where the image goes and how the nodes pull it.
+	Registry            = "registry"
+	RegistryInsecure    = "registryInsecure"
+	RegistryUsername    = "registryUsername"
+	RegistryPassword    = "registryPassword"
+	RegistryPortForward = "registryPortForward"
+	ImagePullSecret     = "imagePullSecret"
+
+	// The app's Secret (DATABASE_URL, CACHE_URL); managed when the
+	// program writes it itself (otherwise liftoff does, from the config).
+	AppSecretName    = "appSecretName"
+	AppSecretManaged = "appSecretManaged"
+
+	OTLPEndpoint  = "otlpEndpoint"
+	URL           = "url"
+	StorageClass  = "storageClass"
+	IngressClass  = "ingressClass"
+	PreviewDomain = "previewDomain"
+	Database      = "database"
+	Cache         = "cache"
+
+	// Observability: "name.namespace.svc:port" addresses, and the password.
+	Grafana              = "grafana"
+	Prometheus           = "prometheus"
+	Alertmanager         = "alertmanager"
+	GrafanaAdminPassword = "grafanaAdminPassword"
+)
+
+// Dashboards are the observability outputs `status` and `open` reach.
+var Dashboards = []string{Grafana, Prometheus, Alertmanager}
+
+// Tags every cloud resource carries; the aws sweep finds leftovers by them.
+const (
+	TagProject = "liftoff:project"
+	TagStack   = "liftoff:stack"
+)
+
+// EnvSecret is the app's Secret holding DATABASE_URL and CACHE_URL.
+func EnvSecret(app string) string { return app + "-env" }
+
+// AppTarget is what the programs record about where the app goes.
+type AppTarget struct {
+	Kubeconfig          string
+	KubeconfigContent   string
+	HasKubeconfig       bool // KubeconfigContent was recorded (it may be empty)
+	Context             string
+	Namespace           string
+	Registry            string
+	RegistryInsecure    bool
+	RegistryUsername    string
+	RegistryPassword    string
+	RegistryPortForward string
+	ImagePullSecret     string
+	AppSecretName       string
+	AppSecretManaged    bool
+	OTLPEndpoint        string
+	URL                 string
+}
+
+// Decode reads the app target from a stack's output values (plain values:
+// secrets already revealed by the engine).
+func Decode(values map[string]any) AppTarget {
+	str := func(k string) string {
+		if v, ok := values[k]; ok && v != nil {
+			if s, ok := v.(string); ok {
+				return s
+			}
+			return fmt.Sprint(v)
+		}
+		return ""
+	}
+	boolean := func(k string) bool { b, _ := values[k].(bool); return b }
+	_, hasKC := values[KubeconfigContent]
+	return AppTarget{
+		Kubeconfig: str(Kubeconfig), KubeconfigContent: str(KubeconfigContent), HasKubeconfig: hasKC, Context: str(Context),
+		Namespace: str(Namespace), Registry: str(Registry), RegistryInsecure: boolean(RegistryInsecure),
+		RegistryUsername: str(RegistryUsername), RegistryPassword: str(RegistryPassword), RegistryPortForward: str(RegistryPortForward),
+		ImagePullSecret: str(ImagePullSecret), AppSecretName: str(AppSecretName), AppSecretManaged: boolean(AppSecretManaged),
+		OTLPEndpoint: str(OTLPEndpoint), URL: str(URL),
+	}
+}
