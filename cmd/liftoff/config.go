@@ -19,7 +19,7 @@ import (
 func NewCmdConfig(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
-		Short: "Read and change the stack's settings (README: config reference)",
+		Short: "Read and change the stack's settings (docs/config.md)",
 	}
 	cmd.AddCommand(NewCmdConfigSet(f, nil), NewCmdConfigGet(f, nil), NewCmdConfigRm(f, nil))
 	return cmd
@@ -83,7 +83,7 @@ func runConfigSet(ctx context.Context, o *ConfigSetOptions) error {
 	def, known := config.Lookup(key)
 	ns, _, _ := strings.Cut(key, ":")
 	if !known && (ns == config.Namespace || key == "aws:region") {
-		return failure.Newf(failure.Config, "see the config reference in README.md", "%s is not a liftoff setting", config.ShortName(key))
+		return failure.Newf(failure.Config, "see the config reference: docs/config.md", "%s is not a liftoff setting", config.ShortName(key))
 	}
 	if known && def.Secret() != o.Secret {
 		if def.Secret() {

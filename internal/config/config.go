@@ -440,7 +440,7 @@ func parseHomelab(r *reader) *HomelabConfig {
 		return h
 	}
 	if err := json.Unmarshal([]byte(v.Text), &h.Nodes); err != nil {
-		r.fail("liftoff:nodes", v, "must be a list of {host, user, port, key, role}", "see README, homelab config")
+		r.fail("liftoff:nodes", v, "must be a list of {host, user, port, key, role}", "see docs/targets.md, homelab config")
 		return h
 	}
 	seenHost, seenName := map[string]int{}, map[string]int{}

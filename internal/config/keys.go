@@ -9,7 +9,7 @@ import (
 const Namespace = "liftoff"
 
 // Key describes one config key: the single source for validation of unknown
-// keys, the secret rule, `liftoff config` help and README's config reference.
+// keys, the secret rule, `liftoff config` help and the config reference (docs/config.md).
 type Key struct {
 	Name    string   // full key, e.g. "liftoff:replicas"
 	Targets []Target // targets that read it; nil means every target
@@ -33,7 +33,7 @@ var (
 	clusterOwners  = []Target{Homelab, Kubeconfig}
 )
 
-// Keys lists every key liftoff reads, in README order.
+// Keys lists every key liftoff reads, in the config reference's order.
 var Keys = []Key{
 	// Every target.
 	{Name: "liftoff:target", Type: "string", Doc: "Where the stack runs: `aws`, `homelab` or `kubeconfig`. Set by `liftoff init`."},

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Reference renders the key table as the README's config reference.
+// Reference renders the key table as the config reference in docs/config.md.
 func Reference() string {
 	var b strings.Builder
 	b.WriteString("| key | targets | type | default | meaning |\n| --- | --- | --- | --- | --- |\n")

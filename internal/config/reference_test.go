@@ -7,16 +7,16 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite README.md's config reference")
+var update = flag.Bool("update", false, "rewrite docs/config.md's config reference")
 
 const (
 	refStart = "<!-- config-reference:start -->\n"
 	refEnd   = "<!-- config-reference:end -->\n"
 )
 
-// TestREADMEReference keeps README's config reference in step with Keys.
+// TestREADMEReference keeps docs/config.md's config reference in step with Keys.
 func TestREADMEReference(t *testing.T) {
-	path := "../../README.md"
+	path := "../../docs/config.md"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +24,7 @@ func TestREADMEReference(t *testing.T) {
 	s := string(b)
 	i, j := strings.Index(s, refStart), strings.Index(s, refEnd)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the %q ... %q markers", refStart, refEnd)
+		t.Fatalf("docs/config.md lacks the %q ... %q markers", refStart, refEnd)
 	}
 	want := s[:i+len(refStart)] + Reference() + s[j:]
 	if want == s {
@@ -36,5 +36,5 @@ func TestREADMEReference(t *testing.T) {
 		}
 		return
 	}
-	t.Error("README.md's config reference is out of date: go test ./internal/config -run TestREADMEReference -update")
+	t.Error("docs/config.md's config reference is out of date: go test ./internal/config -run TestREADMEReference -update")
 }

@@ -1,5 +1,5 @@
 // Package cost estimates the monthly bill of an aws stack from its config and
-// a small price table (us-east-1 list prices, see README for source and
+// a small price table (us-east-1 list prices, see docs/targets.md for source and
 // date). It is an estimate for a founder's decision, not an invoice: usage
 // (data transfer, NAT and load balancer traffic, logs) is left out and said so.
 package cost
@@ -15,7 +15,7 @@ import (
 // HoursPerMonth is AWS's billing convention.
 const HoursPerMonth = 730
 
-// PriceDate is when the table was read; README names the source.
+// PriceDate is when the table was read; docs/targets.md names the source.
 const PriceDate = "2026-11"
 
 // SpotFactor is spot's typical price as a share of on-demand for the general

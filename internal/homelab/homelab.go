@@ -151,7 +151,7 @@ func (p *Preflight) host(ctx context.Context, n config.Node, ha bool) *HostRepor
 			Fix: fmt.Sprintf("allow passwordless sudo for %s, or set it: liftoff config set --secret sudoPassword", n.User)})
 		return r
 	case err != nil:
-		r.Checks = append(r.Checks, Check{Name: "preflight", Status: "fail", Detail: err.Error(), Fix: "run the checks by hand: see README, homelab preflight"})
+		r.Checks = append(r.Checks, Check{Name: "preflight", Status: "fail", Detail: err.Error(), Fix: "run the checks by hand: see docs/targets.md, homelab preflight"})
 		return r
 	}
 	rtt := p.Now().Sub(sent)

@@ -552,6 +552,15 @@ func (e *Engine) removeApp(ctx context.Context) error {
 			return fmt.Errorf("delete service %s: %w", svc, err)
 		}
 	}
+	// The release history and every version of the app's secrets go with
+	// the app (in a namespace liftoff keeps, nothing of the app stays).
+	if err := e.Kube.CoreV1().ConfigMaps(e.T.Namespace).Delete(ctx, e.HistoryName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete configmap %s: %w", e.HistoryName(), err)
+	}
+	if err := e.Kube.CoreV1().Secrets(e.T.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{
+		LabelSelector: LabelApp + "=" + e.T.App + "," + LabelComponent + "=" + componentSecrets}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the app's secrets: %w", err)
+	}
 	return nil
 }
 

@@ -508,6 +508,25 @@ func TestSecretsChange(t *testing.T) {
 			t.Errorf("history[%d] = %+v, want %+v", i, h, want)
 		}
 	}
+	// Teardown in a namespace liftoff did not create: the app goes, history
+	// and secrets included; the namespace stays.
+	ns, _ := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
+	ns.Labels[LabelManagedBy] = "someone-else"
+	if _, err := e.Kube.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Teardown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Kube.CoreV1().ConfigMaps(e.T.Namespace).Get(ctx, e.HistoryName(), metav1.GetOptions{}); err == nil {
+		t.Error("the release history outlived the app")
+	}
+	if list, _ := e.Kube.CoreV1().Secrets(e.T.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelComponent + "=" + componentSecrets}); len(list.Items) != 0 {
+		t.Errorf("%d versions of the app's secrets outlived the app", len(list.Items))
+	}
+	if _, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{}); err != nil {
+		t.Errorf("the namespace liftoff did not create was deleted: %v", err)
+	}
 }
 
 func TestValidSecretKey(t *testing.T) {
