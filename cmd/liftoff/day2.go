@@ -261,9 +261,9 @@ func runReleases(ctx context.Context, o *ReleasesOptions) error {
 
 func releasesTable(hist []rollout.Record) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-19s  %-8s  %-5s  %3s  %-12s  %-10s  %-24s  %-11s  %s\n", "TIME", "ACTION", "SLOT", "REV", "DIGEST", "SECRETS", "WHO", "RESULT", "DURATION")
+	fmt.Fprintf(&b, "%-19s  %-8s  %-5s  %3s  %-12s  %-10s  %-24s  %-12s  %s\n", "TIME", "ACTION", "SLOT", "REV", "DIGEST", "SECRETS", "WHO", "RESULT", "DURATION")
 	for _, r := range hist {
-		fmt.Fprintf(&b, "%-19s  %-8s  %-5s  %3s  %-12s  %-10s  %-24s  %-11s  %s\n", r.Time.Local().Format(time.DateTime), r.Action, orDash(r.Slot),
+		fmt.Fprintf(&b, "%-19s  %-8s  %-5s  %3s  %-12s  %-10s  %-24s  %-12s  %s\n", r.Time.Local().Format(time.DateTime), r.Action, orDash(r.Slot),
 			revision(r.Revision), shortDigest(r.Digest), orDash(r.Secrets), r.Who, r.Result, (time.Duration(r.DurationMS) * time.Millisecond).Round(100*time.Millisecond))
 		if r.Error != "" {
 			fmt.Fprintf(&b, "  %s\n", r.Error)

@@ -164,6 +164,28 @@ func run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 
+	banner("day 2: up with nothing to do, a secret set blue-green, the history, the logs")
+	if out, err = e.liftoff(ctx, up...); err != nil {
+		return err
+	}
+	if !strings.Contains(out, "already serves") {
+		return errors.New("an up with nothing changed deployed anyway")
+	}
+	if _, err := e.liftoff(ctx, "secrets", "set", "GREETING=hello-from-the-demo"); err != nil {
+		return err
+	}
+	if out, err = e.liftoff(ctx, "exec", "--", "shortener", "printenv", "GREETING"); err != nil {
+		return err
+	}
+	if strings.TrimSpace(out) != "hello-from-the-demo" {
+		return fmt.Errorf("the live slot sees GREETING=%q after secrets set", strings.TrimSpace(out))
+	}
+	for _, args := range [][]string{{"releases"}, {"logs", "--tail", "3"}} {
+		if _, err := e.liftoff(ctx, args...); err != nil {
+			return err
+		}
+	}
+
 	banner("a pull request's preview: liftoff up -s pr-42 --preview-of dev")
 	if _, err := e.liftoff(ctx, "init", "-s", "pr-42", "--target", "kubeconfig", "--preview-of", "dev"); err != nil {
 		return err
