@@ -17,6 +17,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/remote"
 	"github.com/liftoff-dev/liftoff/internal/ui"
 )
 
@@ -212,7 +213,7 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 				return nil, err
 			}
 		}
-		if abs, err := filepath.Abs(expandHome(path)); err == nil {
+		if abs, err := filepath.Abs(remote.ExpandHome(path)); err == nil {
 			path = abs
 		}
 		vals["liftoff:kubeconfig"] = config.Plain(path)
@@ -306,14 +307,6 @@ func defaultKubeconfig(getenv func(string) string) string {
 	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".kube", "config")
-}
-
-func expandHome(p string) string {
-	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		home, _ := os.UserHomeDir()
-		return filepath.Join(home, rest)
-	}
-	return p
 }
 
 func sanitizeProject(s string) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/image"
+	"github.com/liftoff-dev/liftoff/internal/ui"
 )
 
 // BuildOptions select what `build` makes and where it goes.
@@ -94,21 +95,11 @@ func Build(ctx context.Context, d Deps, o BuildOptions) (*BuildResult, error) {
 				return err
 			}
 			out.Reference, out.Tags, out.BlobsUploaded, out.BytesUploaded = pub.Reference, pub.Tags, pub.BlobsUploaded, pub.BytesUploaded
-			d.Printer.Infof("pushed %d blob(s), %s; %s", pub.BlobsUploaded, humanBytes(pub.BytesUploaded), pub.Reference)
+			d.Printer.Infof("pushed %d blob(s), %s; %s", pub.BlobsUploaded, ui.Bytes(pub.BytesUploaded), pub.Reference)
 			return nil
 		}},
 	}
 	var err error
 	out.Phases, err = runPhases(ctx, d, phases)
 	return out, err
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

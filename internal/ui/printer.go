@@ -506,6 +506,11 @@ func formatAmount(n int64, unit string) string {
 	if unit != "bytes" {
 		return fmt.Sprintf("%d", n)
 	}
+	return Bytes(n)
+}
+
+// Bytes prints a size in binary units: 512 B, 1.5 KiB, 18.8 MiB, 2.0 GiB.
+func Bytes(n int64) string {
 	const k = 1024
 	switch {
 	case n >= k*k*k:
