@@ -108,6 +108,15 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	// ones it finds next to the CLI or on PATH (InstallPlugin): the engine
 	// then never warns that it took one from PATH.
 	env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"
+	// The Kubernetes provider writes the cluster's credentials to a temp
+	// kubeconfig on every run and leaves it behind when it is stopped: the
+	// engine's temp files go to liftoff's own 0700 directory instead of
+	// /tmp, and old ones are swept.
+	tmp, err := privateTemp(o.Home, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	env["TMPDIR"] = tmp
 	if dir, ok := strings.CutPrefix(o.BackendURL(), "file://"); ok {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, failure.New(failure.Config, fmt.Errorf("state directory %s: %w", dir, err), "pass a writable --backend")
@@ -187,6 +196,22 @@ func projectName(dir string) (string, error) {
 
 // PassphraseFile is the default passphrase location, created by liftoff init.
 func PassphraseFile(home string) string { return filepath.Join(home, "passphrase") }
+
+// privateTemp is <home>/tmp (mode 0700), with entries older than maxAge removed.
+func privateTemp(home string, maxAge time.Duration) (string, error) {
+	dir := filepath.Join(home, "tmp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", failure.New(failure.Config, fmt.Errorf("liftoff's temp directory %s: %w", dir, err), "make liftoff's home writable (LIFTOFF_HOME)")
+	}
+	os.Chmod(dir, 0o700)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > maxAge {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+	return dir, nil
+}
 
 func environment(o Options) (map[string]string, error) {
 	env := map[string]string{

@@ -391,3 +391,29 @@ func children(pid int) []int {
 	walk(pid)
 	return out
 }
+
+// TestPrivateTemp: the engine's temp files (the provider's kubeconfigs)
+// live in liftoff's 0700 directory, and old ones are swept.
+func TestPrivateTemp(t *testing.T) {
+	home := t.TempDir()
+	dir, err := privateTemp(home, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, fresh := filepath.Join(dir, "kubeconfig123"), filepath.Join(dir, "kubeconfig456")
+	os.WriteFile(old, []byte("x"), 0o600)
+	os.WriteFile(fresh, []byte("x"), 0o600)
+	os.Chtimes(old, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
+	if _, err := privateTemp(home, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); err == nil {
+		t.Error("an old temp file was kept")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a fresh temp file was swept")
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o700 {
+		t.Errorf("temp dir mode %v", st.Mode().Perm())
+	}
+}
