@@ -41,13 +41,7 @@ func TestE2EDay2Commands(t *testing.T) {
 	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
 	pg := testenv.StartPostgresOn(t, cl.Node.HostIP)
 	rd := testenv.StartRedisOn(t, cl.Node.HostIP)
-	c := newCLI(t).withEngine()
-	root := testenv.RepoRoot(t)
-	for _, p := range []string{"go.mod", "go.sum", "app"} {
-		if out, err := exec.Command("cp", "-a", filepath.Join(root, p), c.dir).CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v %s", err, out)
-		}
-	}
+	c := newCLI(t).withEngine().withApp()
 	ctx := context.Background()
 	ns := "shop"
 	var printed strings.Builder // everything liftoff wrote, to grep for secrets
@@ -112,9 +106,7 @@ func TestE2EDay2Commands(t *testing.T) {
 
 	t.Run("logs -f across a deploy", func(t *testing.T) {
 		follow := c.background(t, "logs", "-f")
-		api := filepath.Join(c.dir, "app", "api", "api.go")
-		b, _ := os.ReadFile(api)
-		os.WriteFile(api, []byte(strings.Replace(string(b), `"service": "shortener"`, `"service": "shortener", "edition": "2"`, 1)), 0o644)
+		c.changeApp()
 		run(up...)
 		if selector(t, cl, ns) != "green" {
 			t.Fatalf("the second up did not flip to green")
@@ -285,11 +277,7 @@ type bg struct {
 
 func (c *cli) background(t *testing.T, args ...string) *bg {
 	t.Helper()
-	b := &bg{cmd: exec.Command(os.Args[0], append([]string{"--cwd", c.dir}, args...)...), done: make(chan struct{})}
-	b.cmd.Env = append(os.Environ(), "LIFTOFF_TEST_MAIN=1")
-	for k, v := range c.env {
-		b.cmd.Env = append(b.cmd.Env, k+"="+v)
-	}
+	b := &bg{cmd: c.process(args...), done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	b.cmd.Stdout, b.cmd.Stderr = pw, pw
 	if err := b.cmd.Start(); err != nil {

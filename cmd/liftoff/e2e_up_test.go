@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,13 +39,7 @@ import (
 func TestE2EUp(t *testing.T) {
 	t.Parallel() // its own cluster and node: runs beside the others
 	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
-	c := newCLI(t).withEngine()
-	root := testenv.RepoRoot(t)
-	for _, p := range []string{"go.mod", "go.sum", "app"} {
-		if out, err := exec.Command("cp", "-a", filepath.Join(root, p), c.dir).CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v %s", err, out)
-		}
-	}
+	c := newCLI(t).withEngine().withApp()
 	ctx := context.Background()
 	ns := "shop"
 	step := func(name string) { t.Logf("=== %s", name) }
@@ -96,9 +87,7 @@ func TestE2EUp(t *testing.T) {
 	defer load.Stop()
 
 	step("change the app, liftoff up (second)")
-	api := filepath.Join(c.dir, "app", "api", "api.go")
-	b, _ := os.ReadFile(api)
-	os.WriteFile(api, []byte(strings.Replace(string(b), `"service": "shortener"`, `"service": "shortener", "edition": "2"`, 1)), 0o644)
+	c.changeApp()
 	r = run(append(upArgs, "--json")...)
 	changes, _ := summaryOf(t, r.out).Data["changes"].(map[string]any)
 	for op, n := range changes {
@@ -119,11 +108,7 @@ func TestE2EUp(t *testing.T) {
 	scheduler := cl.Component("kube-scheduler")
 	scheduler.Signal(syscall.SIGSTOP)
 	// Nothing changed since the last up: --force-deploy makes it deploy anyway.
-	cmd := exec.Command(os.Args[0], append([]string{"--cwd", c.dir}, append(upArgs, "--force-deploy")...)...)
-	cmd.Env = append(os.Environ(), "LIFTOFF_TEST_MAIN=1")
-	for k, v := range c.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := c.process(append(upArgs, "--force-deploy")...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

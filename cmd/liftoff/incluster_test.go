@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -37,13 +34,7 @@ import (
 func TestInClusterDay2(t *testing.T) {
 	t.Parallel() // its own cluster and node: runs beside the others
 	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
-	c := newCLI(t).withEngine()
-	root := testenv.RepoRoot(t)
-	for _, p := range []string{"go.mod", "go.sum", "app"} {
-		if out, err := exec.Command("cp", "-a", filepath.Join(root, p), c.dir).CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v %s", err, out)
-		}
-	}
+	c := newCLI(t).withEngine().withApp()
 	ctx := context.Background()
 	ns := "shortener"
 	initArgs := []string{"init", "-s", "prod", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context, "--set", "observability=false"}
@@ -78,9 +69,7 @@ func TestInClusterDay2(t *testing.T) {
 	pgSet := uidOf(t, cl, "statefulset", ns, "postgres")
 	pgClaim := uidOf(t, cl, "pvc", ns, "data-postgres-0")
 
-	api := filepath.Join(c.dir, "app", "api", "api.go")
-	b, _ := os.ReadFile(api)
-	os.WriteFile(api, []byte(strings.Replace(string(b), `"service": "shortener"`, `"service": "shortener", "edition": "2"`, 1)), 0o644)
+	c.changeApp()
 	if sum := timed("up, app change only", up...); hasChanges(sum) {
 		t.Errorf("an app-only change changed the infrastructure: %v", sum.Data["changes"])
 	}
@@ -133,11 +122,7 @@ func TestInClusterDay2(t *testing.T) {
 
 	// SIGKILL while the engine creates the cache again.
 	c.mustRun("config", "set", "cache", "in-cluster")
-	cmd := exec.Command(os.Args[0], append([]string{"--cwd", c.dir}, up...)...)
-	cmd.Env = append(os.Environ(), "LIFTOFF_TEST_MAIN=1")
-	for k, v := range c.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := c.process(up...)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

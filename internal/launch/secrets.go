@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
@@ -68,6 +70,11 @@ func ReadSecrets(ctx context.Context, st *engine.Stack) (config.AppSecrets, erro
 	if err != nil {
 		return nil, err
 	}
+	return appSecrets(all)
+}
+
+// appSecrets decodes the app's secrets from a stack's (decrypted) config.
+func appSecrets(all map[string]auto.ConfigValue) (config.AppSecrets, error) {
 	v, ok := all[config.AppSecretsKey]
 	if !ok {
 		return config.AppSecrets{}, nil

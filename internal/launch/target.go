@@ -2,13 +2,11 @@ package launch
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
-	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
@@ -54,11 +52,11 @@ func ResolveTarget(ctx context.Context, st *engine.Stack, outs engine.Outputs, t
 	if err != nil {
 		return err
 	}
-	if v, ok := all[config.AppSecretsKey]; ok {
-		secrets, err := config.DecodeAppSecrets(v.Value)
-		if err != nil {
-			return failure.New(failure.Config, fmt.Errorf("%s %w", config.ShortName(config.AppSecretsKey), err), "rewrite it with liftoff secrets set")
-		}
+	secrets, err := appSecrets(all)
+	if err != nil {
+		return err
+	}
+	if len(secrets) > 0 {
 		t.AppSecrets = secrets.Env()
 	}
 	if rec.AppSecretManaged {
