@@ -23,20 +23,20 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 )
 
-// appEngine connects to the app of the stack (or of the flags).
-func (f *Factory) appEngine(ctx context.Context, flags TargetFlags, command string) (*rollout.Engine, launch.AppTarget, error) {
-	t, _, err := f.AppTarget(ctx, flags)
+// appClient connects to the app of the stack (or of the flags).
+func (f *Factory) appClient(ctx context.Context, flags ClusterFlags, command string) (*rollout.Client, launch.Site, error) {
+	t, _, err := f.Site(ctx, flags)
 	if err != nil {
 		return nil, t, err
 	}
-	e, err := t.Engine(launch.Deps{Printer: f.Printer(), Now: f.Now}, lock.Self("liftoff "+command, f.Getenv, f.Now()))
+	e, err := t.Client(launch.Deps{Printer: f.Printer(), Now: f.Now}, lock.Self("liftoff "+command, f.Getenv, f.Now()))
 	return e, t, err
 }
 
 // LogsOptions are the flags of `liftoff logs`.
 type LogsOptions struct {
 	f      *Factory
-	Target TargetFlags
+	Target ClusterFlags
 	Slot   string
 	Follow bool
 	Since  time.Duration
@@ -78,7 +78,7 @@ JSON log fields.`,
 }
 
 func runLogs(ctx context.Context, o *LogsOptions) error {
-	e, _, err := o.f.appEngine(ctx, o.Target, "logs")
+	e, _, err := o.f.appClient(ctx, o.Target, "logs")
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func runLogs(ctx context.Context, o *LogsOptions) error {
 // ExecOptions are the flags of `liftoff exec`.
 type ExecOptions struct {
 	f       *Factory
-	Target  TargetFlags
+	Target  ClusterFlags
 	Slot    string
 	Pod     string
 	Command []string
@@ -148,7 +148,7 @@ package name.`,
 
 func runExec(ctx context.Context, o *ExecOptions) error {
 	f := o.f
-	e, _, err := f.appEngine(ctx, o.Target, "exec")
+	e, _, err := f.appClient(ctx, o.Target, "exec")
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func terminalSizes(ctx context.Context, tty *os.File) remotecommand.TerminalSize
 // ReleasesOptions are the flags of `liftoff releases`.
 type ReleasesOptions struct {
 	f      *Factory
-	Target TargetFlags
+	Target ClusterFlags
 	N      int
 }
 
@@ -244,7 +244,7 @@ cluster (ConfigMap <app>-releases, last 100), so every machine sees the same one
 }
 
 func runReleases(ctx context.Context, o *ReleasesOptions) error {
-	e, t, err := o.f.appEngine(ctx, o.Target, "releases")
+	e, t, err := o.f.appClient(ctx, o.Target, "releases")
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func shortDigest(d string) string {
 // OpenOptions are the flags of `liftoff open`.
 type OpenOptions struct {
 	f      *Factory
-	Target TargetFlags
+	Target ClusterFlags
 	What   string
 	Print  bool
 }
@@ -341,7 +341,7 @@ func contains(list []string, s string) bool {
 
 func runOpen(ctx context.Context, o *OpenOptions) error {
 	f := o.f
-	e, t, err := f.appEngine(ctx, o.Target, "open")
+	e, t, err := f.appClient(ctx, o.Target, "open")
 	if err != nil {
 		return err
 	}

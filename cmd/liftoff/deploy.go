@@ -18,7 +18,7 @@ import (
 // DeployOptions are the flags of `liftoff deploy`.
 type DeployOptions struct {
 	f         *Factory
-	Target    TargetFlags
+	Target    ClusterFlags
 	Image     string
 	Package   string
 	Platforms []string
@@ -91,7 +91,7 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 			return err
 		}
 	}
-	t, cfg, err := f.AppTarget(ctx, o.Target)
+	t, cfg, err := f.Site(ctx, o.Target)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 // RolloutOptions are the flags of `liftoff promote` and `liftoff rollback`.
 type RolloutOptions struct {
 	f        *Factory
-	Target   TargetFlags
+	Target   ClusterFlags
 	Detach   bool
 	LockWait time.Duration
 }
@@ -137,7 +137,7 @@ type RolloutOptions struct {
 // NewCmdPromote flips traffic to the preview slot.
 func NewCmdPromote(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	return rolloutCommand(f, runF, "promote", "Move live traffic to the slot on the preview Service (after deploy --no-promote)",
-		func(ctx context.Context, e *rollout.Engine, o *RolloutOptions) (*rollout.Result, error) {
+		func(ctx context.Context, e *rollout.Client, o *RolloutOptions) (*rollout.Result, error) {
 			return e.Promote(ctx, o.Detach)
 		})
 }
@@ -145,13 +145,13 @@ func NewCmdPromote(f *Factory, runF func(*RolloutOptions) error) *cobra.Command 
 // NewCmdRollback flips traffic back to the previous slot.
 func NewCmdRollback(f *Factory, runF func(*RolloutOptions) error) *cobra.Command {
 	return rolloutCommand(f, runF, "rollback", "Move live traffic back to the previous slot (instant while it is warm)",
-		func(ctx context.Context, e *rollout.Engine, o *RolloutOptions) (*rollout.Result, error) {
+		func(ctx context.Context, e *rollout.Client, o *RolloutOptions) (*rollout.Result, error) {
 			return e.Rollback(ctx, o.Detach)
 		})
 }
 
 func rolloutCommand(f *Factory, runF func(*RolloutOptions) error, use, short string,
-	do func(context.Context, *rollout.Engine, *RolloutOptions) (*rollout.Result, error)) *cobra.Command {
+	do func(context.Context, *rollout.Client, *RolloutOptions) (*rollout.Result, error)) *cobra.Command {
 	o := &RolloutOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -162,11 +162,11 @@ func rolloutCommand(f *Factory, runF func(*RolloutOptions) error, use, short str
 				return runF(o)
 			}
 			ctx := cmd.Context()
-			t, _, err := f.AppTarget(ctx, o.Target)
+			t, _, err := f.Site(ctx, o.Target)
 			if err != nil {
 				return err
 			}
-			e, err := t.Engine(launch.Deps{Printer: f.Printer(), Now: f.Now}, lock.Self("liftoff "+use, f.Getenv, f.Now()))
+			e, err := t.Client(launch.Deps{Printer: f.Printer(), Now: f.Now}, lock.Self("liftoff "+use, f.Getenv, f.Now()))
 			if err != nil {
 				return err
 			}

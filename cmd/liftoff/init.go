@@ -204,7 +204,7 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 		}
 	}
 	// A preview's cluster and registry come from its parent's outputs.
-	switch target := config.Target(o.Target); {
+	switch target := config.TargetName(o.Target); {
 	case preview:
 	case target == config.Kubeconfig:
 		path := o.Kubeconfig

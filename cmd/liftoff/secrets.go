@@ -33,7 +33,7 @@ DATABASE_URL and CACHE_URL come from the stack and cannot be set here.`,
 // SecretsSetOptions are the flags of `liftoff secrets set` and `unset`.
 type SecretsSetOptions struct {
 	f         *Factory
-	Target    TargetFlags
+	Target    ClusterFlags
 	Set       map[string]string
 	Unset     []string
 	FromStdin string // the one KEY given without =VALUE
@@ -141,9 +141,9 @@ func runSecretsSet(ctx context.Context, o *SecretsSetOptions) error {
 	if err != nil {
 		return err
 	}
-	var t launch.AppTarget
+	var t launch.Site
 	if !o.NoRestart {
-		if t, _, err = f.AppTarget(ctx, o.Target); err != nil {
+		if t, _, err = f.Site(ctx, o.Target); err != nil {
 			return err
 		}
 	}
@@ -178,7 +178,7 @@ func runSecretsSet(ctx context.Context, o *SecretsSetOptions) error {
 // SecretsLsOptions are the flags of `liftoff secrets ls`.
 type SecretsLsOptions struct {
 	f      *Factory
-	Target TargetFlags
+	Target ClusterFlags
 }
 
 // NewCmdSecretsLs lists names and versions, never values.
@@ -207,9 +207,9 @@ func runSecretsLs(ctx context.Context, o *SecretsLsOptions) error {
 		return err
 	}
 	d := launch.Deps{Printer: f.Printer(), Now: f.Now}
-	var tp *launch.AppTarget
+	var tp *launch.Site
 	if last, err := open.Stack.LastUpdate(ctx); err == nil && last != nil {
-		if t, _, err := f.AppTarget(ctx, o.Target); err == nil {
+		if t, _, err := f.Site(ctx, o.Target); err == nil {
 			tp = &t
 		}
 	}

@@ -136,11 +136,11 @@ func accessHints(outs map[string]any) string {
 func (f *Factory) appStatus(ctx context.Context) (*rollout.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	t, _, err := f.AppTarget(ctx, TargetFlags{})
+	t, _, err := f.Site(ctx, ClusterFlags{})
 	if err != nil {
 		return nil, err
 	}
-	e, err := t.Engine(launch.Deps{Printer: f.Printer(), Now: f.Now}, lock.Self("liftoff status", f.Getenv, f.Now()))
+	e, err := t.Client(launch.Deps{Printer: f.Printer(), Now: f.Now}, lock.Self("liftoff status", f.Getenv, f.Now()))
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/launch"
 )
 
-// TargetFlags point at a cluster explicitly, for deploys without a stack.
-type TargetFlags struct {
+// ClusterFlags point at a cluster explicitly, for deploys without a stack.
+type ClusterFlags struct {
 	Kubeconfig string
 	Context    string
 	Namespace  string
@@ -22,7 +22,7 @@ type TargetFlags struct {
 	Insecure   bool
 }
 
-func (t *TargetFlags) register(fl *pflag.FlagSet) {
+func (t *ClusterFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&t.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: the stack's, or $KUBECONFIG)")
 	fl.StringVar(&t.Context, "context", "", "kubeconfig context (default: the stack's, or the file's current)")
 	fl.StringVar(&t.Namespace, "namespace", "", "namespace (default: the stack's liftoff:namespace)")
@@ -32,20 +32,20 @@ func (t *TargetFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&t.Insecure, "insecure-registry", false, "allow plain HTTP to a non-loopback registry")
 }
 
-func (t TargetFlags) explicit() bool {
+func (t ClusterFlags) explicit() bool {
 	return t.Kubeconfig != "" || t.Context != "" || t.Namespace != ""
 }
 
-// AppTarget resolves where the app goes: flags first, then the stack's
+// Site resolves where the app goes: flags first, then the stack's
 // outputs, then its config. Without a stack, the flags must say it all.
-func (f *Factory) AppTarget(ctx context.Context, flags TargetFlags) (launch.AppTarget, *config.Stack, error) {
-	t := launch.AppTarget{App: "shortener", Replicas: 2}
+func (f *Factory) Site(ctx context.Context, flags ClusterFlags) (launch.Site, *config.Stack, error) {
+	t := launch.Site{App: "shortener", Replicas: 2}
 	var cfg *config.Stack
 	if _, err := f.StackName(); err == nil {
 		if cfg, err = f.StackConfig(); err != nil {
 			return t, nil, err
 		}
-		t = launch.TargetFromConfig(cfg)
+		t = launch.SiteFromConfig(cfg)
 		eng, err := f.Engine(ctx)
 		if err != nil {
 			return t, nil, err
@@ -56,7 +56,7 @@ func (f *Factory) AppTarget(ctx context.Context, flags TargetFlags) (launch.AppT
 			if oerr != nil {
 				return t, nil, oerr
 			}
-			if err := launch.ResolveTarget(ctx, st, outs, &t, filepath.Join(f.Home(), "kube", eng.Project())); err != nil {
+			if err := launch.ResolveSite(ctx, st, outs, &t, filepath.Join(f.Home(), "kube", eng.Project())); err != nil {
 				return t, nil, err
 			}
 		} else if failure.ClassOf(err) != failure.NotFound {

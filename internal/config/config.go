@@ -19,18 +19,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
-// Target is where a stack runs.
-type Target string
+// TargetName is where a stack runs.
+type TargetName string
 
 // The targets.
 const (
-	AWS        Target = "aws"
-	Homelab    Target = "homelab"
-	Kubeconfig Target = "kubeconfig"
+	AWS        TargetName = "aws"
+	Homelab    TargetName = "homelab"
+	Kubeconfig TargetName = "kubeconfig"
 )
 
 // Targets lists every target.
-var Targets = []Target{AWS, Homelab, Kubeconfig}
+var Targets = []TargetName{AWS, Homelab, Kubeconfig}
 
 // Pinned versions; changing one is a reviewed change.
 const (
@@ -51,7 +51,7 @@ const (
 // Stack is one stack's validated configuration.
 type Stack struct {
 	Name   string
-	Target Target
+	Target TargetName
 
 	App            App
 	Database       Store
@@ -246,7 +246,7 @@ func Parse(stack string, values Values) (*Stack, error) {
 		}
 	}
 
-	s.Target = Target(r.enum("liftoff:target", "", "aws", "homelab", "kubeconfig"))
+	s.Target = TargetName(r.enum("liftoff:target", "", "aws", "homelab", "kubeconfig"))
 	if _, ok := values["liftoff:target"]; !ok {
 		r.fail("liftoff:target", Value{}, "is not set", "run liftoff init, or liftoff config set target kubeconfig")
 	}
@@ -569,7 +569,7 @@ func AsErrors(err error) (Errors, bool) {
 // reader reads typed values, collecting one error per bad key.
 type reader struct {
 	values Values
-	target Target
+	target TargetName
 	used   map[string]bool
 	errs   Errors
 }

@@ -12,7 +12,7 @@ const Namespace = "liftoff"
 // keys, the secret rule, `liftoff config` help and the config reference (docs/config.md).
 type Key struct {
 	Name    string   // full key, e.g. "liftoff:replicas"
-	Targets []Target // targets that read it; nil means every target
+	Targets []TargetName // targets that read it; nil means every target
 	Type    string   // string, int, bool, duration, list, object, secret
 	Default string
 	Doc     string
@@ -24,13 +24,13 @@ type Key struct {
 func (k Key) Secret() bool { return k.Type == "secret" }
 
 // AppliesTo reports whether target reads the key.
-func (k Key) AppliesTo(t Target) bool { return k.Targets == nil || slices.Contains(k.Targets, t) }
+func (k Key) AppliesTo(t TargetName) bool { return k.Targets == nil || slices.Contains(k.Targets, t) }
 
 var (
-	onlyAWS        = []Target{AWS}
-	onlyHomelab    = []Target{Homelab}
-	onlyKubeconfig = []Target{Kubeconfig}
-	clusterOwners  = []Target{Homelab, Kubeconfig}
+	onlyAWS        = []TargetName{AWS}
+	onlyHomelab    = []TargetName{Homelab}
+	onlyKubeconfig = []TargetName{Kubeconfig}
+	clusterOwners  = []TargetName{Homelab, Kubeconfig}
 )
 
 // Keys lists every key liftoff reads, in the config reference's order.

@@ -12,8 +12,8 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 )
 
-// AppTarget is where the app goes: cluster, namespace, registry and secrets.
-type AppTarget struct {
+// Site is where the app goes: cluster, namespace, registry and secrets.
+type Site struct {
 	Kubeconfig string
 	Context    string
 	Namespace  string
@@ -44,7 +44,7 @@ type AppTarget struct {
 
 // DeployOptions select what `deploy` does.
 type DeployOptions struct {
-	Target AppTarget
+	Target Site
 	// Image to deploy; empty builds and pushes Build first.
 	Image string
 	Build BuildOptions
@@ -57,7 +57,7 @@ type DeployOptions struct {
 	ReadyTimeout time.Duration
 	Self         lock.Holder
 	// Tune lets tests shorten the engine's waits.
-	Tune func(*rollout.Engine)
+	Tune func(*rollout.Client)
 	// ReuseLive redeploys the live slot's image (a secrets change), Action
 	// names the deploy in the history, Locked runs under the deploy lock
 	// before anything changes and returns the app secrets to deploy with.
@@ -93,7 +93,7 @@ func (o DeployOptions) buildAndPush(ctx context.Context, d Deps) (*BuildResult, 
 		b.Keychain = image.BasicKeychain{Username: t.RegistryUsername, Password: t.RegistryPassword}
 	}
 	if t.RegistryPortForward != "" {
-		e, err := t.Engine(d, o.Self)
+		e, err := t.Client(d, o.Self)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +116,7 @@ func (o DeployOptions) buildAndPush(ctx context.Context, d Deps) (*BuildResult, 
 // builds unless told otherwise (half the work of both on a one-arch
 // cluster). When the nodes cannot be listed, it builds every default platform.
 func (o DeployOptions) nodePlatforms(ctx context.Context, d Deps) []string {
-	e, err := o.Target.Engine(d, o.Self)
+	e, err := o.Target.Client(d, o.Self)
 	if err == nil {
 		var ps []string
 		if ps, err = e.NodePlatforms(ctx); err == nil && len(ps) > 0 {
@@ -127,9 +127,9 @@ func (o DeployOptions) nodePlatforms(ctx context.Context, d Deps) []string {
 	return image.DefaultPlatforms
 }
 
-// Engine connects the rollout engine to an app target.
-func (t AppTarget) Engine(d Deps, self lock.Holder) (*rollout.Engine, error) {
-	e, err := rollout.New(rollout.Target{Kubeconfig: t.Kubeconfig, Context: t.Context, Namespace: t.Namespace, App: t.App,
+// Client connects a rollout client to the site.
+func (t Site) Client(d Deps, self lock.Holder) (*rollout.Client, error) {
+	e, err := rollout.New(rollout.AppRef{Kubeconfig: t.Kubeconfig, Context: t.Context, Namespace: t.Namespace, App: t.App,
 		NamespaceLabels: t.NamespaceLabels, NamespaceAnnotations: t.NamespaceAnnotations}, d.Printer, self)
 	if err != nil {
 		return nil, err
@@ -155,7 +155,7 @@ func Deploy(ctx context.Context, d Deps, o DeployOptions) (*DeployResult, error)
 		}
 		res.Build, res.Image = br, br.Reference
 	}
-	e, err := o.Target.Engine(d, o.Self)
+	e, err := o.Target.Client(d, o.Self)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 		rec.Left = append(rec.Left, teardown.Item{Kind: "cluster", Name: o.Config.Name, Why: what + " failed: " + err.Error()})
 		return nil
 	}
-	var app *rollout.Engine
+	var app *rollout.Client
 	awsSwept := false
 	phases := []phase{
 		{"kubernetes", func(ctx context.Context) (err error) {
@@ -89,11 +89,11 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 			if len(outs) == 0 {
 				return errSkipped // never up'd: nothing deployed
 			}
-			t := TargetFromConfig(o.Config)
-			if err := ResolveTarget(ctx, st, outs, &t, o.KubeDir); err != nil {
+			t := SiteFromConfig(o.Config)
+			if err := ResolveSite(ctx, st, outs, &t, o.KubeDir); err != nil {
 				return err
 			}
-			if app, err = t.Engine(d, o.Self); err != nil {
+			if app, err = t.Client(d, o.Self); err != nil {
 				return err
 			}
 			r, err := teardown.Kube{Client: app.Kube, Namespaces: sweepNamespaces(o.Config, t.Namespace), Wait: o.SweepWait, Log: d.Printer}.Sweep(ctx)

@@ -92,7 +92,7 @@ type UpOptions struct {
 	Smoke        rollout.SmokeMode
 	ReadyTimeout time.Duration
 	Self         lock.Holder
-	Tune         func(*rollout.Engine)
+	Tune         func(*rollout.Client)
 	// ForceDeploy deploys even when the live slot already runs the image.
 	ForceDeploy bool
 }
@@ -104,7 +104,7 @@ type UpResult struct {
 	// Changes counts the infrastructure steps by operation; no changes but "same" means nothing was touched.
 	Changes engine.Changes `json:"changes,omitempty"`
 	Deploy  *DeployResult  `json:"deploy,omitempty"`
-	Target  AppTarget      `json:"-"`
+	Target  Site      `json:"-"`
 	Phases  []PhaseResult  `json:"phases"`
 	// Expires is when a preview stack's TTL runs out (liftoff stacks gc destroys it then).
 	Expires *time.Time `json:"expires,omitempty"`
@@ -170,8 +170,8 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	if err != nil || o.InfraOnly {
 		return res, err
 	}
-	t := TargetFromConfig(o.Config)
-	if err := ResolveTarget(ctx, st, outs, &t, o.KubeDir); err != nil {
+	t := SiteFromConfig(o.Config)
+	if err := ResolveSite(ctx, st, outs, &t, o.KubeDir); err != nil {
 		return res, err
 	}
 	if o.Config.Preview != nil {

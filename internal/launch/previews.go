@@ -89,7 +89,7 @@ func tagPreview(ctx context.Context, st *engine.Stack, cfg *config.Stack, expire
 }
 
 // labelPreview puts the parent and the expiry on the preview's namespace.
-func labelPreview(t *AppTarget, cfg *config.Stack, expires time.Time) {
+func labelPreview(t *Site, cfg *config.Stack, expires time.Time) {
 	t.NamespaceLabels = map[string]string{LabelPreviewOf: cfg.Preview.Of, LabelStack: cfg.Name}
 	t.NamespaceAnnotations = map[string]string{AnnExpires: expires.UTC().Format(time.RFC3339)}
 }

@@ -96,7 +96,7 @@ func storeSecrets(ctx context.Context, st *engine.Stack, s config.AppSecrets) er
 // SecretsOptions say how to change the app's secrets.
 type SecretsOptions struct {
 	Stack  *engine.Stack
-	Target AppTarget
+	Target Site
 	Change SecretsChange
 	// NoRestart only stores the change; the next deploy applies it.
 	NoRestart    bool
@@ -104,7 +104,7 @@ type SecretsOptions struct {
 	Smoke        rollout.SmokeMode
 	ReadyTimeout time.Duration
 	Self         lock.Holder
-	Tune         func(*rollout.Engine)
+	Tune         func(*rollout.Client)
 }
 
 // SecretsResult is what a change did. It never holds a value.
@@ -144,7 +144,7 @@ func SetSecrets(ctx context.Context, d Deps, o SecretsOptions) (*SecretsResult, 
 		}
 		return res, nil
 	}
-	e, err := o.Target.Engine(d, o.Self)
+	e, err := o.Target.Client(d, o.Self)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ type SecretInfo struct {
 
 // ListSecrets reads the stored names and, when the app is deployed, which
 // version each slot runs.
-func ListSecrets(ctx context.Context, d Deps, st *engine.Stack, t *AppTarget, self lock.Holder) (*SecretsListing, error) {
+func ListSecrets(ctx context.Context, d Deps, st *engine.Stack, t *Site, self lock.Holder) (*SecretsListing, error) {
 	s, err := ReadSecrets(ctx, st)
 	if err != nil {
 		return nil, err
@@ -230,7 +230,7 @@ func ListSecrets(ctx context.Context, d Deps, st *engine.Stack, t *AppTarget, se
 	if t == nil {
 		return out, nil
 	}
-	e, err := t.Engine(d, self)
+	e, err := t.Client(d, self)
 	if err != nil {
 		return nil, err
 	}

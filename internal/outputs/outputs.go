@@ -60,8 +60,8 @@ const (
 // EnvSecret is the app's Secret holding DATABASE_URL and CACHE_URL.
 func EnvSecret(app string) string { return app + "-env" }
 
-// AppTarget is what the programs record about where the app goes.
-type AppTarget struct {
+// Record is what the programs record about where the app goes.
+type Record struct {
 	Kubeconfig          string
 	KubeconfigContent   string
 	HasKubeconfig       bool // KubeconfigContent was recorded (it may be empty)
@@ -79,9 +79,9 @@ type AppTarget struct {
 	URL                 string
 }
 
-// Decode reads the app target from a stack's output values (plain values:
+// Decode reads the record from a stack's output values (plain values:
 // secrets already revealed by the engine).
-func Decode(values map[string]any) AppTarget {
+func Decode(values map[string]any) Record {
 	str := func(k string) string {
 		if v, ok := values[k]; ok && v != nil {
 			if s, ok := v.(string); ok {
@@ -93,7 +93,7 @@ func Decode(values map[string]any) AppTarget {
 	}
 	boolean := func(k string) bool { b, _ := values[k].(bool); return b }
 	_, hasKC := values[KubeconfigContent]
-	return AppTarget{
+	return Record{
 		Kubeconfig: str(Kubeconfig), KubeconfigContent: str(KubeconfigContent), HasKubeconfig: hasKC, Context: str(Context),
 		Namespace: str(Namespace), Registry: str(Registry), RegistryInsecure: boolean(RegistryInsecure),
 		RegistryUsername: str(RegistryUsername), RegistryPassword: str(RegistryPassword), RegistryPortForward: str(RegistryPortForward),

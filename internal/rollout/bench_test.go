@@ -74,7 +74,7 @@ func BenchmarkDeploy(b *testing.B) {
 	ref := buildShortener(b, cl)
 	rec := &recorder{t: b}
 	self := lock.Self("bench", func(string) string { return "" }, time.Now())
-	e, err := New(Target{Kubeconfig: cl.Kubeconfig, Context: cl.Context, Namespace: "bench", App: "shortener"}, rec, self)
+	e, err := New(AppRef{Kubeconfig: cl.Kubeconfig, Context: cl.Context, Namespace: "bench", App: "shortener"}, rec, self)
 	if err != nil {
 		b.Fatal(err)
 	}

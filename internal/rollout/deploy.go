@@ -111,7 +111,7 @@ type Result struct {
 
 // Deploy rolls an image out to the idle slot and, once it is healthy, moves
 // traffic to it.
-func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (res *Result, err error) {
+func (e *Client) Deploy(ctx context.Context, o DeployOptions) (res *Result, err error) {
 	start := e.Now()
 	var img Image
 	if o.ReuseLive {
@@ -166,7 +166,7 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 	}
 	res = &Result{Live: live, Previous: live, Slot: target, Image: img.Ref, Service: e.StableService(), Preview: e.PreviewService()}
 	if o.SecretData != nil {
-		if err := e.ensureSecret(ctx, o.secretName(e.T.App), o.SecretData); err != nil {
+		if err := e.ensureSecret(ctx, o.secretName(e.Ref.App), o.SecretData); err != nil {
 			return nil, err
 		}
 	}
@@ -181,7 +181,7 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 	}
 	// The stack's Secret (DATABASE_URL, CACHE_URL) is part of what a slot
 	// runs: when the stack changes it, the app is redeployed.
-	envHash, err := e.secretHash(ctx, o.secretName(e.T.App))
+	envHash, err := e.secretHash(ctx, o.secretName(e.Ref.App))
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func (e *Engine) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 		return nil, e.dispose(ctx, target, err)
 	}
 	if o.NoPromote {
-		e.Log.Infof("slot %s is ready on %s/%s; promote with liftoff promote", target, e.T.Namespace, e.PreviewService())
+		e.Log.Infof("slot %s is ready on %s/%s; promote with liftoff promote", target, e.Ref.Namespace, e.PreviewService())
 		return res, nil
 	}
 	if err := ctx.Err(); err != nil { // interrupted: never flip half-way through
@@ -252,8 +252,8 @@ func specHash(vals map[string]any, envHash string) string {
 }
 
 // secretHash is a hash of a Secret's data ("" when it does not exist).
-func (e *Engine) secretHash(ctx context.Context, name string) (string, error) {
-	sec, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, name, metav1.GetOptions{})
+func (e *Client) secretHash(ctx context.Context, name string) (string, error) {
+	sec, err := e.Kube.CoreV1().Secrets(e.Ref.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", nil
 	}
@@ -266,8 +266,8 @@ func (e *Engine) secretHash(ctx context.Context, name string) (string, error) {
 }
 
 // runs says whether a slot is live-ready and runs exactly spec.
-func (e *Engine) runs(ctx context.Context, slot, spec string) bool {
-	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+func (e *Client) runs(ctx context.Context, slot, spec string) bool {
+	d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
 	if err != nil || d.Spec.Template.Annotations[AnnSpec] != spec {
 		return false
 	}
@@ -275,11 +275,11 @@ func (e *Engine) runs(ctx context.Context, slot, spec string) bool {
 }
 
 // liveImage is the image the live slot runs, by digest.
-func (e *Engine) liveImage(ctx context.Context, live string) (Image, error) {
+func (e *Client) liveImage(ctx context.Context, live string) (Image, error) {
 	if live == "" {
-		return Image{}, failure.Newf(failure.NotFound, "deploy the app first: liftoff up (or liftoff deploy)", "%s has no live slot in %s", e.T.App, e.T.Namespace)
+		return Image{}, failure.Newf(failure.NotFound, "deploy the app first: liftoff up (or liftoff deploy)", "%s has no live slot in %s", e.Ref.App, e.Ref.Namespace)
 	}
-	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(live), metav1.GetOptions{})
+	d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(live), metav1.GetOptions{})
 	if err != nil {
 		return Image{}, fmt.Errorf("live slot %s: %w", live, err)
 	}
@@ -290,7 +290,7 @@ func (e *Engine) liveImage(ctx context.Context, live string) (Image, error) {
 }
 
 // dispose parks a slot that failed its checks; the live slot never saw traffic move.
-func (e *Engine) dispose(ctx context.Context, slot string, cause error) error {
+func (e *Client) dispose(ctx context.Context, slot string, cause error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := e.scale(cctx, slot, 0); err != nil {
@@ -300,7 +300,7 @@ func (e *Engine) dispose(ctx context.Context, slot string, cause error) error {
 }
 
 // promote flips traffic to target and schedules the old slot's scale-down.
-func (e *Engine) promote(ctx context.Context, target, live string, detach bool, res *Result) error {
+func (e *Client) promote(ctx context.Context, target, live string, detach bool, res *Result) error {
 	t0 := e.Now()
 	if err := e.flip(ctx, target, live); err != nil {
 		return err
@@ -321,7 +321,7 @@ func (e *Engine) promote(ctx context.Context, target, live string, detach bool, 
 // waitAndPark keeps the old slot warm for the scale-down delay, then parks it.
 // Detached, or interrupted, the deferred scale-down stays recorded and the
 // next liftoff command on the app carries it out.
-func (e *Engine) waitAndPark(ctx context.Context, target, old string, detach bool) error {
+func (e *Client) waitAndPark(ctx context.Context, target, old string, detach bool) error {
 	if old == "" || old == target {
 		return nil
 	}
@@ -342,7 +342,7 @@ func (e *Engine) waitAndPark(ctx context.Context, target, old string, detach boo
 }
 
 // Promote flips traffic to the slot on the preview Service (after deploy --no-promote).
-func (e *Engine) Promote(ctx context.Context, detach bool) (res *Result, err error) {
+func (e *Client) Promote(ctx context.Context, detach bool) (res *Result, err error) {
 	start := e.Now()
 	ctx, l, err := e.acquire(ctx)
 	if err != nil {
@@ -360,7 +360,7 @@ func (e *Engine) Promote(ctx context.Context, detach bool) (res *Result, err err
 		return nil, err
 	}
 	if target == "" {
-		return nil, failure.Newf(failure.NotFound, "deploy first: liftoff deploy --no-promote", "nothing to promote: %s has no preview slot", e.T.App)
+		return nil, failure.Newf(failure.NotFound, "deploy first: liftoff deploy --no-promote", "nothing to promote: %s has no preview slot", e.Ref.App)
 	}
 	res = &Result{Live: live, Previous: live, Slot: target, Service: e.StableService(), Preview: e.PreviewService()}
 	if target == live {
@@ -377,8 +377,8 @@ func (e *Engine) Promote(ctx context.Context, detach bool) (res *Result, err err
 }
 
 // checkReady verifies a slot has all its replicas ready right now.
-func (e *Engine) checkReady(ctx context.Context, slot string) error {
-	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+func (e *Client) checkReady(ctx context.Context, slot string) error {
+	d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return failure.Newf(failure.NotFound, "deploy it first", "slot %s has never been deployed", slot)
 	}
@@ -395,7 +395,7 @@ func (e *Engine) checkReady(ctx context.Context, slot string) error {
 // Rollback moves traffic back to the previous slot: instantly while it is
 // still warm, otherwise after scaling it back up (its release still holds the
 // previous image).
-func (e *Engine) Rollback(ctx context.Context, detach bool) (res *Result, err error) {
+func (e *Client) Rollback(ctx context.Context, detach bool) (res *Result, err error) {
 	start := e.Now()
 	ctx, l, err := e.acquire(ctx)
 	if err != nil {
@@ -412,7 +412,7 @@ func (e *Engine) Rollback(ctx context.Context, detach bool) (res *Result, err er
 		return nil, err
 	}
 	if live == "" {
-		return nil, failure.Newf(failure.NotFound, "deploy first", "%s has no live slot in %s", e.T.App, e.T.Namespace)
+		return nil, failure.Newf(failure.NotFound, "deploy first", "%s has no live slot in %s", e.Ref.App, e.Ref.Namespace)
 	}
 	prev := ann[AnnPrevious]
 	if prev == "" {
@@ -480,7 +480,7 @@ type Status struct {
 }
 
 // Status reads the app's state; it also parks idle slots whose time has come.
-func (e *Engine) Status(ctx context.Context) (*Status, error) {
+func (e *Client) Status(ctx context.Context) (*Status, error) {
 	live, _, err := e.serviceSlot(ctx, e.StableService())
 	if err != nil {
 		return nil, err
@@ -494,7 +494,7 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 			e.Log.Warnf("park idle slot: %v", err)
 		}
 	}
-	st := &Status{Namespace: e.T.Namespace, App: e.T.App, Live: live}
+	st := &Status{Namespace: e.Ref.Namespace, App: e.Ref.App, Live: live}
 	for _, slot := range []string{Blue, Green} {
 		s := SlotStatus{Slot: slot, Release: e.Release(slot), Live: slot == live, Preview: slot == preview && slot != live}
 		if info, err := e.releaseInfo(slot); err != nil {
@@ -502,7 +502,7 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 		} else if info != nil {
 			s.Revision, s.HelmStatus = info.Revision, info.Status
 		}
-		d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+		d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
 		if err == nil {
 			s.Desired, s.Ready = ptr.Deref(d.Spec.Replicas, 0), d.Status.ReadyReplicas
 			if len(d.Spec.Template.Spec.Containers) > 0 {
@@ -533,7 +533,7 @@ func orNone(s string) string {
 
 // removeApp uninstalls both releases and deletes liftoff's Services; the
 // caller holds the deploy lock.
-func (e *Engine) removeApp(ctx context.Context) error {
+func (e *Client) removeApp(ctx context.Context) error {
 	for _, slot := range []string{Blue, Green} {
 		if info, err := e.releaseInfo(slot); err != nil {
 			return err
@@ -548,17 +548,17 @@ func (e *Engine) removeApp(ctx context.Context) error {
 		e.Log.Infof("uninstalled release %s", e.Release(slot))
 	}
 	for _, svc := range []string{e.StableService(), e.PreviewService()} {
-		if err := e.Kube.CoreV1().Services(e.T.Namespace).Delete(ctx, svc, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := e.Kube.CoreV1().Services(e.Ref.Namespace).Delete(ctx, svc, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete service %s: %w", svc, err)
 		}
 	}
 	// The release history and every version of the app's secrets go with
 	// the app (in a namespace liftoff keeps, nothing of the app stays).
-	if err := e.Kube.CoreV1().ConfigMaps(e.T.Namespace).Delete(ctx, e.HistoryName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := e.Kube.CoreV1().ConfigMaps(e.Ref.Namespace).Delete(ctx, e.HistoryName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete configmap %s: %w", e.HistoryName(), err)
 	}
-	if err := e.Kube.CoreV1().Secrets(e.T.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{
-		LabelSelector: LabelApp + "=" + e.T.App + "," + LabelComponent + "=" + componentSecrets}); err != nil && !apierrors.IsNotFound(err) {
+	if err := e.Kube.CoreV1().Secrets(e.Ref.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{
+		LabelSelector: LabelApp + "=" + e.Ref.App + "," + LabelComponent + "=" + componentSecrets}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete the app's secrets: %w", err)
 	}
 	return nil
@@ -567,8 +567,8 @@ func (e *Engine) removeApp(ctx context.Context) error {
 // Teardown removes the app: both releases, liftoff's Services and Secret,
 // the deploy lock, and the namespace when liftoff created it. It waits
 // (bounded by ctx) until the namespace is gone.
-func (e *Engine) Teardown(ctx context.Context) error {
-	ns, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
+func (e *Client) Teardown(ctx context.Context) error {
+	ns, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.Ref.Namespace, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -584,26 +584,26 @@ func (e *Engine) Teardown(ctx context.Context) error {
 		return err
 	}
 	if ns.Labels[LabelManagedBy] != "liftoff" {
-		e.Log.Infof("namespace %s was not created by liftoff: keeping it", e.T.Namespace)
+		e.Log.Infof("namespace %s was not created by liftoff: keeping it", e.Ref.Namespace)
 		return nil
 	}
 	// The deploy lock is a Lease in the namespace and goes with it: it is
 	// no longer renewed (its loss would stop the wait below), but never
 	// given up, so no deploy starts in the namespace being deleted.
 	l.stopRenewing()
-	if err := e.Kube.CoreV1().Namespaces().Delete(ctx, e.T.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete namespace %s: %w", e.T.Namespace, err)
+	if err := e.Kube.CoreV1().Namespaces().Delete(ctx, e.Ref.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete namespace %s: %w", e.Ref.Namespace, err)
 	}
 	for {
-		_, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
+		_, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.Ref.Namespace, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			e.Log.Infof("namespace %s deleted", e.T.Namespace)
+			e.Log.Infof("namespace %s deleted", e.Ref.Namespace)
 			return nil
 		}
-		e.Log.Waiting("namespace " + e.T.Namespace + " to finish terminating")
+		e.Log.Waiting("namespace " + e.Ref.Namespace + " to finish terminating")
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("namespace %s still terminating: %w", e.T.Namespace, ctx.Err())
+			return fmt.Errorf("namespace %s still terminating: %w", e.Ref.Namespace, ctx.Err())
 		case <-time.After(max(e.Poll, 250*time.Millisecond)):
 		}
 	}

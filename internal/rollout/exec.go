@@ -33,17 +33,17 @@ type ExecOptions struct {
 
 // ExecPod picks the pod a command runs in: the one named (it must be the
 // app's), or a ready pod of the slot.
-func (e *Engine) ExecPod(ctx context.Context, o ExecOptions) (*corev1.Pod, error) {
+func (e *Client) ExecPod(ctx context.Context, o ExecOptions) (*corev1.Pod, error) {
 	if o.Pod != "" {
-		p, err := e.Kube.CoreV1().Pods(e.T.Namespace).Get(ctx, o.Pod, metav1.GetOptions{})
+		p, err := e.Kube.CoreV1().Pods(e.Ref.Namespace).Get(ctx, o.Pod, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return nil, failure.Newf(failure.NotFound, "list the app's pods with liftoff status, or drop --pod", "pod %s not found in namespace %s", o.Pod, e.T.Namespace)
+			return nil, failure.Newf(failure.NotFound, "list the app's pods with liftoff status, or drop --pod", "pod %s not found in namespace %s", o.Pod, e.Ref.Namespace)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if p.Labels[LabelApp] != e.T.App {
-			return nil, failure.Newf(failure.Config, "pass a pod of "+e.T.App, "pod %s is not one of %s's", o.Pod, e.T.App)
+		if p.Labels[LabelApp] != e.Ref.App {
+			return nil, failure.Newf(failure.Config, "pass a pod of "+e.Ref.App, "pod %s is not one of %s's", o.Pod, e.Ref.App)
 		}
 		return p, nil
 	}
@@ -77,7 +77,7 @@ func podReady(p *corev1.Pod) bool {
 
 // Exec runs a command in a pod of the app, streaming its stdio, and returns
 // the command's exit code. An error means the command could not be run.
-func (e *Engine) Exec(ctx context.Context, o ExecOptions) (int, error) {
+func (e *Client) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	if len(o.Command) == 0 {
 		return 0, failure.Newf(failure.Config, "liftoff exec -- CMD [ARGS...], e.g. liftoff exec -- shortener migrate", "no command to run")
 	}

@@ -17,13 +17,13 @@ import (
 
 // values builds the chart values for a slot and validates them against the
 // chart's schema before anything changes.
-func (e *Engine) values(slot string, img Image, o DeployOptions, secretsVersion string) (map[string]any, error) {
-	env := map[string]any{"secretName": o.secretName(e.T.App)}
+func (e *Client) values(slot string, img Image, o DeployOptions, secretsVersion string) (map[string]any, error) {
+	env := map[string]any{"secretName": o.secretName(e.Ref.App)}
 	if secretsVersion != "" {
 		env["appSecretName"] = e.SecretsName(secretsVersion)
 	}
 	vals := map[string]any{
-		"app": e.T.App, "slot": slot, "replicas": o.Replicas,
+		"app": e.Ref.App, "slot": slot, "replicas": o.Replicas,
 		"image": map[string]any{"repository": img.Repository, "digest": img.Digest, "tag": img.Tag},
 		"env":   env,
 		// The version is on the pod template even when empty, so a slot's
@@ -76,13 +76,13 @@ func (e *Engine) values(slot string, img Image, o DeployOptions, secretsVersion 
 
 // apply installs or upgrades a slot's release, without Helm's own wait:
 // liftoff waits itself, failing fast.
-func (e *Engine) apply(ctx context.Context, slot string, vals map[string]any) (*release.Release, error) {
+func (e *Client) apply(ctx context.Context, slot string, vals map[string]any) (*release.Release, error) {
 	name := e.Release(slot)
 	hist := action.NewHistory(e.helm)
 	hist.Max = 1
 	if _, err := hist.Run(name); errors.Is(err, driver.ErrReleaseNotFound) {
 		in := action.NewInstall(e.helm)
-		in.ReleaseName, in.Namespace, in.Timeout = name, e.T.Namespace, 2*time.Minute
+		in.ReleaseName, in.Namespace, in.Timeout = name, e.Ref.Namespace, 2*time.Minute
 		rel, err := in.RunWithContext(ctx, e.chart, vals)
 		if err != nil {
 			return nil, failure.New(failure.Engine, fmt.Errorf("helm install %s: %w", name, err), "see the error above")
@@ -92,7 +92,7 @@ func (e *Engine) apply(ctx context.Context, slot string, vals map[string]any) (*
 		return nil, fmt.Errorf("helm history %s: %w", name, err)
 	}
 	up := action.NewUpgrade(e.helm)
-	up.Namespace, up.Timeout, up.MaxHistory = e.T.Namespace, 2*time.Minute, 10
+	up.Namespace, up.Timeout, up.MaxHistory = e.Ref.Namespace, 2*time.Minute, 10
 	rel, err := up.RunWithContext(ctx, name, e.chart, vals)
 	if err != nil {
 		return nil, failure.New(failure.Engine, fmt.Errorf("helm upgrade %s: %w", name, err), "see the error above")
@@ -103,7 +103,7 @@ func (e *Engine) apply(ctx context.Context, slot string, vals map[string]any) (*
 // recoverReleases repairs releases an interrupted run left pending: an
 // interrupted upgrade or rollback goes back to the last deployed revision, an
 // interrupted first install is removed. Only called under the deploy lock.
-func (e *Engine) recoverReleases(ctx context.Context) error {
+func (e *Client) recoverReleases(ctx context.Context) error {
 	for _, slot := range []string{Blue, Green} {
 		name := e.Release(slot)
 		hist := action.NewHistory(e.helm)
@@ -164,7 +164,7 @@ type releaseInfo struct {
 	Replicas int
 }
 
-func (e *Engine) releaseInfo(slot string) (*releaseInfo, error) {
+func (e *Client) releaseInfo(slot string) (*releaseInfo, error) {
 	st := action.NewStatus(e.helm)
 	rel, err := st.Run(e.Release(slot))
 	if errors.Is(err, driver.ErrReleaseNotFound) {

@@ -50,9 +50,9 @@ type Record struct {
 }
 
 // HistoryName is the ConfigMap that holds the app's release history.
-func (e *Engine) HistoryName() string { return e.T.App + "-releases" }
+func (e *Client) HistoryName() string { return e.Ref.App + "-releases" }
 
-func (e *Engine) who() string {
+func (e *Client) who() string {
 	if e.Self.CIRun != "" {
 		return "ci:" + e.Self.CIRun
 	}
@@ -67,7 +67,7 @@ func (e *Engine) who() string {
 
 // record appends what an action did to the history; the caller holds the
 // deploy lock. A failure to record is a warning: the action itself is done.
-func (e *Engine) record(ctx context.Context, r Record, start time.Time, res *Result, err error) {
+func (e *Client) record(ctx context.Context, r Record, start time.Time, res *Result, err error) {
 	r.Time, r.Who = start.UTC(), e.who()
 	r.DurationMS = e.Now().Sub(start).Milliseconds()
 	if res != nil {
@@ -102,13 +102,13 @@ func (e *Engine) record(ctx context.Context, r Record, start time.Time, res *Res
 }
 
 // recordSlot fills in the image and secrets a promoted or restored slot runs.
-func (e *Engine) recordSlot(ctx context.Context, r *Record, res *Result) {
+func (e *Client) recordSlot(ctx context.Context, r *Record, res *Result) {
 	if res == nil || res.Slot == "" {
 		return
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(cctx, e.Release(res.Slot), metav1.GetOptions{})
+	d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(cctx, e.Release(res.Slot), metav1.GetOptions{})
 	if err != nil {
 		return
 	}
@@ -118,8 +118,8 @@ func (e *Engine) recordSlot(ctx context.Context, r *Record, res *Result) {
 	r.Secrets = d.Spec.Template.Annotations[AnnSecretsVersion]
 }
 
-func (e *Engine) appendRecord(ctx context.Context, r Record) error {
-	cms := e.Kube.CoreV1().ConfigMaps(e.T.Namespace)
+func (e *Client) appendRecord(ctx context.Context, r Record) error {
+	cms := e.Kube.CoreV1().ConfigMaps(e.Ref.Namespace)
 	for attempt := 0; ; attempt++ {
 		cm, err := cms.Get(ctx, e.HistoryName(), metav1.GetOptions{})
 		create := apierrors.IsNotFound(err)
@@ -127,8 +127,8 @@ func (e *Engine) appendRecord(ctx context.Context, r Record) error {
 			return err
 		}
 		if create {
-			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: e.HistoryName(), Namespace: e.T.Namespace,
-				Labels: map[string]string{LabelApp: e.T.App, LabelManagedBy: "liftoff"}}}
+			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: e.HistoryName(), Namespace: e.Ref.Namespace,
+				Labels: map[string]string{LabelApp: e.Ref.App, LabelManagedBy: "liftoff"}}}
 		}
 		hist, _ := decodeHistory(cm)
 		hist = append(hist, r)
@@ -168,8 +168,8 @@ func decodeHistory(cm *corev1.ConfigMap) ([]Record, error) {
 }
 
 // History returns the last n records (all when n <= 0), newest first.
-func (e *Engine) History(ctx context.Context, n int) ([]Record, error) {
-	cm, err := e.Kube.CoreV1().ConfigMaps(e.T.Namespace).Get(ctx, e.HistoryName(), metav1.GetOptions{})
+func (e *Client) History(ctx context.Context, n int) ([]Record, error) {
+	cm, err := e.Kube.CoreV1().ConfigMaps(e.Ref.Namespace).Get(ctx, e.HistoryName(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}

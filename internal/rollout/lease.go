@@ -18,7 +18,7 @@ import (
 
 // lease is a held deploy lock.
 type lease struct {
-	e      *Engine
+	e      *Client
 	name   string
 	uid    string
 	cancel context.CancelCauseFunc
@@ -29,15 +29,15 @@ var errLostLock = errors.New("the deploy lock was taken by another run")
 
 // acquire takes the per-app deploy lock (a Lease) and keeps renewing it. If
 // the lease is lost, the returned context is cancelled, stopping the deploy.
-func (e *Engine) acquire(ctx context.Context) (context.Context, *lease, error) {
-	leases := e.Kube.CoordinationV1().Leases(e.T.Namespace)
+func (e *Client) acquire(ctx context.Context) (context.Context, *lease, error) {
+	leases := e.Kube.CoordinationV1().Leases(e.Ref.Namespace)
 	deadline := e.Now().Add(e.LockWait)
 	holderJSON, _ := json.Marshal(e.Self)
 	waitedOn := ""
 	for {
 		now := metav1.NewMicroTime(e.Now())
 		want := &coordv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: e.leaseName(), Labels: map[string]string{LabelApp: e.T.App, LabelManagedBy: "liftoff"},
+			ObjectMeta: metav1.ObjectMeta{Name: e.leaseName(), Labels: map[string]string{LabelApp: e.Ref.App, LabelManagedBy: "liftoff"},
 				Annotations: map[string]string{AnnHolder: string(holderJSON)}},
 			Spec: coordv1.LeaseSpec{HolderIdentity: ptr.To(e.Self.String()), LeaseDurationSeconds: ptr.To(int32(e.LeaseDuration / time.Second)),
 				AcquireTime: &now, RenewTime: &now},
@@ -76,7 +76,7 @@ func (e *Engine) acquire(ctx context.Context) (context.Context, *lease, error) {
 			return e.hold(ctx, taken)
 		}
 		if !e.Now().Before(deadline) {
-			return nil, nil, failure.New(failure.Locked, fmt.Errorf("another deploy of %s in %s is running: held by %s", e.T.App, e.T.Namespace, holder),
+			return nil, nil, failure.New(failure.Locked, fmt.Errorf("another deploy of %s in %s is running: held by %s", e.Ref.App, e.Ref.Namespace, holder),
 				"wait for it, or queue with --lock-wait 5m; a dead holder's lock expires "+e.LeaseDuration.String()+" after its last renewal")
 		}
 		if waitedOn != holder.String() {
@@ -100,7 +100,7 @@ func holderOf(l *coordv1.Lease) lock.Holder {
 	return h
 }
 
-func (e *Engine) hold(parent context.Context, l *coordv1.Lease) (context.Context, *lease, error) {
+func (e *Client) hold(parent context.Context, l *coordv1.Lease) (context.Context, *lease, error) {
 	ctx, cancel := context.WithCancelCause(parent)
 	h := &lease{e: e, name: l.Name, uid: string(l.UID), cancel: cancel, done: make(chan struct{})}
 	go h.renew(ctx)
@@ -110,7 +110,7 @@ func (e *Engine) hold(parent context.Context, l *coordv1.Lease) (context.Context
 // renew refreshes the lease every third of its duration; losing it stops the deploy.
 func (h *lease) renew(ctx context.Context) {
 	defer close(h.done)
-	leases := h.e.Kube.CoordinationV1().Leases(h.e.T.Namespace)
+	leases := h.e.Kube.CoordinationV1().Leases(h.e.Ref.Namespace)
 	t := time.NewTicker(h.e.LeaseDuration / 3)
 	defer t.Stop()
 	for {
@@ -152,7 +152,7 @@ func (h *lease) release() {
 	<-h.done
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	leases := h.e.Kube.CoordinationV1().Leases(h.e.T.Namespace)
+	leases := h.e.Kube.CoordinationV1().Leases(h.e.Ref.Namespace)
 	cur, err := leases.Get(ctx, h.name, metav1.GetOptions{})
 	if err != nil || string(cur.UID) != h.uid || holderOf(cur).String() != h.e.Self.String() {
 		return
@@ -161,8 +161,8 @@ func (h *lease) release() {
 }
 
 // Holder returns who holds the deploy lock now, if anyone.
-func (e *Engine) Holder(ctx context.Context) (*lock.Holder, error) {
-	l, err := e.Kube.CoordinationV1().Leases(e.T.Namespace).Get(ctx, e.leaseName(), metav1.GetOptions{})
+func (e *Client) Holder(ctx context.Context) (*lock.Holder, error) {
+	l, err := e.Kube.CoordinationV1().Leases(e.Ref.Namespace).Get(ctx, e.leaseName(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}

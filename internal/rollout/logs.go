@@ -39,7 +39,7 @@ func ValidSlotSelector(s string, allowAll bool) error {
 }
 
 // resolveSlots turns a selector into slot names, reading the Services for live and preview.
-func (e *Engine) resolveSlots(ctx context.Context, sel string) ([]string, error) {
+func (e *Client) resolveSlots(ctx context.Context, sel string) ([]string, error) {
 	switch sel {
 	case Blue, Green:
 		return []string{sel}, nil
@@ -56,7 +56,7 @@ func (e *Engine) resolveSlots(ctx context.Context, sel string) ([]string, error)
 		}
 		if slot == "" {
 			return nil, failure.Newf(failure.NotFound, "deploy the app first: liftoff up (or liftoff deploy)",
-				"%s has no %s slot in namespace %s", e.T.App, orLive(sel), e.T.Namespace)
+				"%s has no %s slot in namespace %s", e.Ref.App, orLive(sel), e.Ref.Namespace)
 		}
 		return []string{slot}, nil
 	}
@@ -71,9 +71,9 @@ func orLive(s string) string {
 }
 
 // slotPods lists the app's pods in the given slots.
-func (e *Engine) slotPods(ctx context.Context, slots []string) ([]corev1.Pod, error) {
-	sel := fmt.Sprintf("%s=%s,%s in (%s)", LabelApp, e.T.App, LabelSlot, strings.Join(slots, ","))
-	list, err := e.Kube.CoreV1().Pods(e.T.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+func (e *Client) slotPods(ctx context.Context, slots []string) ([]corev1.Pod, error) {
+	sel := fmt.Sprintf("%s=%s,%s in (%s)", LabelApp, e.Ref.App, LabelSlot, strings.Join(slots, ","))
+	list, err := e.Kube.CoreV1().Pods(e.Ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
@@ -106,7 +106,7 @@ const logWindow = 300 * time.Millisecond
 // Logs writes the lines of every pod of a slot, merged in time order. With
 // Follow it keeps going, picking up pods as they start (and, for the live
 // slot, the new slot after a flip), until ctx ends; that is not an error.
-func (e *Engine) Logs(ctx context.Context, o LogOptions, emit func(LogLine) error) error {
+func (e *Client) Logs(ctx context.Context, o LogOptions, emit func(LogLine) error) error {
 	if err := ValidSlotSelector(orLive(o.Slot), true); err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (e *Engine) Logs(ctx context.Context, o LogOptions, emit func(LogLine) erro
 	return e.follow(ctx, o, slots, emit)
 }
 
-func (e *Engine) logOptions(o LogOptions, follow bool, since time.Time) *corev1.PodLogOptions {
+func (e *Client) logOptions(o LogOptions, follow bool, since time.Time) *corev1.PodLogOptions {
 	po := &corev1.PodLogOptions{Timestamps: true, Follow: follow}
 	switch {
 	case !since.IsZero():
@@ -184,7 +184,7 @@ func running(p corev1.Pod, container string) bool {
 }
 
 // streamLogs reads one container's log, parsing the kubelet's timestamps.
-func (e *Engine) streamLogs(ctx context.Context, p corev1.Pod, container string, po *corev1.PodLogOptions, out func(LogLine)) error {
+func (e *Client) streamLogs(ctx context.Context, p corev1.Pod, container string, po *corev1.PodLogOptions, out func(LogLine)) error {
 	po.Container = container
 	rc, err := e.Kube.CoreV1().Pods(p.Namespace).GetLogs(p.Name, po).Stream(ctx)
 	if err != nil {
@@ -225,7 +225,7 @@ func parseLogLine(s, slot, pod, container string) LogLine {
 
 // follow streams every container of the selected slots, re-reading which
 // pods (and, for live or preview, which slot) to follow every second.
-func (e *Engine) follow(ctx context.Context, o LogOptions, slots []string, emit func(LogLine) error) error {
+func (e *Client) follow(ctx context.Context, o LogOptions, slots []string, emit func(LogLine) error) error {
 	type stream struct {
 		cancel context.CancelFunc
 		done   bool

@@ -55,8 +55,8 @@ func Other(slot string) string {
 	return Blue
 }
 
-// Target is where an app is deployed.
-type Target struct {
+// AppRef is where an app is deployed.
+type AppRef struct {
 	Kubeconfig string
 	Context    string
 	Namespace  string
@@ -74,9 +74,9 @@ type Reporter interface {
 	Waiting(what string)
 }
 
-// Engine deploys one app in one namespace.
-type Engine struct {
-	T    Target
+// Client deploys one app in one namespace.
+type Client struct {
+	Ref    AppRef
 	Kube kubernetes.Interface
 	Rest *rest.Config
 	Log  Reporter
@@ -98,7 +98,7 @@ type Engine struct {
 }
 
 // New connects to the target's cluster and loads the embedded chart.
-func New(t Target, log Reporter, self lock.Holder) (*Engine, error) {
+func New(t AppRef, log Reporter, self lock.Holder) (*Client, error) {
 	if err := validTarget(t); err != nil {
 		return nil, err
 	}
@@ -127,12 +127,12 @@ func New(t Target, log Reporter, self lock.Holder) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{T: t, Kube: kube, Rest: cfg, Log: log, Now: time.Now, Self: self, helm: hc, chart: ch,
+	return &Client{Ref: t, Kube: kube, Rest: cfg, Log: log, Now: time.Now, Self: self, helm: hc, chart: ch,
 		Poll: 250 * time.Millisecond, ReadyTimeout: DefaultReadyTimeout, UnschedulableWait: 30 * time.Second,
 		ScaleDownDelay: 5 * time.Minute, LeaseDuration: 30 * time.Second, Smoke: SmokeAuto}, nil
 }
 
-func validTarget(t Target) error {
+func validTarget(t AppRef) error {
 	for k, v := range map[string]string{"namespace": t.Namespace, "app": t.App} {
 		if v == "" || len(v) > 63 || strings.Trim(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || strings.HasPrefix(v, "-") || strings.HasSuffix(v, "-") {
 			return failure.Newf(failure.Config, "use a lower-case DNS label, e.g. shortener", "%s %q is not a valid name", k, v)
@@ -165,15 +165,15 @@ func LoadChart() (*chart.Chart, error) {
 }
 
 // Helm exposes the Helm configuration, for status and tests.
-func (e *Engine) Helm() *action.Configuration { return e.helm }
+func (e *Client) Helm() *action.Configuration { return e.helm }
 
 // Release is the Helm release name of a slot.
-func (e *Engine) Release(slot string) string { return e.T.App + "-" + slot }
+func (e *Client) Release(slot string) string { return e.Ref.App + "-" + slot }
 
 // StableService carries live traffic.
-func (e *Engine) StableService() string { return e.T.App }
+func (e *Client) StableService() string { return e.Ref.App }
 
 // PreviewService reaches the slot being rolled out.
-func (e *Engine) PreviewService() string { return e.T.App + "-preview" }
+func (e *Client) PreviewService() string { return e.Ref.App + "-preview" }
 
-func (e *Engine) leaseName() string { return e.T.App + "-deploy" }
+func (e *Client) leaseName() string { return e.Ref.App + "-deploy" }

@@ -62,11 +62,11 @@ func (r *recorder) has(s string) bool {
 
 var nsSeq int
 
-func newEngine(t testing.TB, ns string) (*Engine, *recorder) {
+func newEngine(t testing.TB, ns string) (*Client, *recorder) {
 	t.Helper()
 	rec := &recorder{t: t}
 	self := lock.Self("test "+t.Name(), func(string) string { return "" }, time.Now())
-	e, err := New(Target{Kubeconfig: cluster.Kubeconfig, Context: cluster.Context, Namespace: ns, App: "shortener"}, rec, self)
+	e, err := New(AppRef{Kubeconfig: cluster.Kubeconfig, Context: cluster.Context, Namespace: ns, App: "shortener"}, rec, self)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func live(t *testing.T, e *Engine) string {
+func live(t *testing.T, e *Client) string {
 	t.Helper()
 	s, _, err := e.serviceSlot(context.Background(), e.StableService())
 	if err != nil {
@@ -104,9 +104,9 @@ func live(t *testing.T, e *Engine) string {
 	return s
 }
 
-func replicas(t *testing.T, e *Engine, slot string) (desired, ready int32) {
+func replicas(t *testing.T, e *Client, slot string) (desired, ready int32) {
 	t.Helper()
-	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(context.Background(), e.Release(slot), metav1.GetOptions{})
+	d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(context.Background(), e.Release(slot), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestBlueGreen(t *testing.T) {
 	if res.Live != Blue || live(t, e) != Blue || res.Revision != 1 {
 		t.Fatalf("first deploy: %+v", res)
 	}
-	sec, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, "shortener-env", metav1.GetOptions{})
+	sec, err := e.Kube.CoreV1().Secrets(e.Ref.Namespace).Get(ctx, "shortener-env", metav1.GetOptions{})
 	if err != nil || string(sec.Data["DATABASE_URL"]) != "postgres://x@db/app" {
 		t.Fatalf("secret: %v", err)
 	}
@@ -256,7 +256,7 @@ func TestBadValuesChangeNothing(t *testing.T) {
 	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "replicas") {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := e.Kube.CoreV1().Namespaces().Get(context.Background(), e.T.Namespace, metav1.GetOptions{}); err == nil {
+	if _, err := e.Kube.CoreV1().Namespaces().Get(context.Background(), e.Ref.Namespace, metav1.GetOptions{}); err == nil {
 		t.Error("bad values still created the namespace")
 	}
 	if _, err := ParseImage("UPPER/case@@"); failure.ClassOf(err) != failure.Config {
@@ -296,7 +296,7 @@ func TestConcurrentDeploysSerialize(t *testing.T) {
 	a.ensureNamespace(context.Background())
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	for i, e := range []*Engine{a, b} {
+	for i, e := range []*Client{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -399,7 +399,7 @@ func TestKilledDeployRecovered(t *testing.T) {
 // helperMain is the deploy that TestKilledDeployRecovered kills.
 func helperMain() int {
 	self := lock.Self("helper deploy", func(string) string { return "" }, time.Now())
-	e, err := New(Target{Kubeconfig: os.Getenv("HELPER_KUBECONFIG"), Context: "liftoff-test", Namespace: os.Getenv("HELPER_NS"), App: "shortener"},
+	e, err := New(AppRef{Kubeconfig: os.Getenv("HELPER_KUBECONFIG"), Context: "liftoff-test", Namespace: os.Getenv("HELPER_NS"), App: "shortener"},
 		&recorder{t: &testing.T{}}, self)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -418,13 +418,13 @@ func TestNamespaceMetadata(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t)
 	e, _ := newEngine(t, ns)
-	e.T.NamespaceLabels = map[string]string{"liftoff.dev/preview-of": "prod"}
-	e.T.NamespaceAnnotations = map[string]string{"liftoff.dev/expires": "2026-12-01T00:00:00Z"}
+	e.Ref.NamespaceLabels = map[string]string{"liftoff.dev/preview-of": "prod"}
+	e.Ref.NamespaceAnnotations = map[string]string{"liftoff.dev/expires": "2026-12-01T00:00:00Z"}
 	if err := e.ensureNamespace(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.Kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json", []byte(`{"metadata":{"annotations":{"team":"growth"}}}`), metav1.PatchOptions{})
-	e.T.NamespaceAnnotations["liftoff.dev/expires"] = "2026-12-04T00:00:00Z"
+	e.Ref.NamespaceAnnotations["liftoff.dev/expires"] = "2026-12-04T00:00:00Z"
 	if err := e.ensureNamespace(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -467,26 +467,26 @@ func TestSecretsChange(t *testing.T) {
 		if res.Image != image(1) || res.Slot != []string{Green, Blue, Green}[i] {
 			t.Errorf("change %d: %+v", i, res)
 		}
-		d, _ := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(res.Slot), metav1.GetOptions{})
+		d, _ := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(res.Slot), metav1.GetOptions{})
 		c := d.Spec.Template.Spec.Containers[0]
 		if c.Image != image(1) || len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef.Name != e.SecretsName(versions[i]) ||
 			d.Spec.Template.Annotations[AnnSecretsVersion] != versions[i] {
 			t.Errorf("change %d: slot %s runs %s with %+v %v", i, res.Slot, c.Image, c.EnvFrom, d.Spec.Template.Annotations)
 		}
-		s, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, e.SecretsName(versions[i]), metav1.GetOptions{})
+		s, err := e.Kube.CoreV1().Secrets(e.Ref.Namespace).Get(ctx, e.SecretsName(versions[i]), metav1.GetOptions{})
 		if err != nil || s.Immutable == nil || !*s.Immutable || string(s.Data["GREETING"]) != val {
 			t.Errorf("change %d: secret %v %+v", i, err, s)
 		}
 	}
 	// The first version is used by no slot any more; the other two are.
-	if _, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, e.SecretsName(versions[0]), metav1.GetOptions{}); err == nil {
+	if _, err := e.Kube.CoreV1().Secrets(e.Ref.Namespace).Get(ctx, e.SecretsName(versions[0]), metav1.GetOptions{}); err == nil {
 		t.Errorf("version %s outlived both slots", versions[0])
 	}
-	if _, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Get(ctx, e.SecretsName(versions[1]), metav1.GetOptions{}); err != nil {
+	if _, err := e.Kube.CoreV1().Secrets(e.Ref.Namespace).Get(ctx, e.SecretsName(versions[1]), metav1.GetOptions{}); err != nil {
 		t.Errorf("version %s, still the previous slot's (rollback), was deleted: %v", versions[1], err)
 	}
 	// A held lock refuses the change before its hook stores anything.
-	other, _ := newEngine(t, e.T.Namespace)
+	other, _ := newEngine(t, e.Ref.Namespace)
 	other.Self.Command = "deploy elsewhere"
 	_, l, err := other.acquire(ctx)
 	if err != nil {
@@ -510,7 +510,7 @@ func TestSecretsChange(t *testing.T) {
 	}
 	// Teardown in a namespace liftoff did not create: the app goes, history
 	// and secrets included; the namespace stays.
-	ns, _ := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{})
+	ns, _ := e.Kube.CoreV1().Namespaces().Get(ctx, e.Ref.Namespace, metav1.GetOptions{})
 	ns.Labels[LabelManagedBy] = "someone-else"
 	if _, err := e.Kube.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
@@ -518,13 +518,13 @@ func TestSecretsChange(t *testing.T) {
 	if err := e.Teardown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Kube.CoreV1().ConfigMaps(e.T.Namespace).Get(ctx, e.HistoryName(), metav1.GetOptions{}); err == nil {
+	if _, err := e.Kube.CoreV1().ConfigMaps(e.Ref.Namespace).Get(ctx, e.HistoryName(), metav1.GetOptions{}); err == nil {
 		t.Error("the release history outlived the app")
 	}
-	if list, _ := e.Kube.CoreV1().Secrets(e.T.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelComponent + "=" + componentSecrets}); len(list.Items) != 0 {
+	if list, _ := e.Kube.CoreV1().Secrets(e.Ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelComponent + "=" + componentSecrets}); len(list.Items) != 0 {
 		t.Errorf("%d versions of the app's secrets outlived the app", len(list.Items))
 	}
-	if _, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.T.Namespace, metav1.GetOptions{}); err != nil {
+	if _, err := e.Kube.CoreV1().Namespaces().Get(ctx, e.Ref.Namespace, metav1.GetOptions{}); err != nil {
 		t.Errorf("the namespace liftoff did not create was deleted: %v", err)
 	}
 }
@@ -555,7 +555,7 @@ func TestAlreadyLive(t *testing.T) {
 	if err != nil || !res.AlreadyLive || res.Promoted || live(t, e) != Blue || !rec.has("already live") {
 		t.Fatalf("the same deploy again: %+v %v (live %s)", res, err, live(t, e))
 	}
-	if _, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(Green), metav1.GetOptions{}); err == nil {
+	if _, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(Green), metav1.GetOptions{}); err == nil {
 		t.Errorf("already live, but green was deployed")
 	}
 	if res, err := e.Deploy(ctx, DeployOptions{Image: image(7), SecretData: env, Force: true}); err != nil || res.AlreadyLive || live(t, e) != Green {

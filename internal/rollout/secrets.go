@@ -65,23 +65,23 @@ func SecretsVersion(data map[string]string) string {
 }
 
 // SecretsName is the Secret holding one version of the app's secrets.
-func (e *Engine) SecretsName(version string) string { return e.T.App + "-secrets-" + version }
+func (e *Client) SecretsName(version string) string { return e.Ref.App + "-secrets-" + version }
 
 // ensureAppSecrets writes one version of the app's secrets, once: the
 // Secret is immutable, so a version never changes under a running slot.
-func (e *Engine) ensureAppSecrets(ctx context.Context, data map[string]string) (string, error) {
+func (e *Client) ensureAppSecrets(ctx context.Context, data map[string]string) (string, error) {
 	version := SecretsVersion(data)
 	if version == "" {
 		return "", nil
 	}
 	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: e.SecretsName(version), Namespace: e.T.Namespace,
-			Labels:      map[string]string{LabelApp: e.T.App, LabelManagedBy: "liftoff", LabelComponent: componentSecrets},
+		ObjectMeta: metav1.ObjectMeta{Name: e.SecretsName(version), Namespace: e.Ref.Namespace,
+			Labels:      map[string]string{LabelApp: e.Ref.App, LabelManagedBy: "liftoff", LabelComponent: componentSecrets},
 			Annotations: map[string]string{AnnSecretsVersion: version}},
 		Immutable:  ptr.To(true),
 		StringData: data,
 	}
-	_, err := e.Kube.CoreV1().Secrets(e.T.Namespace).Create(ctx, s, metav1.CreateOptions{})
+	_, err := e.Kube.CoreV1().Secrets(e.Ref.Namespace).Create(ctx, s, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("create secret %s: %w", s.Name, err)
 	}
@@ -89,8 +89,8 @@ func (e *Engine) ensureAppSecrets(ctx context.Context, data map[string]string) (
 }
 
 // slotSecrets is the version of the app's secrets a slot's pods run with.
-func (e *Engine) slotSecrets(ctx context.Context, slot string) (string, error) {
-	d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+func (e *Client) slotSecrets(ctx context.Context, slot string) (string, error) {
+	d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", nil
 	}
@@ -101,7 +101,7 @@ func (e *Engine) slotSecrets(ctx context.Context, slot string) (string, error) {
 }
 
 // pruneAppSecrets deletes the versions of the app's secrets no slot uses.
-func (e *Engine) pruneAppSecrets(ctx context.Context) error {
+func (e *Client) pruneAppSecrets(ctx context.Context) error {
 	keep := map[string]bool{}
 	for _, slot := range []string{Blue, Green} {
 		v, err := e.slotSecrets(ctx, slot)
@@ -110,8 +110,8 @@ func (e *Engine) pruneAppSecrets(ctx context.Context) error {
 		}
 		keep[v] = true
 	}
-	list, err := e.Kube.CoreV1().Secrets(e.T.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: LabelApp + "=" + e.T.App + "," + LabelComponent + "=" + componentSecrets})
+	list, err := e.Kube.CoreV1().Secrets(e.Ref.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: LabelApp + "=" + e.Ref.App + "," + LabelComponent + "=" + componentSecrets})
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (e *Engine) pruneAppSecrets(ctx context.Context) error {
 		if keep[s.Annotations[AnnSecretsVersion]] {
 			continue
 		}
-		if err := e.Kube.CoreV1().Secrets(e.T.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := e.Kube.CoreV1().Secrets(e.Ref.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}

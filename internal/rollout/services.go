@@ -15,52 +15,52 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-func (e *Engine) selector(slot string) map[string]string {
-	return map[string]string{LabelApp: e.T.App, LabelSlot: slot}
+func (e *Client) selector(slot string) map[string]string {
+	return map[string]string{LabelApp: e.Ref.App, LabelSlot: slot}
 }
 
 // ensureNamespace creates the app's namespace if it does not exist, and
 // keeps the target's labels and annotations on it current.
-func (e *Engine) ensureNamespace(ctx context.Context) error {
+func (e *Client) ensureNamespace(ctx context.Context) error {
 	nss := e.Kube.CoreV1().Namespaces()
-	ns, err := nss.Get(ctx, e.T.Namespace, metav1.GetOptions{})
+	ns, err := nss.Get(ctx, e.Ref.Namespace, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		labels := map[string]string{LabelManagedBy: "liftoff"}
-		for k, v := range e.T.NamespaceLabels {
+		for k, v := range e.Ref.NamespaceLabels {
 			labels[k] = v
 		}
-		_, err = nss.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.T.Namespace, Labels: labels,
-			Annotations: e.T.NamespaceAnnotations}}, metav1.CreateOptions{})
+		_, err = nss.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.Ref.Namespace, Labels: labels,
+			Annotations: e.Ref.NamespaceAnnotations}}, metav1.CreateOptions{})
 		if !apierrors.IsAlreadyExists(err) {
-			return wrapf(err, "create namespace %s", e.T.Namespace)
+			return wrapf(err, "create namespace %s", e.Ref.Namespace)
 		}
-		ns, err = nss.Get(ctx, e.T.Namespace, metav1.GetOptions{})
+		ns, err = nss.Get(ctx, e.Ref.Namespace, metav1.GetOptions{})
 	}
 	if err != nil {
-		return fmt.Errorf("namespace %s: %w", e.T.Namespace, err)
+		return fmt.Errorf("namespace %s: %w", e.Ref.Namespace, err)
 	}
 	stale := false
-	for k, v := range e.T.NamespaceLabels {
+	for k, v := range e.Ref.NamespaceLabels {
 		stale = stale || ns.Labels[k] != v
 	}
-	for k, v := range e.T.NamespaceAnnotations {
+	for k, v := range e.Ref.NamespaceAnnotations {
 		stale = stale || ns.Annotations[k] != v
 	}
 	if !stale {
 		return nil
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": e.T.NamespaceLabels, "annotations": e.T.NamespaceAnnotations}})
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": e.Ref.NamespaceLabels, "annotations": e.Ref.NamespaceAnnotations}})
 	if err != nil {
 		return err
 	}
-	_, err = nss.Patch(ctx, e.T.Namespace, types.MergePatchType, patch, metav1.PatchOptions{})
-	return wrapf(err, "label namespace %s", e.T.Namespace)
+	_, err = nss.Patch(ctx, e.Ref.Namespace, types.MergePatchType, patch, metav1.PatchOptions{})
+	return wrapf(err, "label namespace %s", e.Ref.Namespace)
 }
 
 // ensureSecret writes the app's environment Secret when its content differs.
-func (e *Engine) ensureSecret(ctx context.Context, name string, data map[string]string) error {
-	secrets := e.Kube.CoreV1().Secrets(e.T.Namespace)
-	want := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelApp: e.T.App, LabelManagedBy: "liftoff"}},
+func (e *Client) ensureSecret(ctx context.Context, name string, data map[string]string) error {
+	secrets := e.Kube.CoreV1().Secrets(e.Ref.Namespace)
+	want := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelApp: e.Ref.App, LabelManagedBy: "liftoff"}},
 		Type: corev1.SecretTypeOpaque, StringData: data}
 	cur, err := secrets.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -83,12 +83,12 @@ func (e *Engine) ensureSecret(ctx context.Context, name string, data map[string]
 }
 
 // ensureService creates or re-points a liftoff-owned Service at slot.
-func (e *Engine) ensureService(ctx context.Context, name, slot string, ann map[string]string) error {
-	svcs := e.Kube.CoreV1().Services(e.T.Namespace)
+func (e *Client) ensureService(ctx context.Context, name, slot string, ann map[string]string) error {
+	svcs := e.Kube.CoreV1().Services(e.Ref.Namespace)
 	_, err := svcs.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		svc := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelApp: e.T.App, LabelManagedBy: "liftoff"}, Annotations: ann},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelApp: e.Ref.App, LabelManagedBy: "liftoff"}, Annotations: ann},
 			Spec:       corev1.ServiceSpec{Selector: e.selector(slot), Ports: []corev1.ServicePort{{Name: "http", Port: ServicePort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}},
 		}
 		_, err = svcs.Create(ctx, svc, metav1.CreateOptions{})
@@ -110,8 +110,8 @@ func (e *Engine) ensureService(ctx context.Context, name, slot string, ann map[s
 // Address is where a liftoff Service answers: its load balancer when the
 // cluster gave it one, otherwise its ClusterIP (reachable wherever the
 // cluster's network is routed: inside it, or a machine that routes to it).
-func (e *Engine) Address(ctx context.Context, name string) (string, error) {
-	svc, err := e.Kube.CoreV1().Services(e.T.Namespace).Get(ctx, name, metav1.GetOptions{})
+func (e *Client) Address(ctx context.Context, name string) (string, error) {
+	svc, err := e.Kube.CoreV1().Services(e.Ref.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("read service %s: %w", name, err)
 	}
@@ -130,8 +130,8 @@ func (e *Engine) Address(ctx context.Context, name string) (string, error) {
 }
 
 // serviceSlot returns the slot a Service selects, or "" if it does not exist.
-func (e *Engine) serviceSlot(ctx context.Context, name string) (string, map[string]string, error) {
-	svc, err := e.Kube.CoreV1().Services(e.T.Namespace).Get(ctx, name, metav1.GetOptions{})
+func (e *Client) serviceSlot(ctx context.Context, name string) (string, map[string]string, error) {
+	svc, err := e.Kube.CoreV1().Services(e.Ref.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", nil, nil
 	}
@@ -142,7 +142,7 @@ func (e *Engine) serviceSlot(ctx context.Context, name string) (string, map[stri
 }
 
 // flip points live traffic at slot: one patch of the stable Service.
-func (e *Engine) flip(ctx context.Context, slot, previous string) error {
+func (e *Client) flip(ctx context.Context, slot, previous string) error {
 	ann := map[string]string{AnnPromotedAt: e.Now().UTC().Format(time.RFC3339)}
 	if previous != "" {
 		ann[AnnPrevious] = previous
@@ -150,26 +150,26 @@ func (e *Engine) flip(ctx context.Context, slot, previous string) error {
 	if err := e.ensureService(ctx, e.StableService(), slot, ann); err != nil {
 		return err
 	}
-	e.Log.Infof("traffic flipped: %s/%s now selects %s", e.T.Namespace, e.StableService(), slot)
+	e.Log.Infof("traffic flipped: %s/%s now selects %s", e.Ref.Namespace, e.StableService(), slot)
 	return nil
 }
 
 // scale sets a slot's replica count. A merge patch carries no
 // resourceVersion, so it cannot lose a race with the Deployment controller.
-func (e *Engine) scale(ctx context.Context, slot string, replicas int32) error {
+func (e *Client) scale(ctx context.Context, slot string, replicas int32) error {
 	b, _ := json.Marshal(map[string]any{"spec": map[string]any{"replicas": replicas}})
-	_, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Patch(ctx, e.Release(slot), types.MergePatchType, b, metav1.PatchOptions{})
+	_, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Patch(ctx, e.Release(slot), types.MergePatchType, b, metav1.PatchOptions{})
 	return wrapf(err, "scale %s to %d", e.Release(slot), replicas)
 }
 
 // setScaleDownAt records (or, with a zero time, clears) when a slot is due to park.
-func (e *Engine) setScaleDownAt(ctx context.Context, slot string, at time.Time) error {
+func (e *Client) setScaleDownAt(ctx context.Context, slot string, at time.Time) error {
 	v := any(nil)
 	if !at.IsZero() {
 		v = at.UTC().Format(time.RFC3339)
 	}
 	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnScaleDownAt: v}}})
-	_, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Patch(ctx, e.Release(slot), types.MergePatchType, b, metav1.PatchOptions{})
+	_, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Patch(ctx, e.Release(slot), types.MergePatchType, b, metav1.PatchOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -177,12 +177,12 @@ func (e *Engine) setScaleDownAt(ctx context.Context, slot string, at time.Time) 
 }
 
 // parkDue scales idle slots whose scale-down time has passed to zero.
-func (e *Engine) parkDue(ctx context.Context, live string) error {
+func (e *Client) parkDue(ctx context.Context, live string) error {
 	for _, slot := range []string{Blue, Green} {
 		if slot == live {
 			continue
 		}
-		d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+		d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -217,7 +217,7 @@ func wrapf(err error, format string, args ...any) error {
 const ServicePort = 80
 
 // NodePlatforms lists the os/arch pairs of the cluster's schedulable nodes, sorted.
-func (e *Engine) NodePlatforms(ctx context.Context) ([]string, error) {
+func (e *Client) NodePlatforms(ctx context.Context) ([]string, error) {
 	nodes, err := e.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err

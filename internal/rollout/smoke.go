@@ -34,7 +34,7 @@ const (
 var ErrUnreachable = errors.New("the app is not reachable through the API server")
 
 // smoke tests the preview Service through the API server's service proxy.
-func (e *Engine) smoke(ctx context.Context) error {
+func (e *Client) smoke(ctx context.Context) error {
 	if e.Smoke == SmokeOff {
 		return nil
 	}
@@ -44,7 +44,7 @@ func (e *Engine) smoke(ctx context.Context) error {
 	}
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	base := strings.TrimSuffix(e.Rest.Host, "/") + fmt.Sprintf("/api/v1/namespaces/%s/services/http:%s:http/proxy", e.T.Namespace, e.PreviewService())
+	base := strings.TrimSuffix(e.Rest.Host, "/") + fmt.Sprintf("/api/v1/namespaces/%s/services/http:%s:http/proxy", e.Ref.Namespace, e.PreviewService())
 	err = Smoke(ctx, client, base)
 	if errors.Is(err, ErrUnreachable) && e.Smoke == SmokeAuto {
 		e.Log.Warnf("smoke test skipped: %v (run with --smoke on to require it)", err)

@@ -92,7 +92,7 @@ func TestSmokeThroughServiceProxy(t *testing.T) {
 	}))
 	defer api.Close()
 	rec := &recorder{t: t}
-	e := &Engine{T: Target{Namespace: "shop", App: "shortener"}, Rest: &rest.Config{Host: api.URL}, Log: rec, Smoke: SmokeOn}
+	e := &Client{Ref: AppRef{Namespace: "shop", App: "shortener"}, Rest: &rest.Config{Host: api.URL}, Log: rec, Smoke: SmokeOn}
 	if err := e.smoke(context.Background()); err != nil {
 		t.Fatalf("smoke through the proxy: %v", err)
 	}

@@ -60,12 +60,12 @@ var fatalWaiting = map[string]bool{
 // waitReady waits until the slot's Deployment has rolled out want ready
 // replicas, judged on observedGeneration and replica counts (not Helm's wait),
 // and fails fast when a pod of the new revision is in a state that does not heal.
-func (e *Engine) waitReady(ctx context.Context, slot string, want int32) error {
+func (e *Client) waitReady(ctx context.Context, slot string, want int32) error {
 	deadline := e.Now().Add(e.ReadyTimeout)
 	name := e.Release(slot)
 	var unschedulableSince time.Time
 	for {
-		d, err := e.Kube.AppsV1().Deployments(e.T.Namespace).Get(ctx, name, metav1.GetOptions{})
+		d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("read deployment %s: %w", name, err)
 		}
@@ -120,12 +120,12 @@ func (e *Engine) waitReady(ctx context.Context, slot string, want int32) error {
 }
 
 // currentPods are the pods of the Deployment's newest ReplicaSet.
-func (e *Engine) currentPods(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
+func (e *Client) currentPods(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		return nil, err
 	}
-	rss, err := e.Kube.AppsV1().ReplicaSets(e.T.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	rss, err := e.Kube.AppsV1().ReplicaSets(e.Ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func (e *Engine) currentPods(ctx context.Context, d *appsv1.Deployment) ([]corev
 		return nil, nil // the controller has not created it yet
 	}
 	req, _ := labels.NewRequirement(appsv1.DefaultDeploymentUniqueLabelKey, "=", []string{hash})
-	pods, err := e.Kube.CoreV1().Pods(e.T.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.Add(*req).String()})
+	pods, err := e.Kube.CoreV1().Pods(e.Ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.Add(*req).String()})
 	if err != nil {
 		return nil, err
 	}
@@ -164,8 +164,8 @@ func podProblem(p corev1.Pod) (reason, message, pod string) {
 }
 
 // scalingUp reports whether a cluster autoscaler says it is adding a node for the pod.
-func (e *Engine) scalingUp(ctx context.Context, pod string) bool {
-	evs, err := e.Kube.CoreV1().Events(e.T.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
+func (e *Client) scalingUp(ctx context.Context, pod string) bool {
+	evs, err := e.Kube.CoreV1().Events(e.Ref.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
 	if err != nil {
 		return false
 	}
@@ -178,19 +178,19 @@ func (e *Engine) scalingUp(ctx context.Context, pod string) bool {
 }
 
 // diagnose gathers the pod's events and last log lines into a health error.
-func (e *Engine) diagnose(ctx context.Context, slot, pod, reason, message string) error {
+func (e *Client) diagnose(ctx context.Context, slot, pod, reason, message string) error {
 	h := &HealthError{Slot: slot, Pod: pod, Reason: reason, Message: message}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if pod == "" {
-		pods, _ := e.Kube.CoreV1().Pods(e.T.Namespace).List(dctx, metav1.ListOptions{LabelSelector: LabelApp + "=" + e.T.App + "," + LabelSlot + "=" + slot})
+		pods, _ := e.Kube.CoreV1().Pods(e.Ref.Namespace).List(dctx, metav1.ListOptions{LabelSelector: LabelApp + "=" + e.Ref.App + "," + LabelSlot + "=" + slot})
 		if pods != nil && len(pods.Items) > 0 {
 			pod = pods.Items[0].Name
 			h.Pod = pod
 		}
 	}
 	if pod != "" {
-		if evs, err := e.Kube.CoreV1().Events(e.T.Namespace).List(dctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod}); err == nil {
+		if evs, err := e.Kube.CoreV1().Events(e.Ref.Namespace).List(dctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod}); err == nil {
 			sort.Slice(evs.Items, func(i, j int) bool { return eventTime(evs.Items[i]).Before(eventTime(evs.Items[j])) })
 			for _, ev := range evs.Items[max(0, len(evs.Items)-10):] {
 				h.Events = append(h.Events, fmt.Sprintf("%s %s: %s", ev.Type, ev.Reason, strings.TrimSpace(ev.Message)))
@@ -198,7 +198,7 @@ func (e *Engine) diagnose(ctx context.Context, slot, pod, reason, message string
 		}
 		h.Logs = e.lastLogs(dctx, pod, reason == "CrashLoopBackOff" || reason == "OOMKilled")
 	}
-	return failure.New(failure.Health, h, fmt.Sprintf("fix the cause above and deploy again; the live slot kept serving (inspect: kubectl -n %s describe pod %s)", e.T.Namespace, pod))
+	return failure.New(failure.Health, h, fmt.Sprintf("fix the cause above and deploy again; the live slot kept serving (inspect: kubectl -n %s describe pod %s)", e.Ref.Namespace, pod))
 }
 
 func eventTime(ev corev1.Event) time.Time {
@@ -208,11 +208,11 @@ func eventTime(ev corev1.Event) time.Time {
 	return ev.EventTime.Time
 }
 
-func (e *Engine) lastLogs(ctx context.Context, pod string, previous bool) []string {
-	req := e.Kube.CoreV1().Pods(e.T.Namespace).GetLogs(pod, &corev1.PodLogOptions{TailLines: ptr.To[int64](20), Previous: previous})
+func (e *Client) lastLogs(ctx context.Context, pod string, previous bool) []string {
+	req := e.Kube.CoreV1().Pods(e.Ref.Namespace).GetLogs(pod, &corev1.PodLogOptions{TailLines: ptr.To[int64](20), Previous: previous})
 	rc, err := req.Stream(ctx)
 	if err != nil && previous { // the container has not restarted yet: its current run is the one that ended
-		rc, err = e.Kube.CoreV1().Pods(e.T.Namespace).GetLogs(pod, &corev1.PodLogOptions{TailLines: ptr.To[int64](20)}).Stream(ctx)
+		rc, err = e.Kube.CoreV1().Pods(e.Ref.Namespace).GetLogs(pod, &corev1.PodLogOptions{TailLines: ptr.To[int64](20)}).Stream(ctx)
 	}
 	if err != nil {
 		return []string{"(logs unavailable: " + firstLine(err.Error()) + ")"}

@@ -35,8 +35,8 @@ const (
 	TagStack   = outputs.TagStack
 )
 
-// Target is the stack's root component.
-type Target struct {
+// Root is the stack's root component.
+type Root struct {
 	pulumi.ResourceState
 }
 
@@ -70,7 +70,7 @@ func PrincipalARN(callerARN string) string {
 // Program declares the aws stack.
 func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	a := cfg.AWS
-	t := &Target{}
+	t := &Root{}
 	if err := ctx.RegisterComponentResource("liftoff:aws:Target", ctx.Stack(), t); err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		recovery = 7
 	}
 	sec, err := secrets.New(ctx, base+"-app", &secrets.Args{SecretName: fmt.Sprintf("liftoff/%s/%s", ctx.Stack(), app), Region: a.Region,
-		Namespace: ns, Target: outputs.EnvSecret(app), OIDC: eks.OIDC, Values: values, Database: db, RecoveryDays: recovery, Operator: true,
+		Namespace: ns, App: outputs.EnvSecret(app), OIDC: eks.OIDC, Values: values, Database: db, RecoveryDays: recovery, Operator: true,
 		AWSOpts: []pulumi.ResourceOption{pulumi.Provider(prov)}, KubeOpts: []pulumi.ResourceOption{pulumi.Provider(kube), pulumi.DependsOn([]pulumi.Resource{nsRes})}},
 		pulumi.Parent(t))
 	if err != nil {

@@ -24,8 +24,8 @@ import (
 // NodePort on every node, plain HTTP on localhost as containerd allows.
 const RegistryMirror = "localhost:30500"
 
-// Target is the stack's root component.
-type Target struct {
+// Root is the stack's root component.
+type Root struct {
 	pulumi.ResourceState
 }
 
@@ -35,7 +35,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	if h.ImageDelivery == "import" {
 		return fmt.Errorf("liftoff:imageDelivery import: liftoff up ships images through the in-cluster registry only so far (fix: liftoff config rm imageDelivery); see README, homelab")
 	}
-	t := &Target{}
+	t := &Root{}
 	if err := ctx.RegisterComponentResource("liftoff:homelab:Target", ctx.Stack(), t); err != nil {
 		return err
 	}

@@ -27,8 +27,8 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
-// Target is the stack's root component: the existing cluster liftoff deploys into.
-type Target struct {
+// Root is the stack's root component: the existing cluster liftoff deploys into.
+type Root struct {
 	pulumi.ResourceState
 }
 
@@ -39,7 +39,7 @@ func NeedsProvider(cfg *config.Stack) bool {
 
 // Program declares the kubeconfig stack.
 func Program(ctx *pulumi.Context, cfg *config.Stack) error {
-	t := &Target{}
+	t := &Root{}
 	if err := ctx.RegisterComponentResource("liftoff:kubeconfig:Target", ctx.Stack(), t); err != nil {
 		return err
 	}

@@ -29,8 +29,8 @@ import (
 var Inherited = []string{outputs.Kubeconfig, outputs.KubeconfigContent, outputs.Context, outputs.Registry, outputs.RegistryInsecure, outputs.RegistryPortForward,
 	outputs.RegistryUsername, outputs.RegistryPassword, outputs.OTLPEndpoint, outputs.Grafana, outputs.Prometheus, outputs.Alertmanager, "region", "clusterName"}
 
-// Target is the preview's root component.
-type Target struct {
+// Root is the preview's root component.
+type Root struct {
 	pulumi.ResourceState
 }
 
@@ -61,7 +61,7 @@ func (p parent) output(key string) pulumi.Output {
 
 // Program declares the preview stack.
 func Program(ctx *pulumi.Context, cfg *config.Stack) error {
-	t := &Target{}
+	t := &Root{}
 	if err := ctx.RegisterComponentResource("liftoff:preview:Target", ctx.Stack(), t); err != nil {
 		return err
 	}

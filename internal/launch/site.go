@@ -10,9 +10,9 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
-// TargetFromConfig is what the stack's config alone says about the app target.
-func TargetFromConfig(cfg *config.Stack) AppTarget {
-	t := AppTarget{App: cfg.App.Name, Namespace: cfg.App.Namespace, Replicas: cfg.App.Replicas, ScaleDownDelay: cfg.ScaleDownDelay,
+// SiteFromConfig is what the stack's config alone says about the site.
+func SiteFromConfig(cfg *config.Stack) Site {
+	t := Site{App: cfg.App.Name, Namespace: cfg.App.Namespace, Replicas: cfg.App.Replicas, ScaleDownDelay: cfg.ScaleDownDelay,
 		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure}
 	if cfg.Kubeconfig != nil {
 		t.Kubeconfig, t.Context = cfg.Kubeconfig.Path, cfg.Kubeconfig.Context
@@ -20,11 +20,11 @@ func TargetFromConfig(cfg *config.Stack) AppTarget {
 	return t
 }
 
-// ResolveTarget completes t from what the stack's program recorded:
+// ResolveSite completes t from what the stack's program recorded:
 // kubeconfig (a file under kubeDir when the program outputs its content),
 // registry and its credentials, the app's Secret and, when the program does
 // not manage that Secret, the database and cache URLs from the stack's secrets.
-func ResolveTarget(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *AppTarget, kubeDir string) error {
+func ResolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *Site, kubeDir string) error {
 	rec := outputs.Decode(outs.Values())
 	for dst, v := range map[*string]string{&t.Kubeconfig: rec.Kubeconfig, &t.Context: rec.Context, &t.Namespace: rec.Namespace,
 		&t.Registry: rec.Registry, &t.SecretName: rec.AppSecretName, &t.OTLPEndpoint: rec.OTLPEndpoint,
