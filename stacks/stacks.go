@@ -13,6 +13,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/stacks/aws"
 	"github.com/liftoff-dev/liftoff/stacks/homelab"
+	"github.com/liftoff-dev/liftoff/stacks/incluster"
 	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
 	"github.com/liftoff-dev/liftoff/stacks/preview"
 )
@@ -44,7 +45,7 @@ func Program(cfg *config.Stack) pulumi.RunFunc {
 			}
 			cfg = full
 		}
-		if err := kubeconfig.TakeOwnership(ctx); err != nil {
+		if err := incluster.TakeOwnership(ctx); err != nil {
 			return err
 		}
 		if cfg.Preview != nil {

@@ -26,7 +26,7 @@ import (
 	"github.com/liftoff-dev/liftoff/components/secrets"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
-	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
+	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
 
 // Tag keys on every taggable resource; teardown sweeps and cost reports rely on them.
@@ -150,7 +150,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	}
 	inNS := append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{nsRes}))
 	// In-cluster and external stores first; RDS and ElastiCache are added below.
-	values, err := kubeconfig.DataStores(ctx, cfg, addons.StorageClass, inNS...)
+	values, err := incluster.DataStores(ctx, cfg, addons.StorageClass, inNS...)
 	if err != nil {
 		return err
 	}
@@ -200,9 +200,9 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
 	}
 	if cfg.Observability.Enabled {
-		if err := kubeconfig.Observability(ctx, cfg, addons.StorageClass, outs, append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...); err != nil {
+		if err := incluster.Observability(ctx, cfg, addons.StorageClass, outs, append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...); err != nil {
 			return err
 		}
 	}
-	return kubeconfig.Export(ctx, t, outs)
+	return incluster.Export(ctx, t, outs)
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/remote"
-	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
+	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
 
 // RegistryMirror is where nodes pull the in-cluster registry's images: its
@@ -39,7 +39,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	if err := ctx.RegisterComponentResource("liftoff:homelab:Target", ctx.Stack(), t); err != nil {
 		return err
 	}
-	token, err := kubeconfig.Generated(h.Token, "liftoff:k3sToken")
+	token, err := incluster.Generated(h.Token, "liftoff:k3sToken")
 	if err != nil {
 		return err
 	}
@@ -84,8 +84,8 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(cfg.App.Name)), outputs.AppSecretManaged: pulumi.Bool(false),
 		outputs.StorageClass: pulumi.String(cfg.StorageClass), outputs.IngressClass: pulumi.String("traefik"), outputs.PreviewDomain: pulumi.String(cfg.PreviewDomain),
 	}
-	if err := kubeconfig.InCluster(ctx, t, prov, cfg, outs); err != nil {
+	if err := incluster.InCluster(ctx, t, prov, cfg, outs); err != nil {
 		return err
 	}
-	return kubeconfig.Export(ctx, t, outs)
+	return incluster.Export(ctx, t, outs)
 }

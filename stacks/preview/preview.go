@@ -21,7 +21,7 @@ import (
 
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
-	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
+	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
 
 // Inherited are the parent's outputs a preview passes on as its own: how to
@@ -110,7 +110,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	}
 	needs := cfg.Database.Mode == "in-cluster" || cfg.Cache.Mode == "in-cluster" || p.str("registryUsername") != "" || host != ""
 	if !needs {
-		return kubeconfig.Export(ctx, t, outs)
+		return incluster.Export(ctx, t, outs)
 	}
 
 	var kc pulumi.StringInput = pulumi.String(p.str("kubeconfig")) // a path
@@ -128,14 +128,14 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		return err
 	}
 	inNS := append(opts, pulumi.DependsOn([]pulumi.Resource{nsRes}))
-	if err := kubeconfig.AppData(ctx, cfg, p.str("storageClass"), inNS...); err != nil {
+	if err := incluster.AppData(ctx, cfg, p.str("storageClass"), inNS...); err != nil {
 		return err
 	}
 	outs[outputs.AppSecretManaged] = pulumi.Bool(true)
 
 	if user := p.str("registryUsername"); user != "" {
 		reg := strings.SplitN(p.str("registry"), "/", 2)[0]
-		pull, err := kubeconfig.PullSecret(ctx, "registry-pull", ns, pulumi.String(reg).ToStringOutput(), pulumi.String(user).ToStringOutput(),
+		pull, err := incluster.PullSecret(ctx, "registry-pull", ns, pulumi.String(reg).ToStringOutput(), pulumi.String(user).ToStringOutput(),
 			pulumi.ToSecret(pulumi.String(p.str("registryPassword"))).(pulumi.StringOutput), inNS...)
 		if err != nil {
 			return err
@@ -165,5 +165,5 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		}
 		outs[outputs.URL] = pulumi.String(scheme + "://" + host)
 	}
-	return kubeconfig.Export(ctx, t, outs)
+	return incluster.Export(ctx, t, outs)
 }
