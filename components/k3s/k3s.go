@@ -1,16 +1,16 @@
 // Package k3s installs k3s over SSH on the user's own machines with
 // pulumi-command: the shell scripts it runs (preflight, install, uninstall,
-// kubeconfig) are embedded files under scripts/, reviewed and tested as code.
+// kubeconfig) are embedded in internal/hostscript, reviewed and tested as code.
 // The first server initialises the cluster, further servers join it (embedded
 // etcd), agents join last; upgrades go server by server, then the agents.
 package k3s
 
 import (
-	"embed"
+	"github.com/liftoff-dev/liftoff/internal/hostscript"
+
 	"fmt"
 	"maps"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -18,56 +18,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"sigs.k8s.io/yaml"
 )
-
-//go:embed scripts/*.sh
-var scripts embed.FS
-
-// Script returns an embedded script by name ("install.sh").
-func Script(name string) string {
-	b, err := scripts.ReadFile("scripts/" + name)
-	if err != nil {
-		panic("k3s: no embedded script " + name) // a build-time constant, never user input
-	}
-	return string(b)
-}
-
-// Quote quotes s for a POSIX shell.
-func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// Stdin is what a script's shell reads: the sudo password line when sudo
-// needs one, the inputs as exported variables, then the script. Secrets
-// travel here, never on a command line other users could read in ps.
-func Stdin(sudoPassword string, env map[string]string, script string) string {
-	var b strings.Builder
-	if sudoPassword != "" {
-		b.WriteString(sudoPassword + "\n")
-	}
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		fmt.Fprintf(&b, "export %s=%s\n", k, Quote(env[k]))
-	}
-	b.WriteString(script)
-	return b.String()
-}
-
-// SudoLine is the password line Stdin starts with: only when sudo will read
-// it (root runs bash directly, which would execute the line).
-func SudoLine(user, password string) string {
-	if user == "root" {
-		return ""
-	}
-	return password
-}
-
-// Shell is the command that runs a script read from stdin, as root.
-func Shell(user string, sudoPassword bool) string {
-	switch {
-	case user == "root":
-		return "bash -s"
-	case sudoPassword:
-		return "sudo -S -p '' bash -s"
-	}
-	return "sudo -n bash -s"
-}
 
 // RewriteKubeconfig points k3s's kubeconfig at server (it says 127.0.0.1)
 // and names its cluster, user and context after the stack.
@@ -243,9 +193,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		stdin := pulumi.All(token, sudo).ApplyT(func(v []any) string {
 			e := maps.Clone(env)
 			e["K3S_TOKEN"] = v[0].(string)
-			return Stdin(SudoLine(user, v[1].(string)), e, Script("install.sh"))
+			return hostscript.Stdin(hostscript.SudoLine(user, v[1].(string)), e, hostscript.Script("install.sh"))
 		}).(pulumi.StringOutput)
-		shell := Shell(n.User, args.HasSudoPassword)
+		shell := hostscript.Shell(n.User, args.HasSudoPassword)
 		install, err := remote.NewCommand(ctx, id, &remote.CommandArgs{Connection: conn,
 			Create: pulumi.String(shell), Update: pulumi.String(shell),
 			// Delete reads only the sudo password line of stdin, if any.
@@ -266,8 +216,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	fetch, err := remote.NewCommand(ctx, name+"-kubeconfig", &remote.CommandArgs{Connection: connection(first),
-		Create: pulumi.String(Shell(first.User, args.HasSudoPassword)),
-		Stdin:  pulumi.ToSecret(sudo.ToStringOutput().ApplyT(func(p string) string { return Stdin(SudoLine(first.User, p), nil, Script("kubeconfig.sh")) })).(pulumi.StringOutput),
+		Create: pulumi.String(hostscript.Shell(first.User, args.HasSudoPassword)),
+		Stdin: pulumi.ToSecret(sudo.ToStringOutput().ApplyT(func(p string) string {
+			return hostscript.Stdin(hostscript.SudoLine(first.User, p), nil, hostscript.Script("kubeconfig.sh"))
+		})).(pulumi.StringOutput),
 		// Refetched after the servers are reinstalled or upgraded (the last
 		// one's output changes with every run of its install).
 		Triggers: pulumi.Array{lastServer.Stdout},
@@ -327,7 +279,7 @@ func (a *Args) InstallEnv(i int) map[string]string {
 
 // UninstallCommand is the delete command for a node's user.
 func UninstallCommand(user string, sudoPassword bool) string {
-	return strings.Replace(Shell(user, sudoPassword), "bash -s", "bash -c "+Quote(Script("uninstall.sh")), 1)
+	return strings.Replace(hostscript.Shell(user, sudoPassword), "bash -s", "bash -c "+hostscript.Quote(hostscript.Script("uninstall.sh")), 1)
 }
 
 func byRole(nodes []Node, role string) []Node {

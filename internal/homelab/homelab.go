@@ -4,6 +4,8 @@
 package homelab
 
 import (
+	"github.com/liftoff-dev/liftoff/internal/hostscript"
+
 	"bufio"
 	"cmp"
 	"context"
@@ -17,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/liftoff-dev/liftoff/components/k3s"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/remote"
 )
@@ -142,7 +143,7 @@ func (p *Preflight) host(ctx context.Context, n config.Node, ha bool) *HostRepor
 		env["HA"] = "1"
 	}
 	sent := p.Now()
-	out, err := c.Run(ctx, k3s.Shell(n.User, p.SudoPassword != ""), strings.NewReader(k3s.Stdin(k3s.SudoLine(n.User, p.SudoPassword), env, k3s.Script("preflight.sh"))))
+	out, err := c.Run(ctx, hostscript.Shell(n.User, p.SudoPassword != ""), strings.NewReader(hostscript.Stdin(hostscript.SudoLine(n.User, p.SudoPassword), env, hostscript.Script("preflight.sh"))))
 	var exit *remote.ExitError
 	switch {
 	case errors.As(err, &exit) && n.User != "root" && strings.Contains(exit.Stderr, "sudo"):

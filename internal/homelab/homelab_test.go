@@ -1,11 +1,12 @@
 package homelab
 
 import (
+	"github.com/liftoff-dev/liftoff/internal/hostscript"
+
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/k3s"
 	"github.com/liftoff-dev/liftoff/internal/config"
@@ -193,7 +196,7 @@ func (c *cluster) upload(h *testenv.SSHHost, local, remotePath string) {
 		c.t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := c.client(h).Run(context.Background(), "cat > "+k3s.Quote(remotePath), f); err != nil {
+	if _, err := c.client(h).Run(context.Background(), "cat > "+hostscript.Quote(remotePath), f); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -210,7 +213,7 @@ func (c *cluster) up() []string {
 		}
 		env := c.args.InstallEnv(i)
 		env["K3S_TOKEN"] = "tok-" + c.t.Name()
-		out, err := c.client(h).Run(context.Background(), k3s.Shell("root", false), strings.NewReader(k3s.Stdin("", env, k3s.Script("install.sh"))))
+		out, err := c.client(h).Run(context.Background(), hostscript.Shell("root", false), strings.NewReader(hostscript.Stdin("", env, hostscript.Script("install.sh"))))
 		if err != nil {
 			c.t.Fatalf("install on %s: %v\n%s", h.Addr, err, out)
 		}
@@ -286,7 +289,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 
 	// The kubeconfig as the program fetches and rewrites it.
-	out, err := c.client(server).Run(context.Background(), k3s.Shell("root", false), strings.NewReader(k3s.Stdin("", nil, k3s.Script("kubeconfig.sh"))))
+	out, err := c.client(server).Run(context.Background(), hostscript.Shell("root", false), strings.NewReader(hostscript.Stdin("", nil, hostscript.Script("kubeconfig.sh"))))
 	if err != nil {
 		t.Fatal(err)
 	}
