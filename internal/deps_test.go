@@ -4,7 +4,12 @@ package internal_test
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -28,6 +33,16 @@ var forbidden = []rule{
 	{"stacks", "internal/rollout", "programs run during preview: no imperative rollouts inside them"},
 	{"stacks", "internal/image", "programs run during preview: no pushes inside them"},
 	{"internal", "cmd", "libraries never depend on the CLI"},
+	{"internal", "components", "libraries reach Pulumi programs only through internal/target; the programs live in stacks/"},
+	{"internal", "stacks", "libraries reach Pulumi programs only through internal/target; stacks.Targets is wired in by the CLI"},
+	{"stacks", "internal/launch", "targets are called by the phases, never the other way round"},
+	{"components", "internal/target", "components declare resources; choosing a target is the stacks' business"},
+}
+
+// external are module prefixes a package may not import directly.
+var external = []rule{
+	{"cmd/liftoff", "github.com/pulumi/", "commands call library actions: the engine (internal/engine) and the targets (stacks) hold Pulumi"},
+	{"cmd/liftoff", "helm.sh/", "commands call library actions: releases are internal/rollout's"},
 }
 
 func TestImportDirection(t *testing.T) {
@@ -55,6 +70,11 @@ func TestImportDirection(t *testing.T) {
 			}
 			to, ok := strings.CutPrefix(imp, module+"/")
 			if !ok {
+				for _, r := range external {
+					if under(from, r.from) && strings.HasPrefix(imp, r.to) {
+						t.Errorf("%s imports %s: %s", from, imp, r.why)
+					}
+				}
 				continue
 			}
 			for _, r := range forbidden {
@@ -67,3 +87,64 @@ func TestImportDirection(t *testing.T) {
 }
 
 func under(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
+
+// perTarget are the identifiers that name one target: config.AWS and its
+// kin, and config.Stack's per-target sections.
+var perTarget = map[string]bool{"AWS": true, "Homelab": true, "Kubeconfig": true}
+
+// TestNoTargetBranches: outside the target implementations (stacks/...),
+// the config package that parses each target's section, and the aws cost
+// model the aws target calls, no code names a target: a fourth target must
+// not mean editing the phases or the commands. Branching on a target goes
+// through internal/target's interface.
+func TestNoTargetBranches(t *testing.T) {
+	exempt := []string{"stacks", "internal/config", "internal/cost", "internal/testenv", "internal/demo", "app", "components", "tools"}
+	root := ".."
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			for _, e := range exempt {
+				if under(rel, e) || strings.HasPrefix(d.Name(), ".") && rel != "." {
+					return filepath.SkipDir
+				}
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		cfgName := ""
+		for _, imp := range f.Imports {
+			if imp.Path.Value == `"`+module+`/internal/config"` {
+				cfgName = "config"
+				if imp.Name != nil {
+					cfgName = imp.Name.Name
+				}
+			}
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok || !perTarget[sel.Sel.Name] {
+				return true
+			}
+			if x, ok := sel.X.(*ast.Ident); ok && x.Name == cfgName && cfgName != "" {
+				t.Errorf("%s names the target config.%s: go through internal/target (stacks.Targets)", rel, sel.Sel.Name)
+			} else if sel.Sel.Name != "Kubeconfig" {
+				// A Kubeconfig field is a path on many structs; AWS and Homelab are config.Stack's sections.
+				t.Errorf("%s reads a target's config section .%s: that belongs in the target's implementation", rel, sel.Sel.Name)
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

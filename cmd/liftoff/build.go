@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/image"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 )
@@ -69,7 +70,7 @@ func runBuild(ctx context.Context, o *BuildOptions) error {
 		}
 	}
 	if pkg == "" {
-		pkg = "./app/cmd/shortener"
+		pkg = config.DefaultPackage
 	}
 	res, err := launch.Build(ctx, launch.Deps{Printer: f.Printer(), Now: f.Now}, launch.BuildOptions{
 		Dir: f.Dir(), Package: pkg, Platforms: o.Platforms, BaseImage: o.BaseImage, Repository: repo, Insecure: insecure,

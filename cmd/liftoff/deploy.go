@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
@@ -100,7 +101,7 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 		pkg = cfg.App.Package
 	}
 	if pkg == "" {
-		pkg = "./app/cmd/shortener"
+		pkg = config.DefaultPackage
 	}
 	if o.Image == "" && cfg != nil && cfg.App.Image != "" {
 		o.Image = cfg.App.Image

@@ -38,7 +38,9 @@ func runDoctor(ctx context.Context, o *DoctorOptions) error {
 	env := doctor.Env{Dir: f.Dir(), Home: f.Home(), Backend: f.Backend(), Getenv: f.Getenv}
 	if name, err := f.StackName(); err == nil {
 		if cfg, err := f.StackConfig(); err == nil {
-			env.Stack, env.Plugins = name, stacks.Plugins(cfg)
+			if tg, err := stacks.Targets.For(cfg); err == nil {
+				env.Stack, env.Plugins = name, tg.Plugins(cfg)
+			}
 		}
 	}
 	rs := doctor.Run(ctx, env)

@@ -21,6 +21,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/ui"
+	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // Factory carries what every command needs; tests substitute any part.
@@ -138,11 +139,9 @@ func (f *Factory) StackConfig() (*config.Stack, error) {
 	return cfg, nil
 }
 
-// TeardownConfig is the stack's config for destroy and gc. A stack whose
-// settings file is not here (a CI job on a fresh checkout tearing down a
-// preview another job created) is described from what the backend
-// recorded: its outputs (target, app, namespace, region) and its tags
-// (parent). That is all a teardown reads.
+// TeardownConfig is the stack's config for destroy and gc: from its
+// settings file, or when that is not here, from what the backend recorded
+// (launch.RecordedConfig).
 func (f *Factory) TeardownConfig(ctx context.Context) (*config.Stack, error) {
 	cfg, err := f.StackConfig()
 	if failure.ClassOf(err) != failure.NotFound {
@@ -153,42 +152,15 @@ func (f *Factory) TeardownConfig(ctx context.Context) (*config.Stack, error) {
 	if eerr != nil {
 		return nil, eerr
 	}
-	st, eerr := eng.Stack(ctx, name, nil, false)
-	if eerr != nil {
+	rcfg, ok, rerr := launch.RecordedConfig(ctx, eng, stacks.Targets, name)
+	if !ok {
 		return nil, err // neither here nor in the backend: the settings-file error says what to do
 	}
-	outs, eerr := st.Outputs(ctx)
-	if eerr != nil {
-		return nil, eerr
-	}
-	tags, eerr := st.Tags(ctx)
-	if eerr != nil {
-		return nil, eerr
-	}
-	vals := config.Values{}
-	for key, out := range map[string]string{"liftoff:target": "target", "liftoff:app": "app", "liftoff:namespace": "namespace"} {
-		if v := outs.String(out); v != "" {
-			vals[key] = config.Plain(v)
-		}
-	}
-	if p := tags[launch.TagPreviewOf]; p != "" {
-		vals["liftoff:previewOf"] = config.Plain(p)
-	} else if r := outs.String("region"); r != "" {
-		vals["aws:region"] = config.Plain(r)
-	}
-	if vals["liftoff:target"].Text == string(config.Kubeconfig) && vals["liftoff:previewOf"].Text == "" {
-		vals["liftoff:kubeconfig"], vals["liftoff:context"] = config.Plain(outs.String("kubeconfig")), config.Plain(outs.String("context"))
-	}
-	if vals["liftoff:target"].Text == "" {
-		return nil, failure.Newf(failure.NotFound, "run liftoff destroy where its Pulumi."+name+".yaml is, or remove its state with liftoff stacks rm",
-			"stack %s has no settings file here and recorded no outputs to tear it down from", name)
-	}
-	cfg, perr := config.Parse(name, vals)
-	if perr != nil {
-		return nil, failure.New(failure.Config, fmt.Errorf("stack %s has no settings file here, and its recorded outputs do not describe it: %w", name, perr), "")
+	if rerr != nil {
+		return nil, rerr
 	}
 	f.Printer().Infof("stack %s has no settings file here: tearing it down from what the backend recorded", name)
-	return cfg, nil
+	return rcfg, nil
 }
 
 // OpenedStack is the current stack with what its program recorded.

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,8 +17,9 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
-	"github.com/liftoff-dev/liftoff/internal/remote"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/ui"
+	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // InitOptions are the flags of `liftoff init`.
@@ -172,14 +173,18 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 	f := o.f
 	vals := config.Values{}
 	if o.Target == "" && f.Interactive() {
-		t, err := ui.Choose(f.IO, "Where should the stack run?", []string{"kubeconfig", "aws", "homelab"}, "kubeconfig")
+		t, err := ui.Choose(f.IO, "Where should the stack run?", stacks.Targets.Names(), string(config.DefaultTarget))
 		if err != nil {
 			return nil, err
 		}
 		o.Target = t
 	}
 	if o.Target == "" {
-		return nil, failure.Newf(failure.Config, "pass --target aws, homelab or kubeconfig", "no target given")
+		return nil, failure.Newf(failure.Config, "pass --target "+strings.Join(stacks.Targets.Names(), ", "), "no target given")
+	}
+	tg, known := stacks.Targets.Named(o.Target)
+	if !known {
+		return nil, failure.Newf(failure.Config, "pass --target "+strings.Join(stacks.Targets.Names(), ", "), "--target %q is not a target", o.Target)
 	}
 	vals["liftoff:target"] = config.Plain(o.Target)
 	ask := func(question, def string) (string, error) {
@@ -188,7 +193,6 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 		}
 		return ui.Ask(f.IO, fmt.Sprintf("%s [%s]: ", question, def), def)
 	}
-	var err error
 	preview := o.PreviewOf != ""
 	for _, kv := range o.Set {
 		preview = preview || strings.HasPrefix(kv, "previewOf=")
@@ -204,41 +208,16 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 		}
 	}
 	// A preview's cluster and registry come from its parent's outputs.
-	switch target := config.TargetName(o.Target); {
-	case preview:
-	case target == config.Kubeconfig:
-		path := o.Kubeconfig
-		if path == "" {
-			if path, err = ask("kubeconfig file", defaultKubeconfig(f.Getenv)); err != nil {
-				return nil, err
-			}
-		}
-		if abs, err := filepath.Abs(remote.ExpandHome(path)); err == nil {
-			path = abs
-		}
-		vals["liftoff:kubeconfig"] = config.Plain(path)
-		if o.Context != "" {
-			vals["liftoff:context"] = config.Plain(o.Context)
-		}
-	case target == config.AWS:
-		region := o.Region
-		if region == "" {
-			if region, err = ask("AWS region", f.Getenv("AWS_REGION")); err != nil {
-				return nil, err
-			}
-		}
-		if region != "" {
-			vals["aws:region"] = config.Plain(region)
-		}
-	case target == config.Homelab:
+	if !preview {
 		nodes, err := o.nodes()
 		if err != nil {
 			return nil, err
 		}
-		if len(nodes) > 0 {
-			b, _ := json.Marshal(nodes)
-			vals["liftoff:nodes"] = config.Plain(string(b))
+		tvals, err := tg.InitValues(target.InitInput{Kubeconfig: o.Kubeconfig, Context: o.Context, Region: o.Region, Nodes: nodes, Ask: ask, Getenv: f.Getenv})
+		if err != nil {
+			return nil, err
 		}
+		maps.Copy(vals, tvals)
 	}
 	if o.Registry != "" {
 		vals["liftoff:registry"] = config.Plain(o.Registry)
@@ -299,14 +278,6 @@ func redactKV(kv string, secret bool) string {
 		return k + "=[secret]"
 	}
 	return kv
-}
-
-func defaultKubeconfig(getenv func(string) string) string {
-	if k := getenv("KUBECONFIG"); k != "" {
-		return strings.Split(k, string(os.PathListSeparator))[0]
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".kube", "config")
 }
 
 func sanitizeProject(s string) string {

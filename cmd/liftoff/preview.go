@@ -8,8 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/launch"
+	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // PreviewOptions are the flags of `liftoff preview`.
@@ -72,10 +74,19 @@ func runPreview(ctx context.Context, o *PreviewOptions) error {
 		}
 	}
 	result := map[string]any{"stack": cfg.Name, "changes": data, "steps": steps}
-	if est := cost.AWS(cfg); est != nil {
+	if est := stackCost(cfg); est != nil {
 		text += "\n" + est.String()
 		result["cost"] = est
 	}
 	f.Printer().Result(text, result)
 	return nil
+}
+
+// stackCost is the monthly estimate of cfg's target, nil when it has none.
+func stackCost(cfg *config.Stack) *cost.Estimate {
+	tg, err := stacks.Targets.For(cfg)
+	if err != nil {
+		return nil
+	}
+	return tg.Cost(cfg)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
+	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // ClusterFlags point at a cluster explicitly, for deploys without a stack.
@@ -39,27 +40,17 @@ func (t ClusterFlags) explicit() bool {
 // Site resolves where the app goes: flags first, then the stack's
 // outputs, then its config. Without a stack, the flags must say it all.
 func (f *Factory) Site(ctx context.Context, flags ClusterFlags) (launch.Site, *config.Stack, error) {
-	t := launch.Site{App: "shortener", Replicas: 2}
+	t := launch.Site{App: config.DefaultApp, Replicas: config.DefaultReplicas}
 	var cfg *config.Stack
 	if _, err := f.StackName(); err == nil {
 		if cfg, err = f.StackConfig(); err != nil {
 			return t, nil, err
 		}
-		t = launch.SiteFromConfig(cfg)
 		eng, err := f.Engine(ctx)
 		if err != nil {
 			return t, nil, err
 		}
-		st, err := eng.Stack(ctx, cfg.Name, nil, false)
-		if err == nil {
-			outs, oerr := st.Outputs(ctx)
-			if oerr != nil {
-				return t, nil, oerr
-			}
-			if err := launch.ResolveSite(ctx, st, outs, &t, filepath.Join(f.Home(), "kube", eng.Project())); err != nil {
-				return t, nil, err
-			}
-		} else if failure.ClassOf(err) != failure.NotFound {
+		if t, err = launch.StackSite(ctx, eng, stacks.Targets, cfg, filepath.Join(f.Home(), "kube", eng.Project())); err != nil {
 			return t, nil, err
 		}
 	} else if !flags.explicit() {

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
-	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
@@ -109,18 +108,19 @@ func runUp(ctx context.Context, o *UpOptions) error {
 			return err
 		}
 	}
-	if o.AcceptNewHostKeys {
-		if cfg.Homelab == nil {
-			return failure.Newf(failure.Config, "drop the flag", "--accept-new-host-keys applies to homelab stacks only (%s is %s)", cfg.Name, cfg.Target)
+	if k, _ := config.Lookup("liftoff:acceptNewHostKeys"); o.AcceptNewHostKeys && (cfg.Preview != nil || !k.AppliesTo(cfg.Target)) {
+		kind := string(cfg.Target)
+		if cfg.Preview != nil {
+			kind = "a preview"
 		}
-		cfg.Homelab.AcceptNewHostKeys = true
+		return failure.Newf(failure.Config, "drop the flag", "--accept-new-host-keys applies to %s stacks only (%s is %s)", k.TargetList(), cfg.Name, kind)
 	}
 	d, err := f.LaunchDeps(ctx, cfg, "liftoff up", o.LockWait)
 	if err != nil {
 		return err
 	}
 	res, err := launch.Up(ctx, d, launch.UpOptions{Config: cfg, SkipInfra: o.SkipInfra, InfraOnly: o.InfraOnly, Image: o.Image,
-		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), WaitScaleDown: o.WaitScaleDown, ForceDeploy: o.ForceDeploy, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Refresh: o.Refresh,
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), WaitScaleDown: o.WaitScaleDown, ForceDeploy: o.ForceDeploy, AcceptNewHostKeys: o.AcceptNewHostKeys, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Refresh: o.Refresh,
 		Self:  lock.Self("liftoff up", f.Getenv, f.Now()),
 		Build: launch.BuildOptions{Dir: f.Dir(), Package: cfg.App.Package, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil {
@@ -129,7 +129,7 @@ func runUp(ctx context.Context, o *UpOptions) error {
 			title = fmt.Sprintf("Stack %s: up stopped (run it again to resume)", cfg.Name)
 		}
 		data := map[string]any{"stack": cfg.Name, "phases": res.Phases, "changes": res.Changes, "outputs": res.Outputs}
-		if est := cost.AWS(cfg); est != nil {
+		if est := stackCost(cfg); est != nil {
 			outs["monthly_cost_usd"] = fmt.Sprintf("%.0f (estimate: liftoff preview itemises it)", est.Total)
 			data["cost"] = est
 		}
@@ -184,7 +184,7 @@ func (f *Factory) LaunchDeps(ctx context.Context, cfg *config.Stack, command str
 		return launch.Deps{}, err
 	}
 	return launch.Deps{
-		Engine: eng, Printer: f.Printer(), Program: stacks.Program, Plugins: stacks.Plugins, Now: f.Now,
+		Engine: eng, Printer: f.Printer(), Targets: stacks.Targets, Now: f.Now,
 		Lock: func(ctx context.Context) (func(), error) {
 			l, err := f.Lock(ctx, eng.Project(), cfg.Name, command, lockWait)
 			if err != nil {

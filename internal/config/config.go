@@ -29,8 +29,20 @@ const (
 	Kubeconfig TargetName = "kubeconfig"
 )
 
+// DefaultTarget is what `liftoff init` offers first.
+const DefaultTarget = Kubeconfig
+
 // Targets lists every target.
 var Targets = []TargetName{AWS, Homelab, Kubeconfig}
+
+// The app's defaults, the one place they are written.
+const (
+	DefaultApp      = "shortener"
+	DefaultPackage  = "./app/cmd/shortener"
+	DefaultReplicas = 2
+	// HomelabStorageClass is k3s's own provisioner, the homelab default.
+	HomelabStorageClass = "local-path"
+)
 
 // Pinned versions; changing one is a reviewed change.
 const (
@@ -169,9 +181,6 @@ type HomelabConfig struct {
 	AirgapBinary      string
 	AirgapImages      string
 	ImageDelivery     string // registry or import
-	// HostKeys are the verified host keys by host:port, set by liftoff's
-	// preflight before the program runs (not a config key).
-	HostKeys map[string]string
 }
 
 // Node is one homelab host.
@@ -252,7 +261,7 @@ func Parse(stack string, values Values) (*Stack, error) {
 	}
 	r.target = s.Target
 
-	s.App.Name = r.str("liftoff:app", "shortener", dnsLabel(40))
+	s.App.Name = r.str("liftoff:app", DefaultApp, dnsLabel(40))
 	s.Preview = nil
 	if of := r.str("liftoff:previewOf", "", dnsLabel(30)); of != "" {
 		r.check(of != stack, "liftoff:previewOf", of, "names this stack itself", "name the parent stack, e.g. prod")
@@ -272,9 +281,9 @@ func Parse(stack string, values Values) (*Stack, error) {
 		defNS = s.App.Name + "-" + stack
 	}
 	s.App.Namespace = r.str("liftoff:namespace", defNS, dnsLabel(63))
-	s.App.Replicas = r.integer("liftoff:replicas", 2, 1, 50)
+	s.App.Replicas = r.integer("liftoff:replicas", DefaultReplicas, 1, 50)
 	s.App.Secrets = r.secret("liftoff:appSecrets", false, func(v string) error { _, err := DecodeAppSecrets(v); return err })
-	s.App.Package = r.str("liftoff:package", "./app/cmd/shortener", goPackage)
+	s.App.Package = r.str("liftoff:package", DefaultPackage, goPackage)
 	s.App.Image = r.str("liftoff:image", "", imageRef)
 	s.App.Domain = r.str("liftoff:domain", "", domainName)
 	s.ScaleDownDelay = r.duration("liftoff:scaleDownDelay", 5*time.Minute, 0, 24*time.Hour)
@@ -335,7 +344,11 @@ func Parse(stack string, values Values) (*Stack, error) {
 			Insecure:   r.boolean("liftoff:insecureRegistry", false),
 			Password:   r.secret("liftoff:registryPassword", false, generatedSecret),
 		}
-		s.StorageClass = r.str("liftoff:storageClass", "", dnsSubdomain)
+		sc := ""
+		if s.Target == Homelab {
+			sc = HomelabStorageClass
+		}
+		s.StorageClass = r.str("liftoff:storageClass", sc, dnsSubdomain)
 	}
 
 	// Keys of another target are an error: they would be silently ignored.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -11,9 +12,9 @@ const Namespace = "liftoff"
 // Key describes one config key: the single source for validation of unknown
 // keys, the secret rule, `liftoff config` help and the config reference (docs/config.md).
 type Key struct {
-	Name    string   // full key, e.g. "liftoff:replicas"
+	Name    string       // full key, e.g. "liftoff:replicas"
 	Targets []TargetName // targets that read it; nil means every target
-	Type    string   // string, int, bool, duration, list, object, secret
+	Type    string       // string, int, bool, duration, list, object, secret
 	Default string
 	Doc     string
 	// Generated secrets are made by liftoff when a stack needs them (Generate).
@@ -26,6 +27,15 @@ func (k Key) Secret() bool { return k.Type == "secret" }
 // AppliesTo reports whether target reads the key.
 func (k Key) AppliesTo(t TargetName) bool { return k.Targets == nil || slices.Contains(k.Targets, t) }
 
+// TargetList names the targets the key applies to ("homelab", "homelab or kubeconfig").
+func (k Key) TargetList() string {
+	names := make([]string, len(k.Targets))
+	for i, t := range k.Targets {
+		names[i] = string(t)
+	}
+	return strings.Join(names, " or ")
+}
+
 var (
 	onlyAWS        = []TargetName{AWS}
 	onlyHomelab    = []TargetName{Homelab}
@@ -37,10 +47,10 @@ var (
 var Keys = []Key{
 	// Every target.
 	{Name: "liftoff:target", Type: "string", Doc: "Where the stack runs: `aws`, `homelab` or `kubeconfig`. Set by `liftoff init`."},
-	{Name: "liftoff:app", Type: "string", Default: "shortener", Doc: "Application name: Helm release prefix and Service name (DNS label, at most 40 characters)."},
+	{Name: "liftoff:app", Type: "string", Default: DefaultApp, Doc: "Application name: Helm release prefix and Service name (DNS label, at most 40 characters)."},
 	{Name: "liftoff:namespace", Type: "string", Default: "<app>, or <app>-<stack> for previews", Doc: "Kubernetes namespace of the application."},
-	{Name: "liftoff:replicas", Type: "int", Default: "2", Doc: "Replicas per slot (1-50)."},
-	{Name: "liftoff:package", Type: "string", Default: "./app/cmd/shortener", Doc: "Go main package that `liftoff build` compiles into the image."},
+	{Name: "liftoff:replicas", Type: "int", Default: strconv.Itoa(DefaultReplicas), Doc: "Replicas per slot (1-50)."},
+	{Name: "liftoff:package", Type: "string", Default: DefaultPackage, Doc: "Go main package that `liftoff build` compiles into the image."},
 	{Name: "liftoff:image", Type: "string", Doc: "A prebuilt image to deploy instead of building (`repo@sha256:...` or `repo:tag`)."},
 	{Name: "liftoff:domain", Type: "string", Doc: "Public host name of the application, e.g. `sho.rt`. Empty serves on the load balancer's name."},
 	{Name: "liftoff:databaseUrl", Type: "secret", Doc: "PostgreSQL URL of an external database (`postgres://...`). Required when `liftoff:database` is `external`."},

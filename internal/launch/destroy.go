@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/teardown"
 	"github.com/liftoff-dev/liftoff/internal/ui"
 )
@@ -46,7 +45,7 @@ const fixUnreachable = "check the cluster is reachable (liftoff status); if it i
 //     Services, Ingresses, PVCs and their volumes), waited for;
 //  2. app: the releases, liftoff's Services and the app's namespace;
 //  3. infrastructure: the engine's destroy;
-//  4. aws leftovers: a sweep by the liftoff:stack tag (aws only);
+//  4. leftovers: the target's sweep by the liftoff:stack tag (aws);
 //  5. state: removed only when the receipt lists nothing left, or with Force.
 func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, error) {
 	release, err := d.Lock(ctx)
@@ -54,11 +53,15 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 		return nil, err
 	}
 	defer release()
-	st, err := d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), false)
+	tg, err := d.Targets.For(o.Config)
+	if err != nil {
+		return nil, failure.New(failure.Config, err, "")
+	}
+	st, err := d.Engine.Stack(ctx, o.Config.Name, d.Targets.Program(o.Config, target.Facts{}), false)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPlugins(d, o.Config); err != nil {
+	if err := checkPlugins(d, tg, o.Config); err != nil {
 		return nil, err
 	}
 	res := &DestroyResult{Stack: o.Config.Name, Receipt: &teardown.Receipt{}}
@@ -73,7 +76,13 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 		return nil
 	}
 	var app *rollout.Client
-	awsSwept := false
+	swept := false
+	sweep := func(ctx context.Context) error {
+		r, err := tg.Leftovers(ctx, target.SweepInput{Project: d.Engine.Project(), Config: o.Config, Wait: o.SweepWait, Log: d.Printer})
+		rec.Add(r)
+		swept = err == nil
+		return err
+	}
 	phases := []phase{
 		{"kubernetes", func(ctx context.Context) (err error) {
 			defer func() {
@@ -89,14 +98,14 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 			if len(outs) == 0 {
 				return errSkipped // never up'd: nothing deployed
 			}
-			t := SiteFromConfig(o.Config)
+			t := SiteFromConfig(tg, o.Config)
 			if err := ResolveSite(ctx, st, outs, &t, o.KubeDir); err != nil {
 				return err
 			}
 			if app, err = t.Client(d, o.Self); err != nil {
 				return err
 			}
-			r, err := teardown.Kube{Client: app.Kube, Namespaces: sweepNamespaces(o.Config, t.Namespace), Wait: o.SweepWait, Log: d.Printer}.Sweep(ctx)
+			r, err := teardown.Kube{Client: app.Kube, Namespaces: tg.SweepNamespaces(o.Config, t.Namespace), Wait: o.SweepWait, Log: d.Printer}.Sweep(ctx)
 			rec.Add(r)
 			if err != nil && ctx.Err() == nil {
 				return failure.New(failure.Engine, err, fixUnreachable)
@@ -121,16 +130,13 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 				return err
 			}
 			derr := st.Destroy(ctx, d.Printer)
-			if derr != nil && o.Config.AWS != nil && ctx.Err() == nil {
-				// What blocks a destroy on aws is nearly always something
+			if derr != nil && tg.HasLeftovers() && ctx.Err() == nil {
+				// What blocks a destroy in a cloud is nearly always something
 				// created outside Pulumi holding a subnet or security group.
 				d.Printer.Warnf("destroy failed (%v): sweeping leftovers by tag, then retrying once", derr)
-				r, serr := sweepAWS(ctx, d, o)
-				rec.Add(r)
-				if serr != nil {
-					return serr
+				if err := sweep(ctx); err != nil {
+					return err
 				}
-				awsSwept = true
 				derr = st.Destroy(ctx, d.Printer)
 			}
 			after, err := st.Resources(ctx)
@@ -154,14 +160,12 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 			return derr
 		}},
 	}
-	if o.Config.AWS != nil {
-		phases = append(phases, phase{"aws leftovers", func(ctx context.Context) error {
-			if awsSwept {
+	if tg.HasLeftovers() {
+		phases = append(phases, phase{tg.Name() + " leftovers", func(ctx context.Context) error {
+			if swept {
 				return errSkipped
 			}
-			r, err := sweepAWS(ctx, d, o)
-			rec.Add(r)
-			return err
+			return sweep(ctx)
 		}})
 	}
 	phases = append(phases,
@@ -181,46 +185,4 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 		}})
 	res.Phases, err = runPhases(ctx, d, phases)
 	return res, err
-}
-
-// sweepNamespaces are where the stack's Kubernetes objects live: a preview
-// and a kubeconfig stack share their cluster, so only the app's namespace
-// (and the kubeconfig stack's own observability namespace); an aws stack
-// owns its cluster and sweeps every namespace. On homelab, load balancers
-// and volumes are the nodes' own (klipper-lb, local-path) and go with k3s's
-// uninstall: only the app's namespace.
-func sweepNamespaces(cfg *config.Stack, appNamespace string) []string {
-	switch {
-	case cfg.Preview != nil || cfg.Target == config.Homelab:
-		return []string{appNamespace}
-	case cfg.Target == config.Kubeconfig && cfg.Observability.Enabled:
-		return []string{appNamespace, "observability"}
-	case cfg.Target == config.Kubeconfig:
-		return []string{appNamespace}
-	}
-	return nil
-}
-
-// sweepAWS deletes the stack's tagged leftovers.
-func sweepAWS(ctx context.Context, d Deps, o DestroyOptions) (*teardown.Receipt, error) {
-	kinds := d.AWSKinds
-	if kinds == nil {
-		kinds = realAWSKinds
-	}
-	k, err := kinds(ctx, o.Config.AWS.Region)
-	if err != nil {
-		return nil, err
-	}
-	return teardown.AWS{Project: d.Engine.Project(), Stack: o.Config.Name, Kinds: k, Wait: o.SweepWait, Log: d.Printer}.Sweep(ctx)
-}
-
-func realAWSKinds(ctx context.Context, region string) ([]teardown.Kind, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
-	if err == nil {
-		_, err = cfg.Credentials.Retrieve(ctx)
-	}
-	if err != nil {
-		return nil, failure.New(failure.Auth, fmt.Errorf("aws credentials for the leftover sweep: %w", err), "configure AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, or SSO login)")
-	}
-	return teardown.AWSKinds(cfg), nil
 }

@@ -14,9 +14,11 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/teardown"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 	"github.com/liftoff-dev/liftoff/internal/ui"
+	"github.com/liftoff-dev/liftoff/stacks/aws"
 )
 
 // volumes is an AWS account's detached volumes, one kind of leftover.
@@ -45,6 +47,13 @@ func (v *volumes) Delete(_ context.Context, id string) error {
 	return nil
 }
 
+// offlineAWS is the aws target with its program and plugins left out: the
+// stack is empty and this machine has no AWS plugin.
+type offlineAWS struct{ aws.Target }
+
+func (offlineAWS) Plugins(*config.Stack) []engine.Plugin                      { return nil }
+func (offlineAWS) Program(*pulumi.Context, *config.Stack, target.Facts) error { return nil }
+
 // TestDestroyAWSLeftovers: on an aws stack, the leftover sweep runs after
 // the engine's destroy and its receipt decides the state's fate: kept while
 // something is left (exit class engine), removed once nothing is, or with
@@ -69,15 +78,15 @@ func TestDestroyAWSLeftovers(t *testing.T) {
 		refused: map[string]error{"vol-locked": errors.New("UnauthorizedOperation: ec2:DeleteVolume")},
 	}
 	streams, _, _, _ := ui.Test()
+	tg := offlineAWS{aws.Target{Kinds: func(_ context.Context, region string) ([]teardown.Kind, error) {
+		if region != "eu-west-1" {
+			t.Errorf("swept region %q", region)
+		}
+		return []teardown.Kind{acct}, nil
+	}}}
 	d := Deps{Engine: eng, Printer: ui.NewPrinter(streams, ui.Options{}), Now: time.Now,
-		Program: func(*config.Stack) pulumi.RunFunc { return func(*pulumi.Context) error { return nil } },
+		Targets: target.NewRegistry(nil, nil, tg),
 		Lock:    func(context.Context) (func(), error) { return func() {}, nil },
-		AWSKinds: func(_ context.Context, region string) ([]teardown.Kind, error) {
-			if region != "eu-west-1" {
-				t.Errorf("swept region %q", region)
-			}
-			return []teardown.Kind{acct}, nil
-		},
 	}
 	cfg, err := config.Parse("dev", config.Values{"liftoff:target": config.Plain("aws"), "aws:region": config.Plain("eu-west-1")})
 	if err != nil {

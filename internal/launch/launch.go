@@ -16,7 +16,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
-	"github.com/liftoff-dev/liftoff/internal/teardown"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/ui"
 )
 
@@ -24,16 +24,12 @@ import (
 type Deps struct {
 	Engine  *engine.Engine
 	Printer *ui.Printer
-	// Program returns the Pulumi program of a stack (stacks.Program outside tests).
-	Program func(*config.Stack) pulumi.RunFunc
-	// Plugins lists the resource plugins a stack's program loads (stacks.Plugins).
-	Plugins func(*config.Stack) []engine.Plugin
+	// Targets choose each stack's target: its program, preflight, teardown
+	// (stacks.Targets outside tests).
+	Targets *target.Registry
 	// Lock takes the stack lock for the whole operation.
 	Lock func(ctx context.Context) (release func(), err error)
 	Now  func() time.Time
-	// AWSKinds returns what the aws leftover sweep deletes in region
-	// (teardown.AWSKinds over the default credentials when nil).
-	AWSKinds func(ctx context.Context, region string) ([]teardown.Kind, error)
 }
 
 // PhaseResult is one phase's outcome, for summaries.
@@ -95,6 +91,8 @@ type UpOptions struct {
 	Tune         func(*rollout.Client)
 	// ForceDeploy deploys even when the live slot already runs the image.
 	ForceDeploy bool
+	// AcceptNewHostKeys trusts hosts' unknown SSH keys on first use (homelab).
+	AcceptNewHostKeys bool
 }
 
 // UpResult is the summary of `up`.
@@ -104,7 +102,7 @@ type UpResult struct {
 	// Changes counts the infrastructure steps by operation; no changes but "same" means nothing was touched.
 	Changes engine.Changes `json:"changes,omitempty"`
 	Deploy  *DeployResult  `json:"deploy,omitempty"`
-	Target  Site      `json:"-"`
+	Target  Site           `json:"-"`
 	Phases  []PhaseResult  `json:"phases"`
 	// Expires is when a preview stack's TTL runs out (liftoff stacks gc destroys it then).
 	Expires *time.Time `json:"expires,omitempty"`
@@ -119,6 +117,10 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 		return nil, err
 	}
 	defer release()
+	tg, err := d.Targets.For(o.Config)
+	if err != nil {
+		return nil, failure.New(failure.Config, err, "")
+	}
 	res := &UpResult{Stack: o.Config.Name}
 	var st *engine.Stack
 	var outs engine.Outputs
@@ -134,11 +136,13 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 				return err
 			}
 		}
-		if st, err = d.Engine.Stack(ctx, o.Config.Name, d.Program(o.Config), true); err != nil {
+		// The program is read when the engine runs it, after preflight.
+		var facts target.Facts
+		if st, err = d.Engine.Stack(ctx, o.Config.Name, func(ctx *pulumi.Context) error { return d.Targets.Program(o.Config, facts)(ctx) }, true); err != nil {
 			return err
 		}
 		if !o.SkipInfra {
-			if err := prepare(ctx, d, st, o.Config); err != nil {
+			if err := prepare(ctx, d, tg, st, o.Config); err != nil {
 				return err
 			}
 		}
@@ -147,8 +151,8 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 				return err
 			}
 		}
-		if o.Config.Homelab != nil && !o.SkipInfra {
-			if err := preflight(ctx, d.Printer, o.Config, st, d.Now); err != nil {
+		if !o.SkipInfra {
+			if facts, err = tg.Preflight(ctx, target.PreflightInput{Config: o.Config, Stack: st, Log: d.Printer, Now: d.Now, AcceptNewHostKeys: o.AcceptNewHostKeys}); err != nil {
 				return err
 			}
 		}
@@ -170,7 +174,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	if err != nil || o.InfraOnly {
 		return res, err
 	}
-	t := SiteFromConfig(o.Config)
+	t := SiteFromConfig(tg, o.Config)
 	if err := ResolveSite(ctx, st, outs, &t, o.KubeDir); err != nil {
 		return res, err
 	}
@@ -197,11 +201,15 @@ func Preview(ctx context.Context, d Deps, cfg *config.Stack, refresh bool) (engi
 	var changes engine.Changes
 	var steps []engine.Step
 	_, err := runPhases(ctx, d, []phase{{"preview", func(ctx context.Context) error {
-		st, err := d.Engine.Stack(ctx, cfg.Name, d.Program(cfg), true)
+		tg, err := d.Targets.For(cfg)
+		if err != nil {
+			return failure.New(failure.Config, err, "")
+		}
+		st, err := d.Engine.Stack(ctx, cfg.Name, d.Targets.Program(cfg, target.Facts{}), true)
 		if err != nil {
 			return err
 		}
-		if err := prepare(ctx, d, st, cfg); err != nil {
+		if err := prepare(ctx, d, tg, st, cfg); err != nil {
 			return err
 		}
 		st.Refresh = refresh
@@ -217,8 +225,8 @@ func Preview(ctx context.Context, d Deps, cfg *config.Stack, refresh bool) (engi
 // offline stops here, before anything changes, with the fix), and the
 // secrets liftoff generates for what the config runs (config.Missing) are
 // made and stored encrypted in the stack's config.
-func prepare(ctx context.Context, d Deps, st *engine.Stack, cfg *config.Stack) error {
-	if err := checkPlugins(d, cfg); err != nil {
+func prepare(ctx context.Context, d Deps, tg target.Target, st *engine.Stack, cfg *config.Stack) error {
+	if err := checkPlugins(d, tg, cfg); err != nil {
 		return err
 	}
 	entries := map[string]engine.ConfigEntry{}
@@ -239,11 +247,8 @@ func prepare(ctx context.Context, d Deps, st *engine.Stack, cfg *config.Stack) e
 // checkPlugins makes sure the engine finds every plugin cfg's program
 // loads: installed in liftoff's Pulumi home, or installed there now from
 // next to the pulumi CLI or PATH, or downloadable.
-func checkPlugins(d Deps, cfg *config.Stack) error {
-	if d.Plugins == nil {
-		return nil
-	}
-	for _, p := range d.Plugins(cfg) {
+func checkPlugins(d Deps, tg target.Target, cfg *config.Stack) error {
+	for _, p := range tg.Plugins(cfg) {
 		path, how := d.Engine.LocatePlugin(p)
 		switch {
 		case how == "installed":

@@ -7,17 +7,39 @@ import (
 
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
+	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
+	"github.com/liftoff-dev/liftoff/internal/target"
 )
 
 // SiteFromConfig is what the stack's config alone says about the site.
-func SiteFromConfig(cfg *config.Stack) Site {
+func SiteFromConfig(tg target.Target, cfg *config.Stack) Site {
 	t := Site{App: cfg.App.Name, Namespace: cfg.App.Namespace, Replicas: cfg.App.Replicas, ScaleDownDelay: cfg.ScaleDownDelay,
 		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure}
-	if cfg.Kubeconfig != nil {
-		t.Kubeconfig, t.Context = cfg.Kubeconfig.Path, cfg.Kubeconfig.Context
-	}
+	t.Kubeconfig, t.Context = tg.Cluster(cfg)
 	return t
+}
+
+// StackSite is where cfg's app is: what the config says, completed by what
+// the stack's program recorded (the config alone before the first up).
+func StackSite(ctx context.Context, eng *engine.Engine, targets *target.Registry, cfg *config.Stack, kubeDir string) (Site, error) {
+	tg, err := targets.For(cfg)
+	if err != nil {
+		return Site{}, failure.New(failure.Config, err, "")
+	}
+	t := SiteFromConfig(tg, cfg)
+	st, err := eng.Stack(ctx, cfg.Name, nil, false)
+	if failure.ClassOf(err) == failure.NotFound {
+		return t, nil
+	}
+	if err != nil {
+		return t, err
+	}
+	outs, err := st.Outputs(ctx)
+	if err != nil {
+		return t, err
+	}
+	return t, ResolveSite(ctx, st, outs, &t, kubeDir)
 }
 
 // ResolveSite completes t from what the stack's program recorded:

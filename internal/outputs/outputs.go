@@ -41,6 +41,10 @@ const (
 	Database      = "database"
 	Cache         = "cache"
 
+	// The cloud side of a stack that makes its own cluster (aws).
+	Region      = "region"
+	ClusterName = "clusterName"
+
 	// Observability: "name.namespace.svc:port" addresses, and the password.
 	Grafana              = "grafana"
 	Prometheus           = "prometheus"
@@ -77,6 +81,9 @@ type Record struct {
 	AppSecretManaged    bool
 	OTLPEndpoint        string
 	URL                 string
+	Target              string
+	App                 string
+	Region              string
 }
 
 // Decode reads the record from a stack's output values (plain values:
@@ -98,6 +105,6 @@ func Decode(values map[string]any) Record {
 		Namespace: str(Namespace), Registry: str(Registry), RegistryInsecure: boolean(RegistryInsecure),
 		RegistryUsername: str(RegistryUsername), RegistryPassword: str(RegistryPassword), RegistryPortForward: str(RegistryPortForward),
 		ImagePullSecret: str(ImagePullSecret), AppSecretName: str(AppSecretName), AppSecretManaged: boolean(AppSecretManaged),
-		OTLPEndpoint: str(OTLPEndpoint), URL: str(URL),
+		OTLPEndpoint: str(OTLPEndpoint), URL: str(URL), Target: str(Target), App: str(App), Region: str(Region),
 	}
 }

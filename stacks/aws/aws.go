@@ -191,7 +191,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 
 	outs := pulumi.Map{
 		outputs.Target: pulumi.String(string(cfg.Target)), outputs.App: pulumi.String(app), outputs.Namespace: pulumi.String(ns),
-		"region": pulumi.String(a.Region), "clusterName": eks.Name, "vpcId": net.VpcID,
+		outputs.Region: pulumi.String(a.Region), outputs.ClusterName: eks.Name, "vpcId": net.VpcID,
 		outputs.KubeconfigContent: eks.Kubeconfig, outputs.Context: eks.Name,
 		outputs.Registry: ecr.URL, outputs.RegistryInsecure: pulumi.Bool(false),
 		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(app)), outputs.AppSecretManaged: pulumi.Bool(true), "appSecretArn": sec.SecretARN,

@@ -16,6 +16,7 @@ import (
 	"github.com/liftoff-dev/liftoff/components/k3s"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/remote"
 	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
@@ -30,7 +31,7 @@ type Root struct {
 }
 
 // Program declares the homelab stack.
-func Program(ctx *pulumi.Context, cfg *config.Stack) error {
+func Program(ctx *pulumi.Context, cfg *config.Stack, facts target.Facts) error {
 	h := cfg.Homelab
 	if h.ImageDelivery == "import" {
 		return fmt.Errorf("liftoff:imageDelivery import: liftoff up ships images through the in-cluster registry only so far (fix: liftoff config rm imageDelivery); see README, homelab")
@@ -53,7 +54,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	}
 	for _, n := range h.Nodes {
 		node := k3s.Node{Name: n.Name, Host: n.Host, Port: n.Port, User: n.User, Role: n.Role,
-			HostKey: h.HostKeys[net.JoinHostPort(n.Host, strconv.Itoa(n.Port))]}
+			HostKey: facts.HostKeys[net.JoinHostPort(n.Host, strconv.Itoa(n.Port))]}
 		if n.Key != "" {
 			b, err := os.ReadFile(remote.ExpandHome(n.Key))
 			if err != nil {
@@ -71,9 +72,6 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		pulumi.Parent(t), pulumi.DependsOn([]pulumi.Resource{cluster}))
 	if err != nil {
 		return err
-	}
-	if cfg.StorageClass == "" {
-		cfg.StorageClass = "local-path" // k3s's own provisioner
 	}
 	outs := pulumi.Map{
 		outputs.Target: pulumi.String(string(cfg.Target)), outputs.App: pulumi.String(cfg.App.Name), outputs.Namespace: pulumi.String(cfg.App.Namespace),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/liftoff-dev/liftoff/components/k3s"
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 	"github.com/liftoff-dev/liftoff/stacks"
 )
@@ -156,9 +157,9 @@ func TestHostKeysPinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Homelab.HostKeys = map[string]string{"10.0.0.1:22": "ssh-ed25519 AAAAfirst", "10.0.0.4:22": "ssh-ed25519 AAAAagent"}
+	facts := target.Facts{HostKeys: map[string]string{"10.0.0.1:22": "ssh-ed25519 AAAAfirst", "10.0.0.4:22": "ssh-ed25519 AAAAagent"}}
 	m := mocks()
-	m.Run(t, "shortener", "lab", nil, stacks.Program(cfg))
+	m.Run(t, "shortener", "lab", nil, stacks.Targets.Program(cfg, facts))
 	for name, want := range map[string]string{"k3s-server-0": "ssh-ed25519 AAAAfirst", "k3s-agent-3": "ssh-ed25519 AAAAagent", "k3s-kubeconfig": "ssh-ed25519 AAAAfirst"} {
 		r := m.Get(t, "command:remote:Command", name)
 		if v, _ := testenv.Lookup(r.Inputs, "connection.hostKey"); v.StringValue() != want {

@@ -27,7 +27,7 @@ import (
 // Inherited are the parent's outputs a preview passes on as its own: how to
 // reach the cluster and the registry, and where the dashboards are.
 var Inherited = []string{outputs.Kubeconfig, outputs.KubeconfigContent, outputs.Context, outputs.Registry, outputs.RegistryInsecure, outputs.RegistryPortForward,
-	outputs.RegistryUsername, outputs.RegistryPassword, outputs.OTLPEndpoint, outputs.Grafana, outputs.Prometheus, outputs.Alertmanager, "region", "clusterName"}
+	outputs.RegistryUsername, outputs.RegistryPassword, outputs.OTLPEndpoint, outputs.Grafana, outputs.Prometheus, outputs.Alertmanager, outputs.Region, outputs.ClusterName}
 
 // Root is the preview's root component.
 type Root struct {

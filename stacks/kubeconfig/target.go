@@ -1,0 +1,81 @@
+package kubeconfig
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/engine"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
+	"github.com/liftoff-dev/liftoff/internal/remote"
+	"github.com/liftoff-dev/liftoff/internal/target"
+)
+
+var kubernetesPlugin = engine.PluginFor("kubernetes", "github.com/pulumi/pulumi-kubernetes/sdk/v4")
+
+// Target is the kubeconfig target: a cluster the user already has, shared
+// with whatever else runs there, so teardown touches only liftoff's own
+// namespaces.
+type Target struct{ target.Base }
+
+func (Target) Name() string { return string(config.Kubeconfig) }
+
+func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) error {
+	return Program(ctx, cfg)
+}
+
+// Plugins: the Kubernetes provider only when the config runs something in the cluster.
+func (Target) Plugins(cfg *config.Stack) []engine.Plugin {
+	if NeedsProvider(cfg) {
+		return []engine.Plugin{kubernetesPlugin}
+	}
+	return nil
+}
+
+func (Target) Cluster(cfg *config.Stack) (string, string) {
+	return cfg.Kubeconfig.Path, cfg.Kubeconfig.Context
+}
+
+// SweepNamespaces: the app's, and the stack's own observability namespace.
+func (Target) SweepNamespaces(cfg *config.Stack, appNamespace string) []string {
+	if cfg.Observability.Enabled {
+		return []string{appNamespace, "observability"}
+	}
+	return []string{appNamespace}
+}
+
+// InitValues asks for the kubeconfig file (default the first of
+// $KUBECONFIG, or ~/.kube/config), stored as an absolute path.
+func (Target) InitValues(in target.InitInput) (config.Values, error) {
+	path := in.Kubeconfig
+	if path == "" {
+		var err error
+		if path, err = in.Ask("kubeconfig file", defaultKubeconfig(in.Getenv)); err != nil {
+			return nil, err
+		}
+	}
+	if abs, err := filepath.Abs(remote.ExpandHome(path)); err == nil {
+		path = abs
+	}
+	vals := config.Values{"liftoff:kubeconfig": config.Plain(path)}
+	if in.Context != "" {
+		vals["liftoff:context"] = config.Plain(in.Context)
+	}
+	return vals, nil
+}
+
+// TeardownValues: the cluster the program recorded.
+func (Target) TeardownValues(rec outputs.Record) config.Values {
+	return config.Values{"liftoff:kubeconfig": config.Plain(rec.Kubeconfig), "liftoff:context": config.Plain(rec.Context)}
+}
+
+func defaultKubeconfig(getenv func(string) string) string {
+	if k := getenv("KUBECONFIG"); k != "" {
+		return strings.Split(k, string(os.PathListSeparator))[0]
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".kube", "config")
+}

@@ -1,0 +1,32 @@
+package preview
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/engine"
+	"github.com/liftoff-dev/liftoff/internal/target"
+)
+
+var kubernetesPlugin = engine.PluginFor("kubernetes", "github.com/pulumi/pulumi-kubernetes/sdk/v4")
+
+// Target serves every preview stack, whatever its parent's target: a
+// namespace on the parent's cluster, so teardown sweeps only that namespace.
+type Target struct{ target.Base }
+
+func (Target) Name() string { return "preview" }
+
+func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) error {
+	return Program(ctx, cfg)
+}
+
+// Plugins: the Kubernetes one when the preview runs its own data stores.
+// (One with external stores also loads it when its parent has an
+// in-cluster registry or a preview domain, which only the parent's
+// outputs tell, and the engine then finds it where the parent's run did.)
+func (Target) Plugins(cfg *config.Stack) []engine.Plugin {
+	if cfg.Database.Mode == "in-cluster" || cfg.Cache.Mode == "in-cluster" {
+		return []engine.Plugin{kubernetesPlugin}
+	}
+	return nil
+}
