@@ -62,7 +62,7 @@ func runCancel(ctx context.Context, o *CancelOptions) error {
 	if err != nil {
 		return err
 	}
-	hs, err := st.BreakEngineLocks()
+	hs, err := st.BreakEngineLocks(ctx)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,7 +107,7 @@ func TestStackLifecycleAndSecrets(t *testing.T) {
 		t.Fatalf("object round trip: %q %v", v, err)
 	}
 	rec := &recorder{}
-	outs, err := st.Up(ctx, rec)
+	outs, _, err := st.Up(ctx, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestStackLifecycleAndSecrets(t *testing.T) {
 	}
 	// Unchanged program: no steps but "same".
 	rec = &recorder{}
-	if _, err := st.Up(ctx, rec); err != nil {
+	if _, _, err := st.Up(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.steps) != 1 || !strings.HasPrefix(rec.steps[0], "same ") {
@@ -150,7 +151,7 @@ func TestStackLifecycleAndSecrets(t *testing.T) {
 	e.vars["LIFTOFF_PASSPHRASE"] = "wrong"
 	bad, err := e.engine(t).Stack(ctx, "dev", program(nil), false)
 	if err == nil {
-		_, err = bad.Up(ctx, nil)
+		_, _, err = bad.Up(ctx, nil)
 	}
 	if failure.ClassOf(err) != failure.Auth {
 		t.Errorf("wrong passphrase: class %v: %v", failure.ClassOf(err), err)
@@ -188,7 +189,7 @@ func TestConcurrentUpIsLocked(t *testing.T) {
 	}
 	first.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}})
 	done := make(chan error, 1)
-	go func() { _, err := first.Up(ctx, nil); done <- err }()
+	go func() { _, _, err := first.Up(ctx, nil); done <- err }()
 	lockDir, _ := first.EngineLockDir()
 	waitFor(t, func() bool { ents, _ := os.ReadDir(lockDir); return len(ents) > 0 })
 
@@ -196,7 +197,7 @@ func TestConcurrentUpIsLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = second.Up(ctx, nil)
+	_, _, err = second.Up(ctx, nil)
 	if failure.ClassOf(err) != failure.Locked {
 		t.Fatalf("second up: class %v: %v", failure.ClassOf(err), err)
 	}
@@ -253,7 +254,7 @@ func TestKilledRunRecovered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st2.Up(ctx, nil); err != nil {
+	if _, _, err := st2.Up(ctx, nil); err != nil {
 		t.Fatalf("recovery up: %v", err)
 	}
 	if len(warnings) == 0 {
@@ -290,7 +291,7 @@ func TestPendingOperationsCleared(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}})
-	if _, err := st.Up(ctx, nil); err != nil {
+	if _, _, err := st.Up(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(e.state, ".pulumi", "stacks", "enginetest", "dev.json")
@@ -308,7 +309,7 @@ func TestPendingOperationsCleared(t *testing.T) {
 	}
 	var warnings []string
 	eng.o.Warn = func(f string, a ...any) { warnings = append(warnings, f) }
-	if _, err := st.Up(ctx, nil); err != nil {
+	if _, _, err := st.Up(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if dep, _ := st.st.Export(ctx); bytes.Contains(dep.Deployment, []byte("ghost")) {
@@ -415,5 +416,58 @@ func TestPrivateTemp(t *testing.T) {
 	}
 	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o700 {
 		t.Errorf("temp dir mode %v", st.Mode().Perm())
+	}
+}
+
+// TestTruncatedSidecarRepaired: a run killed while the file backend wrote
+// the checkpoint's metadata sidecar leaves it empty, and the engine then
+// refuses the stack ("failed to load checkpoint: EOF"). This plants that
+// state, proves the CLI refuses it, and checks liftoff opens the stack
+// again, says so, and keeps its resources.
+func TestTruncatedSidecarRepaired(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	eng := e.engine(t)
+	st, err := eng.Stack(ctx, "dev", program(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}})
+	if _, _, err := st.Up(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.Resources(ctx)
+	if err != nil || len(before) == 0 {
+		t.Fatalf("resources %v %v", before, err)
+	}
+	sidecar := filepath.Join(e.state, ".pulumi", "stacks", "enginetest", "dev.json.attrs")
+	if _, err := os.Stat(sidecar); err != nil {
+		t.Fatalf("no sidecar where the test plants one: %v", err)
+	}
+	if err := os.WriteFile(sidecar, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli := exec.Command(e.vars["LIFTOFF_PULUMI"], "stack", "export", "--stack", "dev", "--cwd", e.dir, "--non-interactive")
+	cli.Env = append(os.Environ(), "PULUMI_BACKEND_URL=file://"+e.state, "PULUMI_HOME="+t.TempDir(), "PULUMI_CONFIG_PASSPHRASE=correct horse", "PULUMI_SKIP_UPDATE_CHECK=1")
+	out, err := cli.CombinedOutput()
+	if !strings.Contains(string(out), "EOF") {
+		t.Fatalf("the pulumi CLI reads the emptied sidecar without failing (%v: %s): the test proves nothing", err, out)
+	}
+	var warnings []string
+	eng2, err := New(ctx, Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] },
+		Warn: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := eng2.Stack(ctx, "dev", program(nil), false)
+	if err != nil {
+		t.Fatalf("open after a cut-short sidecar: %v", err)
+	}
+	after, err := st2.Resources(ctx)
+	if err != nil || len(after) != len(before) {
+		t.Errorf("resources after repair: %d, before %d (%v)", len(after), len(before), err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "dev.json.attrs") {
+		t.Errorf("warnings %q", warnings)
 	}
 }

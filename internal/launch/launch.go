@@ -163,7 +163,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 			return errSkipped
 		}
 		st.Refresh = o.Refresh
-		outs, res.Changes, err = st.UpChanges(ctx, d.Printer)
+		outs, res.Changes, err = st.Up(ctx, d.Printer)
 		if err == nil && !res.Changes.HasChanges() {
 			d.Printer.Infof("infrastructure is up to date: nothing changed")
 		}

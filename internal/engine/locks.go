@@ -1,0 +1,102 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/liftoff-dev/liftoff/internal/lock"
+)
+
+// EngineLockDir is where the Pulumi file backend keeps this stack's locks.
+func (s *Stack) EngineLockDir() (string, bool) {
+	dir, ok := FileBackendDir(s.e.o.BackendURL())
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(dir, ".pulumi", "locks", "organization", s.e.project, s.name), true
+}
+
+func (s *Stack) breakStaleEngineLocks() error {
+	dir, ok := s.EngineLockDir()
+	if !ok {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // no locks
+	}
+	for _, ent := range entries {
+		p := filepath.Join(dir, ent.Name())
+		h, err := readEngineLock(p)
+		if err != nil || lock.Alive(h) {
+			continue
+		}
+		if err := os.Remove(p); err == nil {
+			s.e.o.Warn("removed a pulumi lock left by %s: that process is gone", h)
+		}
+	}
+	return nil
+}
+
+// BreakEngineLocks removes every Pulumi lock of the stack, for `liftoff cancel`.
+func (s *Stack) BreakEngineLocks(ctx context.Context) ([]lock.Holder, error) {
+	dir, ok := s.EngineLockDir()
+	if !ok {
+		if err := s.st.Cancel(ctx); err != nil {
+			return nil, classify(fmt.Errorf("cancel: %w", err))
+		}
+		return nil, nil
+	}
+	entries, _ := os.ReadDir(dir)
+	var out []lock.Holder
+	for _, ent := range entries {
+		p := filepath.Join(dir, ent.Name())
+		if h, err := readEngineLock(p); err == nil {
+			out = append(out, h)
+		}
+		if err := os.Remove(p); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func readEngineLock(path string) (lock.Holder, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return lock.Holder{}, err
+	}
+	var c struct {
+		Pid       int       `json:"pid"`
+		Username  string    `json:"username"`
+		Hostname  string    `json:"hostname"`
+		Timestamp time.Time `json:"timestamp"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return lock.Holder{}, err
+	}
+	return lock.Holder{User: c.Username, Host: c.Hostname, PID: c.Pid, Since: c.Timestamp, Command: "pulumi"}, nil
+}
+
+// FileBackendDir returns the directory of a file:// backend.
+func FileBackendDir(backend string) (string, bool) {
+	u, err := url.Parse(backend)
+	if err != nil || u.Scheme != "file" {
+		return "", false
+	}
+	p := u.Path
+	if u.Host != "" && u.Host != "localhost" {
+		p = u.Host + p // file://relative/path
+	}
+	if strings.HasPrefix(p, "~") {
+		home, _ := os.UserHomeDir()
+		p = filepath.Join(home, p[1:])
+	}
+	return p, true
+}
