@@ -11,8 +11,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
-	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/launch"
 )
 
 // NewCmdConfig groups the stack config commands.
@@ -71,74 +71,18 @@ func runConfigSet(ctx context.Context, o *ConfigSetOptions) error {
 	if err != nil {
 		return err
 	}
-	key, steps := config.FullName(o.Key), []any(nil)
-	if o.Path {
-		if key, steps, err = config.SplitPath(o.Key); err != nil {
-			return failure.New(failure.Config, err, "write paths like nodes[0].host")
-		}
-	}
-	if key == config.AppSecretsKey {
-		return failure.Newf(failure.Config, "liftoff secrets set KEY=VALUE (it validates the names and restarts the app with them)", "%s is managed by liftoff secrets", config.ShortName(key))
-	}
-	def, known := config.Lookup(key)
-	ns, _, _ := strings.Cut(key, ":")
-	if !known && (ns == config.Namespace || key == "aws:region") {
-		return failure.Newf(failure.Config, "see the config reference: docs/config.md", "%s is not a liftoff setting", config.ShortName(key))
-	}
-	if known && def.Secret() != o.Secret {
-		if def.Secret() {
-			return failure.Newf(failure.Config, "liftoff config set --secret "+config.ShortName(key), "%s is a secret: store it with --secret", config.ShortName(key))
-		}
-		return failure.Newf(failure.Config, "drop --secret", "%s is not a secret setting", config.ShortName(key))
-	}
-	if !o.HasVal {
-		if o.Value, err = readValue(f, config.ShortName(key), o.Secret); err != nil {
-			return err
-		}
-	}
-	vals, err := config.ReadStackFile(f.Dir(), stack)
-	if err != nil {
-		return failure.New(failure.NotFound, err, "run liftoff init --stack "+stack)
-	}
-	nv := config.Value{Text: o.Value, Secret: o.Secret, Known: true}
-	if o.Path {
-		doc, err := config.SetPath(vals[key].Text, steps, config.PathValue(o.Value))
-		if err != nil {
-			return failure.New(failure.Config, fmt.Errorf("%s: %w", o.Key, err), "")
-		}
-		nv = config.Plain(doc)
-	}
-	vals[key] = nv
-	if _, err := config.Parse(stack, vals); err != nil {
-		if es, ok := config.AsErrors(err); ok && (len(es.For(key)) > 0 || key == "liftoff:target") {
-			mine := es.For(key)
-			if len(mine) == 0 {
-				mine = es
+	res, err := launch.SetConfig(ctx, launch.SetConfigOptions{Dir: f.Dir(), Stack: stack, Key: o.Key, Secret: o.Secret, Path: o.Path, Engine: f.Engine,
+		Value: func(key string) (string, error) {
+			if o.HasVal {
+				return o.Value, nil
 			}
-			return failure.New(failure.Config, mine, "nothing was stored")
-		}
-	}
-	eng, err := f.Engine(ctx)
+			return readValue(f, key, o.Secret)
+		}})
 	if err != nil {
 		return err
 	}
-	st, err := eng.Stack(ctx, stack, nil, false)
-	if err != nil {
-		return err
-	}
-	storeKey := key
-	if o.Path {
-		storeKey = config.FullName(o.Key)
-	}
-	if err := st.SetConfig(ctx, storeKey, engine.ConfigEntry{Value: o.Value, Secret: o.Secret, Object: known && def.Type == "object" && !o.Path}, o.Path); err != nil {
-		return err
-	}
-	shown := o.Value
-	if o.Secret {
-		shown = "[secret]"
-	}
-	f.Printer().Result(fmt.Sprintf("%s = %s (stack %s)", config.ShortName(storeKey), shown, stack),
-		map[string]any{"stack": stack, "key": storeKey, "value": shown, "secret": o.Secret})
+	f.Printer().Result(fmt.Sprintf("%s = %s (stack %s)", config.ShortName(res.Key), res.Shown, res.Stack),
+		map[string]any{"stack": res.Stack, "key": res.Key, "value": res.Shown, "secret": res.Secret})
 	return nil
 }
 

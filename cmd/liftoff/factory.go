@@ -124,6 +124,11 @@ func (f *Factory) StackConfig() (*config.Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	return f.stackConfig(name)
+}
+
+// stackConfig reads and validates stack name's settings file.
+func (f *Factory) stackConfig(name string) (*config.Stack, error) {
 	vals, err := config.ReadStackFile(f.Dir(), name)
 	if errors.Is(err, config.ErrNoStackFile) {
 		return nil, failure.Newf(failure.NotFound, fmt.Sprintf("run liftoff init --stack %s (or pass --cwd to the project)", name),
@@ -143,11 +148,18 @@ func (f *Factory) StackConfig() (*config.Stack, error) {
 // settings file, or when that is not here, from what the backend recorded
 // (launch.RecordedConfig).
 func (f *Factory) TeardownConfig(ctx context.Context) (*config.Stack, error) {
-	cfg, err := f.StackConfig()
+	name, err := f.StackName()
+	if err != nil {
+		return nil, err
+	}
+	return f.teardownConfig(ctx, name)
+}
+
+func (f *Factory) teardownConfig(ctx context.Context, name string) (*config.Stack, error) {
+	cfg, err := f.stackConfig(name)
 	if failure.ClassOf(err) != failure.NotFound {
 		return cfg, err
 	}
-	name, _ := f.StackName()
 	eng, eerr := f.Engine(ctx)
 	if eerr != nil {
 		return nil, eerr

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
-	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/ui"
 	"github.com/liftoff-dev/liftoff/stacks"
@@ -121,7 +121,10 @@ func runInit(ctx context.Context, o *InitOptions) error {
 		undo()
 		return err
 	}
-	eng, err := createStack(ctx, f, stack, vals)
+	eng, err := f.Engine(ctx)
+	if err == nil {
+		err = launch.CreateStack(ctx, eng, stack, vals, f.Printer())
+	}
 	if err != nil {
 		undo()
 		return err
@@ -129,42 +132,6 @@ func runInit(ctx context.Context, o *InitOptions) error {
 	text := fmt.Sprintf("Initialised stack %s (%s) in %s\nnext: liftoff preview, then liftoff up", stack, cfg.Target, config.StackFilePath(dir, stack))
 	f.Printer().Result(text, map[string]any{"stack": stack, "target": cfg.Target, "file": config.StackFilePath(dir, stack), "backend": eng.Backend()})
 	return nil
-}
-
-// createStack creates a stack in the engine with validated settings; when
-// the settings cannot be written, the half-created stack is removed.
-func createStack(ctx context.Context, f *Factory, stack string, vals config.Values) (*engine.Engine, error) {
-	eng, err := f.Engine(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st, err := eng.Stack(ctx, stack, nil, true)
-	if err != nil {
-		return nil, err
-	}
-	entries := map[string]engine.ConfigEntry{}
-	for k, v := range vals {
-		kk, _ := config.Lookup(k)
-		entries[k] = engine.ConfigEntry{Value: v.Text, Secret: v.Secret, Object: kk.Type == "object"}
-	}
-	// The secrets liftoff generates, so the stack runs with the plain pulumi
-	// CLI too (up generates any that a later config change needs).
-	if cfg, err := config.Parse(stack, vals); err == nil {
-		for _, k := range config.Missing(cfg) {
-			v, err := config.GenerateSecret()
-			if err != nil {
-				return nil, err
-			}
-			entries[k] = engine.ConfigEntry{Value: v, Secret: true}
-		}
-	}
-	if err := st.SetConfigs(ctx, entries); err != nil {
-		if rmErr := eng.RemoveStack(context.WithoutCancel(ctx), stack, true); rmErr != nil {
-			f.Printer().Warnf("could not remove the half-created stack %s: %v", stack, rmErr)
-		}
-		return nil, err
-	}
-	return eng, nil
 }
 
 // values gathers the stack's settings from flags, asking on a terminal for
@@ -200,7 +167,7 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 	if o.PreviewOf != "" {
 		vals["liftoff:previewOf"] = config.Plain(o.PreviewOf)
 		if pvals, err := config.ReadStackFile(f.Dir(), o.PreviewOf); err == nil {
-			for _, k := range inheritedSettings {
+			for _, k := range launch.InheritedSettings {
 				if v, ok := pvals[k]; ok {
 					vals[k] = v
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
@@ -89,7 +90,11 @@ func runUp(ctx context.Context, o *UpOptions) error {
 		}
 	}
 	if o.PreviewOf != "" {
-		if err := ensurePreview(ctx, f, o.PreviewOf, o.TTL); err != nil {
+		name, err := f.StackName()
+		if err != nil {
+			return err
+		}
+		if err := launch.EnsurePreview(ctx, f.Engine, f.Printer(), f.Dir(), name, o.PreviewOf, o.TTL); err != nil {
 			return err
 		}
 	}
@@ -101,7 +106,7 @@ func runUp(ctx context.Context, o *UpOptions) error {
 		if cfg.Preview == nil {
 			return failure.Newf(failure.Config, "add --preview-of PARENT, or drop --ttl", "--ttl applies to preview stacks only (%s is not one)", cfg.Name)
 		}
-		if err := ensurePreview(ctx, f, cfg.Preview.Of, o.TTL); err != nil {
+		if err := launch.EnsurePreview(ctx, f.Engine, f.Printer(), f.Dir(), cfg.Name, cfg.Preview.Of, o.TTL); err != nil {
 			return err
 		}
 		if cfg, err = f.StackConfig(); err != nil {
@@ -185,16 +190,19 @@ func (f *Factory) LaunchDeps(ctx context.Context, cfg *config.Stack, command str
 	}
 	return launch.Deps{
 		Engine: eng, Printer: f.Printer(), Targets: stacks.Targets, Now: f.Now,
-		Lock: func(ctx context.Context) (func(), error) {
-			l, err := f.Lock(ctx, eng.Project(), cfg.Name, command, lockWait)
-			if err != nil {
-				return nil, err
-			}
-			return func() {
-				if err := l.Release(); err != nil {
-					f.Printer().Warnf("release lock: %v", err)
-				}
-			}, nil
-		},
+		Lock: func(ctx context.Context) (func(), error) { return f.stackLock(ctx, eng, cfg.Name, command, lockWait) },
+	}, nil
+}
+
+// stackLock takes stack's lock for command, returning how to give it up.
+func (f *Factory) stackLock(ctx context.Context, eng *engine.Engine, stack, command string, wait time.Duration) (func(), error) {
+	l, err := f.Lock(ctx, eng.Project(), stack, command, wait)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := l.Release(); err != nil {
+			f.Printer().Warnf("release lock: %v", err)
+		}
 	}, nil
 }

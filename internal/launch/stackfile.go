@@ -1,4 +1,4 @@
-package main
+package launch
 
 import (
 	"context"
@@ -8,26 +8,22 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
-	"github.com/liftoff-dev/liftoff/internal/launch"
+	"github.com/liftoff-dev/liftoff/internal/ui"
 )
 
-// inheritedSettings are the parent's settings a new preview starts from:
+// InheritedSettings are the parent's settings a new preview starts from:
 // what the app is and how it is built, and where the images of its own
 // PostgreSQL and Valkey come from (the parent's mirror). Its database, cache
 // and secrets are its own (in its namespace by default), never the parent's.
-var inheritedSettings = []string{"liftoff:app", "liftoff:package", "liftoff:replicas", "liftoff:scaleDownDelay",
+var InheritedSettings = []string{"liftoff:app", "liftoff:package", "liftoff:replicas", "liftoff:scaleDownDelay",
 	"liftoff:postgresImage", "liftoff:valkeyImage"}
 
-// ensurePreview makes the current stack a preview of parent: it creates the
+// EnsurePreview makes stack name a preview of parent: it creates the
 // stack from the parent's target and app settings when it does not exist,
 // refuses one that is not parent's preview, and records ttl when given.
 // Everything is validated before anything is written.
-func ensurePreview(ctx context.Context, f *Factory, parent string, ttl string) error {
-	name, err := f.StackName()
-	if err != nil {
-		return err
-	}
-	dir := f.Dir()
+// open opens the engine, once the settings are known to be valid.
+func EnsurePreview(ctx context.Context, open func(context.Context) (*engine.Engine, error), log *ui.Printer, dir, name, parent, ttl string) error {
 	vals, err := config.ReadStackFile(dir, name)
 	exists := err == nil
 	switch {
@@ -48,7 +44,7 @@ func ensurePreview(ctx context.Context, f *Factory, parent string, ttl string) e
 			return failure.New(failure.Config, err, "fix the YAML of stack "+parent)
 		}
 		vals = config.Values{"liftoff:target": pvals["liftoff:target"], "liftoff:previewOf": config.Plain(parent)}
-		for _, k := range inheritedSettings {
+		for _, k := range InheritedSettings {
 			if v, ok := pvals[k]; ok {
 				vals[k] = v
 			}
@@ -63,18 +59,18 @@ func ensurePreview(ctx context.Context, f *Factory, parent string, ttl string) e
 	if exists && ttl == "" {
 		return nil // nothing to write: up's own parent check comes before any change
 	}
-	eng, err := f.Engine(ctx)
+	eng, err := open(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := launch.OpenParent(ctx, eng, parent); err != nil {
+	if _, err := OpenParent(ctx, eng, parent); err != nil {
 		return err
 	}
 	if !exists {
-		if _, err := createStack(ctx, f, name, vals); err != nil {
+		if err := CreateStack(ctx, eng, name, vals, log); err != nil {
 			return err
 		}
-		f.Printer().Infof("created preview stack %s of %s", name, parent)
+		log.Infof("created preview stack %s of %s", name, parent)
 		return nil
 	}
 	st, err := eng.Stack(ctx, name, nil, false)
@@ -83,6 +79,38 @@ func ensurePreview(ctx context.Context, f *Factory, parent string, ttl string) e
 	}
 	if err := st.SetConfig(ctx, "liftoff:ttl", engine.ConfigEntry{Value: ttl}, false); err != nil {
 		return fmt.Errorf("record ttl: %w", err)
+	}
+	return nil
+}
+
+// CreateStack creates a stack in the engine with validated settings; when
+// the settings cannot be written, the half-created stack is removed.
+func CreateStack(ctx context.Context, eng *engine.Engine, stack string, vals config.Values, log *ui.Printer) error {
+	st, err := eng.Stack(ctx, stack, nil, true)
+	if err != nil {
+		return err
+	}
+	entries := map[string]engine.ConfigEntry{}
+	for k, v := range vals {
+		kk, _ := config.Lookup(k)
+		entries[k] = engine.ConfigEntry{Value: v.Text, Secret: v.Secret, Object: kk.Type == "object"}
+	}
+	// The secrets liftoff generates, so the stack runs with the plain pulumi
+	// CLI too (up generates any that a later config change needs).
+	if cfg, err := config.Parse(stack, vals); err == nil {
+		for _, k := range config.Missing(cfg) {
+			v, err := config.GenerateSecret()
+			if err != nil {
+				return err
+			}
+			entries[k] = engine.ConfigEntry{Value: v, Secret: true}
+		}
+	}
+	if err := st.SetConfigs(ctx, entries); err != nil {
+		if rmErr := eng.RemoveStack(context.WithoutCancel(ctx), stack, true); rmErr != nil {
+			log.Warnf("could not remove the half-created stack %s: %v", stack, rmErr)
+		}
+		return err
 	}
 	return nil
 }
