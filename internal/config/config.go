@@ -42,6 +42,9 @@ const (
 	DefaultReplicas = 2
 	// HomelabStorageClass is k3s's own provisioner, the homelab default.
 	HomelabStorageClass = "local-path"
+	// MinSpotInstanceTypes is how many instance types a spot node group
+	// needs, so that a reclaimed pool is replaced from another.
+	MinSpotInstanceTypes = 3
 )
 
 // Pinned versions; changing one is a reviewed change.
@@ -398,8 +401,8 @@ func parseAWS(r *reader, s *Stack) *AWSConfig {
 	r.check(n.Min <= n.Desired && n.Desired <= n.Max, "liftoff:nodeDesired", strconv.Itoa(n.Desired),
 		fmt.Sprintf("must lie between nodeMin (%d) and nodeMax (%d)", n.Min, n.Max), "set nodeMin <= nodeDesired <= nodeMax")
 	if n.Capacity == "spot" {
-		r.check(len(n.InstanceTypes) >= 2, "liftoff:nodeInstanceTypes", strings.Join(n.InstanceTypes, ","),
-			"spot capacity needs at least 2 instance types, so a reclaimed pool can be replaced from another",
+		r.check(len(n.InstanceTypes) >= MinSpotInstanceTypes, "liftoff:nodeInstanceTypes", strings.Join(n.InstanceTypes, ","),
+			fmt.Sprintf("spot capacity needs at least %d instance types, so a reclaimed pool can be replaced from another", MinSpotInstanceTypes),
 			`add types of the same size, e.g. ["t3.large","t3a.large","m5.large"], or set nodeCapacity on-demand`)
 	}
 	arches := map[string]bool{}

@@ -79,7 +79,7 @@ var Keys = []Key{
 	{Name: "liftoff:clusterLogTypes", Targets: onlyAWS, Type: "list", Default: `["api","audit","authenticator"]`, Doc: "Control-plane log types sent to CloudWatch: any of api, audit, authenticator, controllerManager, scheduler."},
 	{Name: "liftoff:deployers", Targets: onlyAWS, Type: "list", Doc: "IAM principal ARNs given cluster-admin access entries, besides the identity running liftoff."},
 	{Name: "liftoff:nodeCapacity", Targets: onlyAWS, Type: "string", Default: "spot", Doc: "Node capacity type: `spot` or `on-demand`."},
-	{Name: "liftoff:nodeInstanceTypes", Targets: onlyAWS, Type: "list", Default: `["t3.large","t3a.large","m5.large","m5a.large","m6i.large"]`, Doc: "Instance types of the node group; spot needs at least 3 for diversity."},
+	{Name: "liftoff:nodeInstanceTypes", Targets: onlyAWS, Type: "list", Default: `["t3.large","t3a.large","m5.large","m5a.large","m6i.large"]`, Doc: "Instance types of the node group; spot needs at least " + strconv.Itoa(MinSpotInstanceTypes) + " for diversity."},
 	{Name: "liftoff:nodeMin", Targets: onlyAWS, Type: "int", Default: "2", Doc: "Minimum nodes."},
 	{Name: "liftoff:nodeDesired", Targets: onlyAWS, Type: "int", Default: "2", Doc: "Desired nodes at creation."},
 	{Name: "liftoff:nodeMax", Targets: onlyAWS, Type: "int", Default: "5", Doc: "Maximum nodes."},

@@ -76,7 +76,7 @@ func TestOptions(t *testing.T) {
 	if line(none, "nat gateways").Class != "missing" || line(none, "rds").Class != "missing" || line(none, "observability volumes").Class != "missing" {
 		t.Errorf("lines %+v", none.Lines)
 	}
-	unknown := AWS(parse(t, "dev", map[string]string{"liftoff:nodeInstanceTypes": `["x9.large","x9a.large"]`}))
+	unknown := AWS(parse(t, "dev", map[string]string{"liftoff:nodeInstanceTypes": `["x9.large","x9a.large","x9i.large"]`}))
 	if l := line(unknown, "nodes"); !l.Unknown || l.USD != 0 {
 		t.Errorf("unknown types: %+v", l)
 	}
