@@ -258,7 +258,11 @@ func Parse(stack string, values Values) (*Stack, error) {
 		}
 	}
 
-	s.Target = TargetName(r.enum("liftoff:target", "", "aws", "homelab", "kubeconfig"))
+	names := make([]string, len(Targets))
+	for i, t := range Targets {
+		names[i] = string(t)
+	}
+	s.Target = TargetName(r.enum("liftoff:target", "", names...))
 	if _, ok := values["liftoff:target"]; !ok {
 		r.fail("liftoff:target", Value{}, "is not set", "run liftoff init, or liftoff config set target kubeconfig")
 	}
