@@ -35,9 +35,9 @@ type Args struct {
 	SecretName string
 	Region     string
 	Namespace  string
-	// App is the Kubernetes Secret the chart reads (envFrom).
-	App string
-	OIDC   irsa.OIDC
+	// KubeSecret is the Kubernetes Secret the chart reads (envFrom).
+	KubeSecret string
+	OIDC       irsa.OIDC
 	// Values are stored in the app's secret, key by key (CACHE_URL, an external DATABASE_URL).
 	Values pulumi.StringMap
 	// Database, when set, makes DATABASE_URL from the RDS-managed credentials.
@@ -71,7 +71,7 @@ func ReadPolicy(arns ...string) (string, error) {
 
 // New declares the secret, the role, the operator and the sync.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Secrets, error) {
-	if args == nil || args.SecretName == "" || args.Namespace == "" || args.App == "" || args.Region == "" {
+	if args == nil || args.SecretName == "" || args.Namespace == "" || args.KubeSecret == "" || args.Region == "" {
 		return nil, fmt.Errorf("secrets: secret name, region, namespace and target are required")
 	}
 	s := &Secrets{}
@@ -82,7 +82,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	kubeOpts := append([]pulumi.ResourceOption{pulumi.Parent(s)}, args.KubeOpts...)
 
 	secret, err := secretsmanager.NewSecret(ctx, name, &secretsmanager.SecretArgs{Name: pulumi.String(args.SecretName),
-		Description: pulumi.String("environment of the app, synced to Secret " + args.Namespace + "/" + args.App), RecoveryWindowInDays: pulumi.Int(args.RecoveryDays)}, awsOpts...)
+		Description: pulumi.String("environment of the app, synced to Secret " + args.Namespace + "/" + args.KubeSecret), RecoveryWindowInDays: pulumi.Int(args.RecoveryDays)}, awsOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		arns = append(arns, args.Database.SecretARN)
 	}
 	policy := arns.ToStringArrayOutput().ApplyT(func(a []string) (string, error) { return ReadPolicy(a...) }).(pulumi.StringOutput)
-	sa := ServiceAccount(args.App)
+	sa := ServiceAccount(args.KubeSecret)
 	role, err := irsa.NewRole(ctx, name+"-reader", &irsa.RoleArgs{OIDC: args.OIDC, Namespace: args.Namespace, ServiceAccount: sa, Policy: policy}, awsOpts...)
 	if err != nil {
 		return nil, err
@@ -131,7 +131,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	deps = append(deps, account)
 	store, err := apiextensions.NewCustomResource(ctx, name+"-store", &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String("external-secrets.io/v1"), Kind: pulumi.String("SecretStore"),
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(args.App), Namespace: pulumi.String(args.Namespace)},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(args.KubeSecret), Namespace: pulumi.String(args.Namespace)},
 		OtherFields: map[string]any{"spec": pulumi.Map{"provider": pulumi.Map{"aws": pulumi.Map{
 			"service": pulumi.String("SecretsManager"), "region": pulumi.String(args.Region),
 			"auth": pulumi.Map{"jwt": pulumi.Map{"serviceAccountRef": pulumi.Map{"name": pulumi.String(sa)}}},
@@ -142,9 +142,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	spec := pulumi.Map{
 		"refreshInterval": pulumi.String("1h"),
-		"secretStoreRef":  pulumi.Map{"name": pulumi.String(args.App), "kind": pulumi.String("SecretStore")},
+		"secretStoreRef":  pulumi.Map{"name": pulumi.String(args.KubeSecret), "kind": pulumi.String("SecretStore")},
 		"dataFrom":        pulumi.Array{pulumi.Map{"extract": pulumi.Map{"key": pulumi.String(args.SecretName)}}},
-		"target":          pulumi.Map{"name": pulumi.String(args.App), "creationPolicy": pulumi.String("Owner")},
+		"target":          pulumi.Map{"name": pulumi.String(args.KubeSecret), "creationPolicy": pulumi.String("Owner")},
 	}
 	if db := args.Database; db != nil {
 		// The password never passes through Pulumi: the operator reads it
@@ -158,12 +158,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		for k := range args.Values {
 			data[k] = pulumi.String("{{ ." + k + " }}")
 		}
-		spec["target"] = pulumi.Map{"name": pulumi.String(args.App), "creationPolicy": pulumi.String("Owner"),
+		spec["target"] = pulumi.Map{"name": pulumi.String(args.KubeSecret), "creationPolicy": pulumi.String("Owner"),
 			"template": pulumi.Map{"engineVersion": pulumi.String("v2"), "data": data}}
 	}
 	synced, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String("external-secrets.io/v1"), Kind: pulumi.String("ExternalSecret"),
-		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(args.App), Namespace: pulumi.String(args.Namespace)},
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(args.KubeSecret), Namespace: pulumi.String(args.Namespace)},
 		OtherFields: map[string]any{"spec": spec},
 	}, append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{store}))...)
 	if err != nil {

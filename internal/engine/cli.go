@@ -1,11 +1,20 @@
 package engine
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
@@ -38,25 +47,118 @@ func isExecutable(p string) bool {
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
-// commandAt wraps the CLI at path. The Automation API expects <root>/bin/pulumi,
-// so a binary elsewhere gets a private bin directory with a symlink.
-func commandAt(path string) (auto.PulumiCommand, error) {
+// minimumCLI is the oldest pulumi CLI liftoff drives: the Automation API
+// changes the flags it passes at 3.130.
+var minimumCLI = semver.MustParse("3.130.0")
+
+// cliCommand runs the pulumi CLI as the Automation API's own command does
+// (non-interactive, PULUMI_AUTOMATION_API set, the CLI's directory first on
+// PATH, SIGINT when the context ends), without starting the CLI once more
+// on every liftoff command to ask its version: that is cached per binary
+// (path, size, modification time) in liftoff's home. With a log (--verbose)
+// each call's duration is written there.
+type cliCommand struct {
+	path    string
+	version semver.Version
+	log     io.Writer
+}
+
+func (c *cliCommand) Version() semver.Version { return c.version }
+
+func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader, stdout, stderr []io.Writer, env []string, args ...string) (string, string, int, error) {
+	if !slices.Contains(args, "--non-interactive") {
+		args = append([]string{"--non-interactive"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, c.path, args...)
+	cmd.Dir = workdir
+	cmd.Env = withPathFirst(append(append(os.Environ(), env...), "PULUMI_AUTOMATION_API=true"), filepath.Dir(c.path))
+	var out, errOut bytes.Buffer
+	cmd.Stdout = io.MultiWriter(append(stdout, &out)...)
+	cmd.Stderr = io.MultiWriter(append(stderr, &errOut)...)
+	cmd.Stdin = stdin
+	cmd.Cancel = func() error {
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			_ = cmd.Process.Kill()
+		}
+		return nil
+	}
+	cmd.WaitDelay = 10 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	if c.log != nil {
+		name := args[1:]
+		if len(name) > 2 {
+			name = name[:2]
+		}
+		fmt.Fprintf(c.log, "pulumi %s: %s\n", strings.Join(name, " "), time.Since(start).Round(time.Millisecond))
+	}
+	code := -2 // the Automation API's "unknown"
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err == nil:
+		code = 0
+	}
+	return out.String(), errOut.String(), code, err
+}
+
+// withPathFirst puts dir first on env's PATH.
+func withPathFirst(env []string, dir string) []string {
+	for i, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			if v != "" {
+				dir += string(os.PathListSeparator) + v
+			}
+			env[i] = "PATH=" + dir
+			return env
+		}
+	}
+	return append(env, "PATH="+dir)
+}
+
+// commandAt wraps the CLI at path, reading its version from cacheDir when
+// that binary was asked before.
+func commandAt(path, cacheDir string, log io.Writer) (auto.PulumiCommand, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
-	root := filepath.Dir(filepath.Dir(abs))
-	if filepath.Base(filepath.Dir(abs)) != "bin" || filepath.Base(abs) != "pulumi" {
-		root, err = os.MkdirTemp("", "liftoff-pulumi")
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		Path    string `json:"path"`
+		Size    int64  `json:"size"`
+		ModTime int64  `json:"mod_time"`
+		Version string `json:"version"`
+	}
+	want := entry{Path: abs, Size: st.Size(), ModTime: st.ModTime().UnixNano()}
+	cache := filepath.Join(cacheDir, "pulumi-version.json")
+	var got entry
+	if b, err := os.ReadFile(cache); err == nil && json.Unmarshal(b, &got) == nil && got.Path == want.Path && got.Size == want.Size && got.ModTime == want.ModTime {
+		want.Version = got.Version
+	} else {
+		cmd := exec.Command(abs, "version")
+		cmd.Env = append(os.Environ(), "PULUMI_SKIP_UPDATE_CHECK=true")
+		out, err := cmd.Output()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("pulumi version: %w", err)
 		}
-		if err := os.Mkdir(filepath.Join(root, "bin"), 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.Symlink(abs, filepath.Join(root, "bin", "pulumi")); err != nil {
-			return nil, err
+		want.Version = strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	}
+	v, err := semver.ParseTolerant(want.Version)
+	if err != nil {
+		return nil, fmt.Errorf("pulumi version %q: %w", want.Version, err)
+	}
+	if v.LT(minimumCLI) {
+		return nil, fmt.Errorf("version %s is older than %s, the oldest liftoff drives", v, minimumCLI)
+	}
+	if got.Version != want.Version {
+		if b, err := json.Marshal(want); err == nil && os.MkdirAll(cacheDir, 0o700) == nil {
+			_ = os.WriteFile(cache, b, 0o600) // a cache: without it the next run asks again
 		}
 	}
-	return auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: root, SkipVersionCheck: false})
+	return &cliCommand{path: abs, version: v, log: log}, nil
 }

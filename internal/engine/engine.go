@@ -83,7 +83,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := commandAt(path)
+	cmd, err := commandAt(path, filepath.Join(o.Home, "cache"), o.Log)
 	if err != nil {
 		return nil, failure.New(failure.Config, fmt.Errorf("pulumi CLI at %s: %w", path, err), "reinstall it: make tools, or remove it so liftoff installs v"+PulumiVersion)
 	}
@@ -114,7 +114,6 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 
 // Project is the Pulumi project name.
 func (e *Engine) Project() string { return e.project }
-
 
 // Backend returns the backend URL in use.
 func (e *Engine) Backend() string { return e.o.BackendURL() }

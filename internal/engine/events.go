@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"io"
 	"strings"
 	"time"
@@ -22,19 +21,6 @@ func (s *Stack) log() io.Writer {
 		return s.e.o.Log
 	}
 	return io.Discard
-}
-
-// expectTotal sets the progress total to the resource count of the last update.
-func (s *Stack) expectTotal(ctx context.Context, p Progress) {
-	if u, err := s.LastUpdate(ctx); err == nil && u != nil {
-		n := 0
-		for _, c := range u.Changes {
-			n += c
-		}
-		if n > 0 && p != nil {
-			p.SetTotal(n)
-		}
-	}
 }
 
 // drain waits for the event pump to finish. The Automation API closes the

@@ -16,8 +16,15 @@ import (
 // Recover clears what an interrupted or killed run left: Pulumi locks of dead
 // processes on this host, and pending operations (cleared through refresh).
 func (s *Stack) Recover(ctx context.Context) error {
+	_, err := s.recover(ctx)
+	return err
+}
+
+// recover is Recover that also counts the resources in the state, which
+// the progress display expects the run to visit.
+func (s *Stack) recover(ctx context.Context) (resources int, err error) {
 	if err := s.breakStaleEngineLocks(); err != nil {
-		return err
+		return 0, err
 	}
 	var state struct {
 		Pending []struct {
@@ -26,30 +33,50 @@ func (s *Stack) Recover(ctx context.Context) error {
 				URN string `json:"urn"`
 			} `json:"resource"`
 		} `json:"pending_operations"`
+		Resources []struct{} `json:"resources"`
 	}
 	if err := s.readState(ctx, &state); err != nil {
-		return err
+		return 0, err
 	}
 	if len(state.Pending) == 0 {
-		return nil
+		return len(state.Resources), nil
 	}
 	for _, op := range state.Pending {
 		s.e.o.Warn("an interrupted run left %s %s pending; refreshing to resolve it", op.Type, op.Resource.URN)
 	}
 	if _, err := s.st.Refresh(ctx, optrefresh.ClearPendingCreates(), optrefresh.ProgressStreams(s.log()), optrefresh.ErrorProgressStreams(s.log())); err != nil {
-		return classifyCtx(ctx, fmt.Errorf("refresh to clear pending operations: %w", err))
+		return 0, classifyCtx(ctx, fmt.Errorf("refresh to clear pending operations: %w", err))
 	}
 	for _, op := range state.Pending {
 		if op.Type == "creating" {
 			s.e.o.Warn("%s may exist outside state: check for it, or let `liftoff destroy` sweep it by tag", op.Resource.URN)
 		}
 	}
-	return nil
+	return len(state.Resources), nil
 }
 
-// readState exports the stack's state and decodes the parts v names; an
-// empty state leaves v as it is.
+// readState decodes the parts v names of the stack's state; an empty state
+// leaves v as it is. On a file backend it reads the checkpoint file (written
+// by rename, so always whole), which takes a millisecond where `pulumi stack
+// export` starts the CLI; anywhere else, or for a compressed checkpoint, it
+// exports.
 func (s *Stack) readState(ctx context.Context, v any) error {
+	if b, ok := s.checkpoint(); ok {
+		var chk struct {
+			Checkpoint struct {
+				Latest json.RawMessage `json:"latest"`
+			} `json:"checkpoint"`
+		}
+		if err := json.Unmarshal(b, &chk); err == nil {
+			if len(chk.Checkpoint.Latest) == 0 || string(chk.Checkpoint.Latest) == "null" {
+				return nil
+			}
+			if err := json.Unmarshal(chk.Checkpoint.Latest, v); err != nil {
+				return failure.New(failure.Engine, fmt.Errorf("parse state of %s: %w", s.name, err), "")
+			}
+			return nil
+		}
+	}
 	dep, err := s.st.Export(ctx)
 	if err != nil {
 		return classify(fmt.Errorf("read state of %s: %w", s.name, err))
@@ -121,4 +148,20 @@ func (e *Engine) repairSidecars() {
 			e.o.Warn("removed %s, cut short by a killed run (it held only the file's content type and checksum)", p)
 		}
 	}
+}
+
+// checkpoint reads the stack's checkpoint file from a file backend, in the
+// project-scoped layout (.pulumi/stacks/<project>/<stack>.json) or the
+// legacy one (.pulumi/stacks/<stack>.json).
+func (s *Stack) checkpoint() ([]byte, bool) {
+	dir, ok := FileBackendDir(s.e.o.BackendURL())
+	if !ok {
+		return nil, false
+	}
+	for _, p := range []string{filepath.Join(dir, ".pulumi", "stacks", s.e.project, s.name+".json"), filepath.Join(dir, ".pulumi", "stacks", s.name+".json")} {
+		if b, err := os.ReadFile(p); err == nil {
+			return b, true
+		}
+	}
+	return nil, false
 }

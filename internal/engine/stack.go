@@ -99,10 +99,9 @@ func outputs(m auto.OutputMap) Outputs {
 // Up applies the program and counts the steps it took by operation. It
 // first recovers what a killed run left behind.
 func (s *Stack) Up(ctx context.Context, p Progress) (Outputs, Changes, error) {
-	if err := s.Recover(ctx); err != nil {
+	if err := s.begin(ctx, p); err != nil {
 		return nil, nil, err
 	}
-	s.expectTotal(ctx, p)
 	ch, done := s.pump(p)
 	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(s.log()), optup.ErrorProgressStreams(s.log())}
 	if s.Refresh {
@@ -120,6 +119,16 @@ func (s *Stack) Up(ctx context.Context, p Progress) (Outputs, Changes, error) {
 		}
 	}
 	return outputs(res.Outputs), c, nil
+}
+
+// begin readies a run: what a killed run left is recovered, and the
+// progress total is the number of resources in the state.
+func (s *Stack) begin(ctx context.Context, p Progress) error {
+	n, err := s.recover(ctx)
+	if err == nil && n > 0 && p != nil {
+		p.SetTotal(n)
+	}
+	return err
 }
 
 // Changes counts planned or applied steps by operation (create, update, same, ...).
@@ -160,10 +169,9 @@ func (s *Stack) Preview(ctx context.Context, p Progress) (Changes, error) {
 
 // Destroy deletes every resource of the stack; its state remains until RemoveStack.
 func (s *Stack) Destroy(ctx context.Context, p Progress) error {
-	if err := s.Recover(ctx); err != nil {
+	if err := s.begin(ctx, p); err != nil {
 		return err
 	}
-	s.expectTotal(ctx, p)
 	ch, done := s.pump(p)
 	_, err := s.st.Destroy(ctx, optdestroy.EventStreams(ch), optdestroy.ProgressStreams(s.log()), optdestroy.ErrorProgressStreams(s.log()))
 	drain(done)

@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -26,6 +27,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
@@ -401,5 +403,59 @@ func TestTagsAndLoopback(t *testing.T) {
 		if IsLoopback(host) != want {
 			t.Errorf("%s loopback = %v", host, !want)
 		}
+	}
+}
+
+// TestLayerCache: a cached layer is the same layer (digest, DiffID, bytes)
+// without being compressed or decompressed again, and a cached file cut
+// short is not used.
+func TestLayerCache(t *testing.T) {
+	c := layerCache{dir: t.TempDir()}
+	content := tarOf([]file{{path: "app/server", mode: 0o755, body: bytes.Repeat([]byte("liftoff "), 1<<16)}})
+	first, err := c.layer(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.layer(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := second.(*fileLayer); !ok {
+		t.Fatalf("second layer is a %T, not the cached file", second)
+	}
+	fresh, _ := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil })
+	for _, l := range []v1.Layer{first, second} {
+		d, _ := l.Digest()
+		want, _ := fresh.Digest()
+		id, _ := l.DiffID()
+		wantID, _ := fresh.DiffID()
+		if d != want || id != wantID {
+			t.Errorf("layer %T: digest %s diffID %s, want %s %s", l, d, id, want, wantID)
+		}
+	}
+	rc, err := second.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, content) {
+		t.Error("cached layer's content differs")
+	}
+	d, _ := second.Digest()
+	path := filepath.Join(c.dir, d.Hex)
+	matches, _ := filepath.Glob(filepath.Join(c.dir, "*.tar.gz"))
+	if len(matches) != 1 {
+		t.Fatalf("cache holds %v (%s)", matches, path)
+	}
+	if err := os.Truncate(matches[0], 10); err != nil {
+		t.Fatal(err)
+	}
+	third, err := c.layer(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d3, _ := third.Digest(); d3 != d {
+		t.Errorf("after a cut-short cache file: digest %s, want %s", d3, d)
 	}
 }

@@ -3,8 +3,10 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
@@ -83,17 +86,26 @@ func baseFiles() []file {
 	}
 }
 
-// layerCache keeps compressed layers on disk by the hash of their content, so
-// an unchanged binary costs no compression on the next build.
+// layerCache keeps compressed layers on disk by the hash of their content
+// (which is the layer's DiffID), with their digest and size beside them, so
+// an unchanged binary costs neither compression nor a decompression to
+// recompute the DiffID on the next build.
 type layerCache struct{ dir string }
+
+// cachedMeta is what is kept beside a cached layer.
+type cachedMeta struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
 
 func (c layerCache) layer(content []byte) (v1.Layer, error) {
 	sum := sha256.Sum256(content)
 	key := hex.EncodeToString(sum[:])
+	diffID := v1.Hash{Algorithm: "sha256", Hex: key}
 	path := filepath.Join(c.dir, key+".tar.gz")
 	if c.dir != "" {
-		if _, err := os.Stat(path); err == nil {
-			return tarball.LayerFromFile(path)
+		if l, ok := c.cached(path, diffID); ok {
+			return l, nil
 		}
 	}
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil })
@@ -112,14 +124,68 @@ func (c layerCache) layer(content []byte) (v1.Layer, error) {
 	if err != nil {
 		return l, nil
 	}
-	if _, err := io.Copy(tmp, rc); err != nil {
-		tmp.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), rc)
+	tmp.Close()
+	if err != nil {
 		os.Remove(tmp.Name())
 		return l, nil
 	}
-	tmp.Close()
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	meta, _ := json.Marshal(cachedMeta{Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: n})
+	// The layer first, then its meta: a meta file always names a whole layer.
+	if os.Rename(tmp.Name(), path) != nil || os.WriteFile(path+".json", meta, 0o644) != nil {
 		return l, nil
 	}
-	return tarball.LayerFromFile(path)
+	if cl, ok := c.cached(path, diffID); ok {
+		return cl, nil
+	}
+	return l, nil
+}
+
+// cached is the layer at path when it and its meta are both there.
+func (c layerCache) cached(path string, diffID v1.Hash) (v1.Layer, bool) {
+	b, err := os.ReadFile(path + ".json")
+	if err != nil {
+		return nil, false
+	}
+	var m cachedMeta
+	if json.Unmarshal(b, &m) != nil {
+		return nil, false
+	}
+	digest, err := v1.NewHash(m.Digest)
+	if err != nil {
+		return nil, false
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() != m.Size {
+		return nil, false
+	}
+	return &fileLayer{path: path, digest: digest, diffID: diffID, size: m.Size}, true
+}
+
+// fileLayer is a gzip-compressed layer in a file whose digests are known.
+type fileLayer struct {
+	path           string
+	digest, diffID v1.Hash
+	size           int64
+}
+
+func (l *fileLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *fileLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *fileLayer) Size() (int64, error)                { return l.size, nil }
+func (l *fileLayer) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }
+func (l *fileLayer) Compressed() (io.ReadCloser, error)  { return os.Open(l.path) }
+func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{zr, f}, nil
 }

@@ -122,6 +122,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 		return nil, failure.New(failure.Config, err, "")
 	}
 	res := &UpResult{Stack: o.Config.Name}
+	seen := &siteConfig{}
 	var st *engine.Stack
 	var outs engine.Outputs
 	var expires time.Time
@@ -138,7 +139,11 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 		}
 		// The program is read when the engine runs it, after preflight.
 		var facts target.Facts
-		if st, err = d.Engine.Stack(ctx, o.Config.Name, func(ctx *pulumi.Context) error { return d.Targets.Program(o.Config, facts)(ctx) }, true); err != nil {
+		program := func(ctx *pulumi.Context) error {
+			seen.capture(ctx)
+			return d.Targets.Program(o.Config, facts)(ctx)
+		}
+		if st, err = d.Engine.Stack(ctx, o.Config.Name, program, true); err != nil {
 			return err
 		}
 		if !o.SkipInfra {
@@ -175,7 +180,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 		return res, err
 	}
 	t := SiteFromConfig(tg, o.Config)
-	if err := ResolveSite(ctx, st, outs, &t, o.KubeDir); err != nil {
+	if err := resolveSite(ctx, st, outs, &t, o.KubeDir, seen); err != nil {
 		return res, err
 	}
 	if o.Config.Preview != nil {

@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
@@ -47,6 +50,31 @@ func StackSite(ctx context.Context, eng *engine.Engine, targets *target.Registry
 // registry and its credentials, the app's Secret and, when the program does
 // not manage that Secret, the database and cache URLs from the stack's secrets.
 func ResolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *Site, kubeDir string) error {
+	return resolveSite(ctx, st, outs, t, kubeDir, nil)
+}
+
+// siteKeys are the config keys resolveSite reads.
+var siteKeys = []string{config.AppSecretsKey, "liftoff:databaseUrl", "liftoff:cacheUrl"}
+
+// siteConfig captures, inside a program the engine runs in this process,
+// the decrypted values of siteKeys it was handed, so that the deploy that
+// follows need not start the CLI once more to decrypt them.
+type siteConfig struct {
+	values map[string]auto.ConfigValue
+}
+
+func (c *siteConfig) capture(ctx *pulumi.Context) {
+	c.values = map[string]auto.ConfigValue{}
+	for _, k := range siteKeys {
+		if v, ok := ctx.GetConfig(k); ok {
+			c.values[k] = auto.ConfigValue{Value: v, Secret: ctx.IsConfigSecret(k)}
+		}
+	}
+}
+
+// resolveSite is ResolveSite with the config the program saw, when it ran
+// (nil: read from the engine).
+func resolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *Site, kubeDir string, seen *siteConfig) error {
 	rec := outputs.Decode(outs.Values())
 	for dst, v := range map[*string]string{&t.Kubeconfig: rec.Kubeconfig, &t.Context: rec.Context, &t.Namespace: rec.Namespace,
 		&t.Registry: rec.Registry, &t.SecretName: rec.AppSecretName, &t.OTLPEndpoint: rec.OTLPEndpoint,
@@ -70,9 +98,14 @@ func ResolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *
 		}
 		t.Kubeconfig = path
 	}
-	all, err := st.AllConfig(ctx)
-	if err != nil {
-		return err
+	var all map[string]auto.ConfigValue
+	if seen != nil && seen.values != nil {
+		all = seen.values
+	} else {
+		var err error
+		if all, err = st.AllConfig(ctx); err != nil {
+			return err
+		}
 	}
 	secrets, err := appSecrets(all)
 	if err != nil {

@@ -76,7 +76,7 @@ type Reporter interface {
 
 // Client deploys one app in one namespace.
 type Client struct {
-	Ref    AppRef
+	Ref  AppRef
 	Kube kubernetes.Interface
 	Rest *rest.Config
 	Log  Reporter

@@ -177,7 +177,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		recovery = 7
 	}
 	sec, err := secrets.New(ctx, base+"-app", &secrets.Args{SecretName: fmt.Sprintf("liftoff/%s/%s", ctx.Stack(), app), Region: a.Region,
-		Namespace: ns, App: outputs.EnvSecret(app), OIDC: eks.OIDC, Values: values, Database: db, RecoveryDays: recovery, Operator: true,
+		Namespace: ns, KubeSecret: outputs.EnvSecret(app), OIDC: eks.OIDC, Values: values, Database: db, RecoveryDays: recovery, Operator: true,
 		AWSOpts: []pulumi.ResourceOption{pulumi.Provider(prov)}, KubeOpts: []pulumi.ResourceOption{pulumi.Provider(kube), pulumi.DependsOn([]pulumi.Resource{nsRes})}},
 		pulumi.Parent(t))
 	if err != nil {

@@ -16,8 +16,8 @@ import (
 	"github.com/liftoff-dev/liftoff/components/k3s"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
-	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/remote"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
 
