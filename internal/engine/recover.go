@@ -44,7 +44,7 @@ func (s *Stack) recover(ctx context.Context) (resources int, err error) {
 	for _, op := range state.Pending {
 		s.e.o.Warn("an interrupted run left %s %s pending; refreshing to resolve it", op.Type, op.Resource.URN)
 	}
-	if _, err := s.st.Refresh(ctx, optrefresh.ClearPendingCreates(), optrefresh.ProgressStreams(s.log()), optrefresh.ErrorProgressStreams(s.log())); err != nil {
+	if _, err := s.st.Refresh(ctx, optrefresh.ClearPendingCreates(), optrefresh.ShowSecrets(false), optrefresh.ProgressStreams(s.log()), optrefresh.ErrorProgressStreams(s.log())); err != nil {
 		return 0, classifyCtx(ctx, fmt.Errorf("refresh to clear pending operations: %w", err))
 	}
 	for _, op := range state.Pending {

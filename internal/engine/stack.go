@@ -9,6 +9,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/opthistory"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
@@ -103,7 +104,10 @@ func (s *Stack) Up(ctx context.Context, p Progress) (Outputs, Changes, error) {
 		return nil, nil, err
 	}
 	ch, done := s.pump(p)
-	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(s.log()), optup.ErrorProgressStreams(s.log())}
+	// ShowSecrets(false): the summary the Automation API reads from the
+	// history after the run needs no secret, and decrypting costs a key
+	// derivation in the CLI.
+	opts := []optup.Option{optup.EventStreams(ch), optup.ProgressStreams(s.log()), optup.ErrorProgressStreams(s.log()), optup.ShowSecrets(false)}
 	if s.Refresh {
 		opts = append(opts, optup.Refresh())
 	}
@@ -173,7 +177,7 @@ func (s *Stack) Destroy(ctx context.Context, p Progress) error {
 		return err
 	}
 	ch, done := s.pump(p)
-	_, err := s.st.Destroy(ctx, optdestroy.EventStreams(ch), optdestroy.ProgressStreams(s.log()), optdestroy.ErrorProgressStreams(s.log()))
+	_, err := s.st.Destroy(ctx, optdestroy.EventStreams(ch), optdestroy.ShowSecrets(false), optdestroy.ProgressStreams(s.log()), optdestroy.ErrorProgressStreams(s.log()))
 	drain(done)
 	if err != nil {
 		return s.failed(ctx, "pulumi destroy", err)
@@ -215,7 +219,7 @@ type LastUpdate struct {
 
 // LastUpdate returns the latest history entry, or nil for a new stack.
 func (s *Stack) LastUpdate(ctx context.Context) (*LastUpdate, error) {
-	h, err := s.st.History(ctx, 1, 1)
+	h, err := s.st.History(ctx, 1, 1, opthistory.ShowSecrets(false))
 	if err != nil {
 		return nil, classify(fmt.Errorf("history of %s: %w", s.name, err))
 	}
