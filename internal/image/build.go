@@ -90,9 +90,6 @@ func Build(ctx context.Context, o BuildOptions) (*Result, error) {
 	if err != nil {
 		return nil, failure.Newf(failure.Build, "install Go 1.26 (https://go.dev/dl) or deploy a prebuilt image with --image", "Go toolchain not found on PATH")
 	}
-	if err := checkMain(ctx, goBin, o); err != nil {
-		return nil, err
-	}
 	var base []file
 	var baseImage v1.ImageIndex
 	if o.BaseImage != "" {
@@ -118,7 +115,15 @@ func Build(ctx context.Context, o BuildOptions) (*Result, error) {
 		}
 		o.Log("compiling %s for %s", o.Package, p)
 		binPath, bin, err := compile(ctx, goBin, o, *plat)
-		if err != nil {
+		if err != nil || !bytes.HasPrefix(bin, []byte("\x7fELF")) {
+			// Not a main package (go build then writes an archive), or not a
+			// package at all: go list says which, with the fix.
+			if cerr := checkMain(ctx, goBin, o); cerr != nil {
+				return nil, cerr
+			}
+			if err == nil {
+				err = failure.Newf(failure.Build, "pass the package that holds func main", "%s did not build into an executable", o.Package)
+			}
 			return nil, err
 		}
 		img, err := assemble(ctx, o, *plat, bin, base, baseImage, cache)
