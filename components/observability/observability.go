@@ -23,6 +23,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// DefaultNamespace is where the monitoring stack runs unless told otherwise.
+const DefaultNamespace = "observability"
+
 //go:embed values/*.yaml rules/shortener.rules.yaml dashboards/shortener.json
 var files embed.FS
 
@@ -73,7 +76,7 @@ var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func (a *Args) validate() error {
 	if a.Namespace == "" {
-		a.Namespace = "observability"
+		a.Namespace = DefaultNamespace
 	}
 	if !dnsLabel.MatchString(a.Namespace) {
 		return fmt.Errorf("observability: namespace %q is not a DNS label", a.Namespace)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/liftoff-dev/liftoff/components/observability"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
@@ -42,7 +43,7 @@ func (Target) Cluster(cfg *config.Stack) (string, string) {
 // SweepNamespaces: the app's, and the stack's own observability namespace.
 func (Target) SweepNamespaces(cfg *config.Stack, appNamespace string) []string {
 	if cfg.Observability.Enabled {
-		return []string{appNamespace, "observability"}
+		return []string{appNamespace, observability.DefaultNamespace}
 	}
 	return []string{appNamespace}
 }
