@@ -7,11 +7,13 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // Labels are the standard labels of an in-cluster service liftoff runs.
 func Labels(name string) pulumi.StringMap {
-	return pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(name), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}
+	return pulumi.StringMap{outputs.LabelName: pulumi.String(name), outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy)}
 }
 
 // Meta is object metadata in a namespace with liftoff's labels.

@@ -21,6 +21,8 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"sigs.k8s.io/yaml"
+
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // DefaultNamespace is where the monitoring stack runs unless told otherwise.
@@ -112,7 +114,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	child := pulumi.Parent(o)
 	ns, err := corev1.NewNamespace(ctx, name+"-ns", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
-		Name: pulumi.String(a.Namespace), Labels: pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("liftoff")}}}, child)
+		Name: pulumi.String(a.Namespace), Labels: pulumi.StringMap{outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy)}}}, child)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // Stack tags a preview carries, and the same facts on its namespace, so
@@ -17,7 +18,7 @@ import (
 const (
 	TagPreviewOf   = "liftoff:preview-of"
 	TagExpires     = "liftoff:expires"
-	LabelPreviewOf = "liftoff.dev/preview-of"
+	LabelPreviewOf = outputs.LabelPreviewOf
 	LabelStack     = "liftoff.dev/stack"
 	AnnExpires     = "liftoff.dev/expires"
 )

@@ -61,6 +61,15 @@ const (
 	TagStack   = "liftoff:stack"
 )
 
+// Labels on the Kubernetes objects liftoff makes, read back by the phases.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "liftoff"
+	// LabelPreviewOf is on a preview's namespace: its parent stack.
+	LabelPreviewOf = "liftoff.dev/preview-of"
+)
+
 // EnvSecret is the app's Secret holding DATABASE_URL and CACHE_URL.
 func EnvSecret(app string) string { return app + "-env" }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/liftoff-dev/liftoff/charts"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // Slots.
@@ -33,9 +34,9 @@ const (
 
 // Labels and annotations liftoff reads and writes.
 const (
-	LabelApp        = "app.kubernetes.io/name"
+	LabelApp        = outputs.LabelName
 	LabelSlot       = "liftoff.dev/slot"
-	LabelManagedBy  = "app.kubernetes.io/managed-by"
+	LabelManagedBy  = outputs.LabelManagedBy
 	AnnPrevious     = "liftoff.dev/previous-slot"
 	AnnPromotedAt   = "liftoff.dev/promoted-at"
 	AnnScaleDownAt  = "liftoff.dev/scale-down-at"

@@ -143,7 +143,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 
 	app, ns := cfg.App.Name, cfg.App.Namespace
 	nsRes, err := corev1.NewNamespace(ctx, "app-namespace", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
-		Name: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("liftoff")}}},
+		Name: pulumi.String(ns), Labels: pulumi.StringMap{outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy)}}},
 		append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...)
 	if err != nil {
 		return err

@@ -45,7 +45,7 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 	app, ns := cfg.App.Name, cfg.App.Namespace
 	opts := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(prov)}
 	nsRes, err := corev1.NewNamespace(ctx, "app-namespace", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
-		Name: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("liftoff")}}}, opts...)
+		Name: pulumi.String(ns), Labels: pulumi.StringMap{outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy)}}}, opts...)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func AppData(ctx *pulumi.Context, cfg *config.Stack, storageClass string, opts .
 		return err
 	}
 	_, err = corev1.NewSecret(ctx, "app-env", &corev1.SecretArgs{
-		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(outputs.EnvSecret(app)), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(app), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}},
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(outputs.EnvSecret(app)), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{outputs.LabelName: pulumi.String(app), outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy)}},
 		StringData: env,
 	}, opts...)
 	return err

@@ -123,7 +123,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	}
 	opts := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(prov)}
 	nsRes, err := corev1.NewNamespace(ctx, "app-namespace", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
-		Name: pulumi.String(ns), Labels: pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("liftoff"), "liftoff.dev/preview-of": pulumi.String(of)}}}, opts...)
+		Name: pulumi.String(ns), Labels: pulumi.StringMap{outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy), outputs.LabelPreviewOf: pulumi.String(of)}}}, opts...)
 	if err != nil {
 		return err
 	}
