@@ -38,19 +38,30 @@ var (
 	shared     *Result
 	sharedErr  error
 	sharedSrc  Source
+	// sharedCache is the shared build's layer cache.
+	sharedCache string
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sharedCache != "" {
+		os.RemoveAll(sharedCache)
+	}
+	os.Exit(code)
+}
 
 // sharedBuild builds the shortener once for the tests that only read it.
 func sharedBuild(t *testing.T) *Result {
 	t.Helper()
 	sharedOnce.Do(func() {
 		sharedSrc = Source{Revision: "0123456789abcdef0123456789abcdef01234567", Time: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), URL: "https://github.com/liftoff-dev/liftoff"}
-		// The layer cache outlives the first test that builds; the OS cleans /tmp.
+		// The layer cache outlives the first test that builds; TestMain removes it.
 		cache, err := os.MkdirTemp("", "liftoff-image-test")
 		if err != nil {
 			sharedErr = err
 			return
 		}
+		sharedCache = cache
 		shared, sharedErr = Build(context.Background(), BuildOptions{Dir: testenv.RepoRoot(t), Package: "./app/cmd/shortener",
 			CacheDir: cache, Source: sharedSrc})
 	})
@@ -287,27 +298,28 @@ func untar(rc io.ReadCloser, dir string) error {
 
 func TestBuildErrors(t *testing.T) {
 	root := testenv.RepoRoot(t)
-	_, err := Build(context.Background(), BuildOptions{Dir: root, Package: "./internal/config", Platforms: []string{"linux/amd64"}})
+	cache := t.TempDir() // compiled output goes here, not to /tmp/liftoff-build
+	_, err := Build(context.Background(), BuildOptions{Dir: root, Package: "./internal/config", Platforms: []string{"linux/amd64"}, CacheDir: cache})
 	if failure.ClassOf(err) != failure.Build || !strings.Contains(err.Error(), "not a main package") {
 		t.Errorf("library package: %v", err)
 	}
-	_, err = Build(context.Background(), BuildOptions{Dir: root, Package: "./no/such/pkg", Platforms: []string{"linux/amd64"}})
+	_, err = Build(context.Background(), BuildOptions{Dir: root, Package: "./no/such/pkg", Platforms: []string{"linux/amd64"}, CacheDir: cache})
 	if failure.ClassOf(err) != failure.Build || failure.FixOf(err) == "" {
 		t.Errorf("missing package: %v", err)
 	}
 	broken := t.TempDir()
 	os.WriteFile(filepath.Join(broken, "go.mod"), []byte("module broken\n\ngo 1.26\n"), 0o644)
 	os.WriteFile(filepath.Join(broken, "main.go"), []byte("package main\n\nfunc main() { undefinedThing() }\n"), 0o644)
-	_, err = Build(context.Background(), BuildOptions{Dir: broken, Package: ".", Platforms: []string{"linux/amd64"}})
+	_, err = Build(context.Background(), BuildOptions{Dir: broken, Package: ".", Platforms: []string{"linux/amd64"}, CacheDir: cache})
 	if failure.ClassOf(err) != failure.Build || !strings.Contains(err.Error(), "undefinedThing") {
 		t.Errorf("compile error: %v", err)
 	}
-	_, err = Build(context.Background(), BuildOptions{Dir: broken, Package: ".", Platforms: []string{"windows"}})
+	_, err = Build(context.Background(), BuildOptions{Dir: broken, Package: ".", Platforms: []string{"windows"}, CacheDir: cache})
 	if failure.ClassOf(err) != failure.Config {
 		t.Errorf("bad platform: %v", err)
 	}
 	t.Setenv("PATH", t.TempDir())
-	_, err = Build(context.Background(), BuildOptions{Dir: broken, Package: "."})
+	_, err = Build(context.Background(), BuildOptions{Dir: broken, Package: ".", CacheDir: cache})
 	if failure.ClassOf(err) != failure.Build || !strings.Contains(failure.FixOf(err), "install Go") {
 		t.Errorf("no toolchain: %v", err)
 	}
