@@ -66,6 +66,32 @@ func (e *env) engine(t *testing.T) *Engine {
 	return eng
 }
 
+// stack creates stack dev with the test program's one secret setting.
+func (e *env) stack(t *testing.T, eng *Engine) *Stack {
+	t.Helper()
+	ctx := context.Background()
+	st, err := eng.Stack(ctx, "dev", program(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// watchedEngine is a second engine on e whose warnings are recorded.
+func (e *env) watchedEngine(t *testing.T) (*Engine, *[]string) {
+	t.Helper()
+	var warnings []string
+	eng, err := New(context.Background(), Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] },
+		Warn: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, &warnings
+}
+
 type recorder struct {
 	mu    sync.Mutex
 	steps []string
@@ -220,11 +246,7 @@ func TestKilledRunRecovered(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	eng := e.engine(t)
-	st, err := eng.Stack(ctx, "dev", program(nil), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}})
+	st := e.stack(t, eng)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledRunRecovered$")
 	cmd.Env = append(os.Environ(), "ENGINE_TEST_HELPER=up", "HELPER_DIR="+e.dir, "HELPER_HOME="+e.home, "LIFTOFF_PULUMI="+e.vars["LIFTOFF_PULUMI"])
@@ -244,12 +266,7 @@ func TestKilledRunRecovered(t *testing.T) {
 		t.Fatal("the killed run left no lock: the test proves nothing")
 	}
 
-	var warnings []string
-	eng2, err := New(ctx, Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] },
-		Warn: func(f string, a ...any) { warnings = append(warnings, f) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng2, warnings := e.watchedEngine(t)
 	st2, err := eng2.Stack(ctx, "dev", program(nil), false)
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +274,7 @@ func TestKilledRunRecovered(t *testing.T) {
 	if _, _, err := st2.Up(ctx, nil); err != nil {
 		t.Fatalf("recovery up: %v", err)
 	}
-	if len(warnings) == 0 {
+	if len(*warnings) == 0 {
 		t.Error("recovery was silent")
 	}
 }
@@ -286,11 +303,7 @@ func TestPendingOperationsCleared(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	eng := e.engine(t)
-	st, err := eng.Stack(ctx, "dev", program(nil), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}})
+	st := e.stack(t, eng)
 	if _, _, err := st.Up(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -428,11 +441,7 @@ func TestTruncatedSidecarRepaired(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	eng := e.engine(t)
-	st, err := eng.Stack(ctx, "dev", program(nil), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: "x", Secret: true}})
+	st := e.stack(t, eng)
 	if _, _, err := st.Up(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -453,12 +462,7 @@ func TestTruncatedSidecarRepaired(t *testing.T) {
 	if !strings.Contains(string(out), "EOF") {
 		t.Fatalf("the pulumi CLI reads the emptied sidecar without failing (%v: %s): the test proves nothing", err, out)
 	}
-	var warnings []string
-	eng2, err := New(ctx, Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] },
-		Warn: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng2, warnings := e.watchedEngine(t)
 	st2, err := eng2.Stack(ctx, "dev", program(nil), false)
 	if err != nil {
 		t.Fatalf("open after a cut-short sidecar: %v", err)
@@ -467,7 +471,7 @@ func TestTruncatedSidecarRepaired(t *testing.T) {
 	if err != nil || len(after) != len(before) {
 		t.Errorf("resources after repair: %d, before %d (%v)", len(after), len(before), err)
 	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "dev.json.attrs") {
-		t.Errorf("warnings %q", warnings)
+	if len(*warnings) != 1 || !strings.Contains((*warnings)[0], "dev.json.attrs") {
+		t.Errorf("warnings %q", *warnings)
 	}
 }

@@ -14,13 +14,11 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/teardown"
+	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
 
-// The resource plugins the program loads, at the versions of the SDKs liftoff is built with.
-var (
-	awsPlugin        = engine.PluginFor("aws", "github.com/pulumi/pulumi-aws/sdk/v6")
-	kubernetesPlugin = engine.PluginFor("kubernetes", "github.com/pulumi/pulumi-kubernetes/sdk/v4")
-)
+// awsPlugin is the resource plugin at the version of the SDK liftoff is built with.
+var awsPlugin = engine.PluginFor("aws", "github.com/pulumi/pulumi-aws/sdk/v6")
 
 // Target is the aws target: the stack makes its own VPC and EKS cluster,
 // owns every namespace in it, and leaves tagged leftovers a sweep finds.
@@ -38,7 +36,7 @@ func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) er
 }
 
 func (Target) Plugins(*config.Stack) []engine.Plugin {
-	return []engine.Plugin{awsPlugin, kubernetesPlugin}
+	return []engine.Plugin{awsPlugin, incluster.KubernetesPlugin}
 }
 
 // SweepNamespaces: every namespace; the cluster is the stack's own.

@@ -14,12 +14,10 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/homelab"
 	"github.com/liftoff-dev/liftoff/internal/remote"
 	"github.com/liftoff-dev/liftoff/internal/target"
+	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
 
-var (
-	commandPlugin    = engine.PluginFor("command", "github.com/pulumi/pulumi-command/sdk")
-	kubernetesPlugin = engine.PluginFor("kubernetes", "github.com/pulumi/pulumi-kubernetes/sdk/v4")
-)
+var commandPlugin = engine.PluginFor("command", "github.com/pulumi/pulumi-command/sdk")
 
 // Target is the homelab target: k3s over SSH on the user's own machines.
 // Load balancers and volumes are the nodes' own (klipper-lb, local-path)
@@ -33,7 +31,7 @@ func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, facts target.Facts
 }
 
 func (Target) Plugins(*config.Stack) []engine.Plugin {
-	return []engine.Plugin{commandPlugin, kubernetesPlugin}
+	return []engine.Plugin{commandPlugin, incluster.KubernetesPlugin}
 }
 
 // Preflight checks every host in parallel before anything changes,

@@ -22,8 +22,13 @@ import (
 	"github.com/liftoff-dev/liftoff/components/observability"
 	"github.com/liftoff-dev/liftoff/components/registry"
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
+
+// KubernetesPlugin is the resource plugin every program that declares
+// Kubernetes objects loads, at the version of the SDK liftoff is built with.
+var KubernetesPlugin = engine.PluginFor("kubernetes", "github.com/pulumi/pulumi-kubernetes/sdk/v4")
 
 // Export records outs as the root component t's outputs and as the stack's
 // outputs, which liftoff's phases read. Every target's program ends with it.

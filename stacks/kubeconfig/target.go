@@ -13,9 +13,8 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/remote"
 	"github.com/liftoff-dev/liftoff/internal/target"
+	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
-
-var kubernetesPlugin = engine.PluginFor("kubernetes", "github.com/pulumi/pulumi-kubernetes/sdk/v4")
 
 // Target is the kubeconfig target: a cluster the user already has, shared
 // with whatever else runs there, so teardown touches only liftoff's own
@@ -31,7 +30,7 @@ func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) er
 // Plugins: the Kubernetes provider only when the config runs something in the cluster.
 func (Target) Plugins(cfg *config.Stack) []engine.Plugin {
 	if NeedsProvider(cfg) {
-		return []engine.Plugin{kubernetesPlugin}
+		return []engine.Plugin{incluster.KubernetesPlugin}
 	}
 	return nil
 }

@@ -6,9 +6,8 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/target"
+	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
-
-var kubernetesPlugin = engine.PluginFor("kubernetes", "github.com/pulumi/pulumi-kubernetes/sdk/v4")
 
 // Target serves every preview stack, whatever its parent's target: a
 // namespace on the parent's cluster, so teardown sweeps only that namespace.
@@ -26,7 +25,7 @@ func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) er
 // outputs tell, and the engine then finds it where the parent's run did.)
 func (Target) Plugins(cfg *config.Stack) []engine.Plugin {
 	if cfg.Database.Mode == "in-cluster" || cfg.Cache.Mode == "in-cluster" {
-		return []engine.Plugin{kubernetesPlugin}
+		return []engine.Plugin{incluster.KubernetesPlugin}
 	}
 	return nil
 }
