@@ -160,7 +160,7 @@ func upSummary(cfg *config.Stack, res *launch.UpResult) (string, map[string]any)
 	if res.Deploy == nil || res.Deploy.Result == nil {
 		return title, outs
 	}
-	t, r := res.Target, res.Deploy.Result
+	t, r := res.Site, res.Deploy.Result
 	outs["image"] = res.Deploy.Image
 	outs["live_slot"] = r.Live
 	switch {

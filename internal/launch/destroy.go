@@ -55,7 +55,7 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 	defer release()
 	tg, err := d.Targets.For(o.Config)
 	if err != nil {
-		return nil, failure.New(failure.Config, err, "")
+		return nil, err
 	}
 	st, err := d.Engine.Stack(ctx, o.Config.Name, d.Targets.Program(o.Config, target.Facts{}), false)
 	if err != nil {

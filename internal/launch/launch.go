@@ -102,7 +102,7 @@ type UpResult struct {
 	// Changes counts the infrastructure steps by operation; no changes but "same" means nothing was touched.
 	Changes engine.Changes `json:"changes,omitempty"`
 	Deploy  *DeployResult  `json:"deploy,omitempty"`
-	Target  Site           `json:"-"`
+	Site    Site           `json:"-"`
 	Phases  []PhaseResult  `json:"phases"`
 	// Expires is when a preview stack's TTL runs out (liftoff stacks gc destroys it then).
 	Expires *time.Time `json:"expires,omitempty"`
@@ -119,7 +119,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	defer release()
 	tg, err := d.Targets.For(o.Config)
 	if err != nil {
-		return nil, failure.New(failure.Config, err, "")
+		return nil, err
 	}
 	res := &UpResult{Stack: o.Config.Name}
 	seen := &siteConfig{}
@@ -186,7 +186,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	if o.Config.Preview != nil {
 		labelPreview(&t, o.Config, expires)
 	}
-	res.Target = t
+	res.Site = t
 	image := o.Image
 	if image == "" {
 		image = o.Config.App.Image
@@ -208,7 +208,7 @@ func Preview(ctx context.Context, d Deps, cfg *config.Stack, refresh bool) (engi
 	_, err := runPhases(ctx, d, []phase{{"preview", func(ctx context.Context) error {
 		tg, err := d.Targets.For(cfg)
 		if err != nil {
-			return failure.New(failure.Config, err, "")
+			return err
 		}
 		st, err := d.Engine.Stack(ctx, cfg.Name, d.Targets.Program(cfg, target.Facts{}), true)
 		if err != nil {

@@ -28,7 +28,7 @@ func SiteFromConfig(tg target.Target, cfg *config.Stack) Site {
 func StackSite(ctx context.Context, eng *engine.Engine, targets *target.Registry, cfg *config.Stack, kubeDir string) (Site, error) {
 	tg, err := targets.For(cfg)
 	if err != nil {
-		return Site{}, failure.New(failure.Config, err, "")
+		return Site{}, err
 	}
 	t := SiteFromConfig(tg, cfg)
 	st, err := eng.Stack(ctx, cfg.Name, nil, false)

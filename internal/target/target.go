@@ -8,7 +8,6 @@ package target
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/engine"
+	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/teardown"
 	"github.com/liftoff-dev/liftoff/internal/ui"
@@ -143,7 +143,7 @@ func NewRegistry(prelude func(*pulumi.Context) error, preview Target, targets ..
 // Names are the registered targets, for prompts and errors.
 func (r *Registry) Names() []string { return append([]string(nil), r.names...) }
 
-// For is cfg's target.
+// For is cfg's target; an unknown one is a config error naming the known ones.
 func (r *Registry) For(cfg *config.Stack) (Target, error) {
 	if cfg.Preview != nil && r.preview != nil {
 		return r.preview, nil
@@ -151,7 +151,8 @@ func (r *Registry) For(cfg *config.Stack) (Target, error) {
 	if t, ok := r.byName[string(cfg.Target)]; ok {
 		return t, nil
 	}
-	return nil, fmt.Errorf("liftoff:target %q: not a target this liftoff knows (%s)", cfg.Target, strings.Join(r.names, ", "))
+	return nil, failure.Newf(failure.Config, "set liftoff:target to one of "+strings.Join(r.names, ", "),
+		"liftoff:target %q: not a target this liftoff knows (%s)", cfg.Target, strings.Join(r.names, ", "))
 }
 
 // Named is the target called name, for `init` before any config exists.

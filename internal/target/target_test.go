@@ -7,6 +7,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/target"
 )
 
@@ -32,7 +33,7 @@ func TestRegistry(t *testing.T) {
 	if tg, err := r.For(&config.Stack{Target: "aws", Preview: &config.Preview{Of: "dev"}}); err != nil || tg.Name() != "preview" {
 		t.Errorf("a preview of an aws stack: %v %v", tg, err)
 	}
-	if _, err := r.For(&config.Stack{Target: "gke"}); err == nil || !strings.Contains(err.Error(), "aws, vm") {
+	if _, err := r.For(&config.Stack{Target: "gke"}); err == nil || !strings.Contains(err.Error(), "aws, vm") || failure.ClassOf(err) != failure.Config || failure.FixOf(err) == "" {
 		t.Errorf("unknown target: %v", err)
 	}
 	if _, ok := r.Named("vm"); !ok {
