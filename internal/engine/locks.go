@@ -15,11 +15,21 @@ import (
 
 // EngineLockDir is where the Pulumi file backend keeps this stack's locks.
 func (s *Stack) EngineLockDir() (string, bool) {
-	dir, ok := FileBackendDir(s.e.o.BackendURL())
+	meta, ok := s.e.metaDir()
 	if !ok {
 		return "", false
 	}
-	return filepath.Join(dir, ".pulumi", "locks", "organization", s.e.project, s.name), true
+	return filepath.Join(meta, "locks", "organization", s.e.project, s.name), true
+}
+
+// metaDir is where a file backend keeps its state (<dir>/.pulumi): stacks,
+// locks, history and their metadata sidecars.
+func (e *Engine) metaDir() (string, bool) {
+	dir, ok := FileBackendDir(e.o.BackendURL())
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(dir, ".pulumi"), true
 }
 
 func (s *Stack) breakStaleEngineLocks() error {

@@ -56,37 +56,41 @@ func (s *Stack) recover(ctx context.Context) (resources int, err error) {
 }
 
 // readState decodes the parts v names of the stack's state; an empty state
-// leaves v as it is. On a file backend it reads the checkpoint file (written
-// by rename, so always whole), which takes a millisecond where `pulumi stack
-// export` starts the CLI; anywhere else, or for a compressed checkpoint, it
-// exports.
+// leaves v as it is.
 func (s *Stack) readState(ctx context.Context, v any) error {
+	raw, err := s.deployment(ctx)
+	if err != nil {
+		return err
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return failure.New(failure.Engine, fmt.Errorf("parse state of %s: %w", s.name, err), "")
+	}
+	return nil
+}
+
+// deployment is the stack's state as JSON. On a file backend it is read
+// from the checkpoint file (written by rename, so always whole), which takes
+// a millisecond where `pulumi stack export` starts the CLI; anywhere else,
+// or for a compressed checkpoint, it is exported.
+func (s *Stack) deployment(ctx context.Context) (json.RawMessage, error) {
 	if b, ok := s.checkpoint(); ok {
 		var chk struct {
 			Checkpoint struct {
 				Latest json.RawMessage `json:"latest"`
 			} `json:"checkpoint"`
 		}
-		if err := json.Unmarshal(b, &chk); err == nil {
-			if len(chk.Checkpoint.Latest) == 0 || string(chk.Checkpoint.Latest) == "null" {
-				return nil
-			}
-			if err := json.Unmarshal(chk.Checkpoint.Latest, v); err != nil {
-				return failure.New(failure.Engine, fmt.Errorf("parse state of %s: %w", s.name, err), "")
-			}
-			return nil
+		if json.Unmarshal(b, &chk) == nil {
+			return chk.Checkpoint.Latest, nil
 		}
 	}
 	dep, err := s.st.Export(ctx)
 	if err != nil {
-		return classify(fmt.Errorf("read state of %s: %w", s.name, err))
+		return nil, classify(fmt.Errorf("read state of %s: %w", s.name, err))
 	}
-	if len(dep.Deployment) > 0 {
-		if err := json.Unmarshal(dep.Deployment, v); err != nil {
-			return failure.New(failure.Engine, fmt.Errorf("parse state of %s: %w", s.name, err), "")
-		}
-	}
-	return nil
+	return dep.Deployment, nil
 }
 
 // StateResource is one resource in a stack's state.
@@ -131,11 +135,10 @@ func (s *Stack) Resources(ctx context.Context) ([]StateResource, error) {
 // with "failed to load checkpoint: EOF". A missing sidecar is read as
 // defaults, and the next write makes a new one.
 func (e *Engine) repairSidecars() {
-	dir, ok := FileBackendDir(e.o.BackendURL())
+	meta, ok := e.metaDir()
 	if !ok {
 		return
 	}
-	meta := filepath.Join(dir, ".pulumi")
 	paths, _ := filepath.Glob(filepath.Join(meta, "stacks", e.project, "*.attrs"))
 	more, _ := filepath.Glob(filepath.Join(meta, "stacks", "*.attrs"))
 	paths = append(append(paths, more...), filepath.Join(meta, "meta.yaml.attrs"))
@@ -154,11 +157,11 @@ func (e *Engine) repairSidecars() {
 // project-scoped layout (.pulumi/stacks/<project>/<stack>.json) or the
 // legacy one (.pulumi/stacks/<stack>.json).
 func (s *Stack) checkpoint() ([]byte, bool) {
-	dir, ok := FileBackendDir(s.e.o.BackendURL())
+	meta, ok := s.e.metaDir()
 	if !ok {
 		return nil, false
 	}
-	for _, p := range []string{filepath.Join(dir, ".pulumi", "stacks", s.e.project, s.name+".json"), filepath.Join(dir, ".pulumi", "stacks", s.name+".json")} {
+	for _, p := range []string{filepath.Join(meta, "stacks", s.e.project, s.name+".json"), filepath.Join(meta, "stacks", s.name+".json")} {
 		if b, err := os.ReadFile(p); err == nil {
 			return b, true
 		}
