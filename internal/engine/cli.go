@@ -66,6 +66,7 @@ type cliCommand struct {
 func (c *cliCommand) Version() semver.Version { return c.version }
 
 func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader, stdout, stderr []io.Writer, env []string, args ...string) (string, string, int, error) {
+	name := args[:min(2, len(args))] // for the log: "stack output"
 	if !slices.Contains(args, "--non-interactive") {
 		args = append([]string{"--non-interactive"}, args...)
 	}
@@ -86,10 +87,6 @@ func (c *cliCommand) Run(ctx context.Context, workdir string, stdin io.Reader, s
 	start := time.Now()
 	err := cmd.Run()
 	if c.log != nil {
-		name := args[1:]
-		if len(name) > 2 {
-			name = name[:2]
-		}
 		fmt.Fprintf(c.log, "pulumi %s: %s\n", strings.Join(name, " "), time.Since(start).Round(time.Millisecond))
 	}
 	code := -2 // the Automation API's "unknown"

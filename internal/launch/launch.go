@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
@@ -122,7 +123,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 		return nil, err
 	}
 	res := &UpResult{Stack: o.Config.Name}
-	seen := &siteConfig{}
+	var seen map[string]auto.ConfigValue // what the program was handed, once it ran
 	var st *engine.Stack
 	var outs engine.Outputs
 	var expires time.Time
@@ -140,7 +141,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 		// The program is read when the engine runs it, after preflight.
 		var facts target.Facts
 		program := func(ctx *pulumi.Context) error {
-			seen.capture(ctx)
+			seen = siteValues(ctx)
 			return d.Targets.Program(o.Config, facts)(ctx)
 		}
 		if st, err = d.Engine.Stack(ctx, o.Config.Name, program, true); err != nil {

@@ -56,25 +56,22 @@ func ResolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *
 // siteKeys are the config keys resolveSite reads.
 var siteKeys = []string{config.AppSecretsKey, "liftoff:databaseUrl", "liftoff:cacheUrl"}
 
-// siteConfig captures, inside a program the engine runs in this process,
-// the decrypted values of siteKeys it was handed, so that the deploy that
+// siteValues are, inside a program the engine runs in this process, the
+// decrypted values of siteKeys it was handed, so that the deploy that
 // follows need not start the CLI once more to decrypt them.
-type siteConfig struct {
-	values map[string]auto.ConfigValue
-}
-
-func (c *siteConfig) capture(ctx *pulumi.Context) {
-	c.values = map[string]auto.ConfigValue{}
+func siteValues(ctx *pulumi.Context) map[string]auto.ConfigValue {
+	vals := map[string]auto.ConfigValue{}
 	for _, k := range siteKeys {
 		if v, ok := ctx.GetConfig(k); ok {
-			c.values[k] = auto.ConfigValue{Value: v, Secret: ctx.IsConfigSecret(k)}
+			vals[k] = auto.ConfigValue{Value: v, Secret: ctx.IsConfigSecret(k)}
 		}
 	}
+	return vals
 }
 
-// resolveSite is ResolveSite with the config the program saw, when it ran
-// (nil: read from the engine).
-func resolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *Site, kubeDir string, seen *siteConfig) error {
+// resolveSite is ResolveSite with the config the program was handed, when
+// it ran (nil: read from the engine).
+func resolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *Site, kubeDir string, all map[string]auto.ConfigValue) error {
 	rec := outputs.Decode(outs.Values())
 	for dst, v := range map[*string]string{&t.Kubeconfig: rec.Kubeconfig, &t.Context: rec.Context, &t.Namespace: rec.Namespace,
 		&t.Registry: rec.Registry, &t.SecretName: rec.AppSecretName, &t.OTLPEndpoint: rec.OTLPEndpoint,
@@ -98,10 +95,7 @@ func resolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *
 		}
 		t.Kubeconfig = path
 	}
-	var all map[string]auto.ConfigValue
-	if seen != nil && seen.values != nil {
-		all = seen.values
-	} else {
+	if all == nil {
 		var err error
 		if all, err = st.AllConfig(ctx); err != nil {
 			return err
