@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,7 @@ type Server struct {
 	// SlowRequest is the duration from which a request is always logged. Defaults to 500ms.
 	SlowRequest time.Duration
 
+	series     sync.Map // routeKey -> routeMetrics
 	draining   atomic.Bool
 	migrated   atomic.Bool
 	requestSeq atomic.Uint64
@@ -522,7 +524,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
-		details, _ := json.Marshal(clickDetails{ShortCode: code, UserAgent: clip(r.UserAgent(), 256), Referrer: clip(r.Referer(), 512)})
+		details := clickDetails(code, clip(r.UserAgent(), 256), clip(r.Referer(), 512))
 		urlID, userID := e.URLID, e.UserID
 		err := s.Events.AddWithin(ctx, store.Event{URLID: &urlID, UserID: &userID, EventType: "click", Timestamp: time.Now().UTC(), Details: details}, s.EnqueueWait)
 		if err != nil {
@@ -532,14 +534,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Metrics.Redirects.Inc()
 	}
-	http.Redirect(w, r, e.URL, http.StatusFound)
-}
-
-// clickDetails is a click event's details (a struct: cheaper to encode than a map).
-type clickDetails struct {
-	ShortCode string `json:"short_code"`
-	UserAgent string `json:"user_agent"`
-	Referrer  string `json:"referrer"`
+	found(w, r, e.URL)
 }
 
 func clip(s string, n int) string {

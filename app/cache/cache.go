@@ -62,8 +62,86 @@ type Cache struct {
 	// Timeout bounds each cache call, so a hung Valkey cannot stall redirects.
 	Timeout time.Duration
 
+	// MaxMemory caps the decoded entries held in memory (see memo).
+	MaxMemory int
+
+	memo memo
+
 	stop chan struct{}
 	wg   sync.WaitGroup
+}
+
+// memo holds decoded entries in front of the client-side cache, so a hit
+// costs a map lookup: no command, no context with a timeout, no decoding.
+// It follows the client-side cache: every invalidation Valkey pushes (and
+// the flush of everything when the connection drops) removes entries here
+// too, and an entry lives no longer than the client-side copy it came from.
+type memo struct {
+	m sync.Map // code -> memoEntry
+	n atomic.Int64
+	// gen is bumped by every invalidation: a lookup that raced one drops
+	// what it stored (see Get).
+	gen atomic.Uint64
+}
+
+type memoEntry struct {
+	e       Entry
+	expires int64 // unix nanos
+}
+
+func (m *memo) get(code string, now int64) (Entry, bool) {
+	v, ok := m.m.Load(code)
+	if !ok {
+		return Entry{}, false
+	}
+	me := v.(memoEntry)
+	if now >= me.expires {
+		m.m.CompareAndDelete(code, v)
+		return Entry{}, false
+	}
+	return me.e, true
+}
+
+// put stores an entry unless an invalidation came since gen was read.
+func (m *memo) put(code string, me memoEntry, gen uint64, limit int) {
+	if m.n.Load() >= int64(limit) {
+		m.clear()
+	}
+	if _, loaded := m.m.Swap(code, me); !loaded {
+		m.n.Add(1)
+	}
+	if m.gen.Load() != gen { // an invalidation ran meanwhile: it may have missed this entry
+		m.drop(code)
+	}
+}
+
+func (m *memo) drop(code string) {
+	if _, ok := m.m.LoadAndDelete(code); ok {
+		m.n.Add(-1)
+	}
+}
+
+func (m *memo) clear() {
+	m.m.Range(func(k, _ any) bool {
+		m.drop(k.(string))
+		return true
+	})
+}
+
+// invalidated is the client's OnInvalidations hook: keys, or nil for all.
+func (m *memo) invalidated(msgs []valkey.ValkeyMessage) {
+	m.gen.Add(1)
+	if msgs == nil {
+		m.clear()
+		return
+	}
+	for _, msg := range msgs {
+		if key, err := msg.ToString(); err == nil {
+			if code, ok := strings.CutPrefix(key, prefix); ok {
+				m.drop(code)
+			}
+		}
+	}
 }
 
 const prefix = "shortener:code:"
@@ -79,7 +157,8 @@ func New(url string, log *slog.Logger, obs Observer) (*Cache, error) {
 	opt.ConnWriteTimeout = time.Second
 	opt.CacheSizeEachConn = 32 << 20
 	c := &Cache{opt: opt, log: log, obs: obs, TTL: time.Hour, NegativeTTL: 30 * time.Second,
-		LocalTTL: time.Minute, Backoff: time.Second, Timeout: 200 * time.Millisecond, stop: make(chan struct{})}
+		LocalTTL: time.Minute, Backoff: time.Second, Timeout: 200 * time.Millisecond, MaxMemory: 100000, stop: make(chan struct{})}
+	c.opt.OnInvalidations = c.memo.invalidated
 	obs.CacheUp(false)
 	c.wg.Add(1)
 	go c.connect()
@@ -150,9 +229,16 @@ func (c *Cache) Get(ctx context.Context, code string) (Entry, bool, error) {
 		}
 		return Entry{}, false, ErrDown
 	}
+	now := time.Now()
+	if e, ok := c.memo.get(code, now.UnixNano()); ok {
+		c.obs.CacheLookup(Hit)
+		return e, true, nil
+	}
+	gen := c.memo.gen.Load()
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	s, err := cli.DoCache(ctx, cli.B().Get().Key(prefix+code).Cache(), c.LocalTTL).ToString()
+	res := cli.DoCache(ctx, cli.B().Get().Key(prefix+code).Cache(), c.LocalTTL)
+	s, err := res.ToString()
 	switch {
 	case valkey.IsValkeyNil(err):
 		c.recovered()
@@ -168,6 +254,12 @@ func (c *Cache) Get(ctx context.Context, code string) (Entry, bool, error) {
 	if err != nil {
 		c.obs.CacheLookup(Miss)
 		return Entry{}, false, nil
+	}
+	// Only what the client-side cache tracks (a server without RESP3 sends
+	// no invalidations), and no longer than its copy: the local TTL capped
+	// by the key's own (a known absence lives 30 s).
+	if at := res.CachePXAT(); at > 0 {
+		c.memo.put(code, memoEntry{e: e, expires: at * int64(time.Millisecond)}, gen, c.MaxMemory)
 	}
 	c.obs.CacheLookup(Hit)
 	return e, true, nil

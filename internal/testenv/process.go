@@ -78,6 +78,14 @@ func spawn(cmd *exec.Cmd) error {
 	return <-r.done
 }
 
+// PID is the running process's id, which is also its process group's (0 before Start).
+func (p *Process) PID() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Start runs the process and waits until ready reports success (30s at most,
 // or its readyTimeout).
 func (p *Process) Start() error {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -92,9 +93,15 @@ func BenchmarkApp(b *testing.B) {
 		b.Fatalf("seed: %v %s", err, out)
 	}
 	port := testenv.FreePort(b)
+	// BENCH_CPUPROFILE=file writes the shortener's CPU profile during the
+	// redirect run (pprof on its own loopback port, as PPROF_ADDR does).
+	profile, pprofAddr := os.Getenv("BENCH_CPUPROFILE"), os.Getenv("BENCH_PPROF_ADDR")
+	if profile != "" && pprofAddr == "" {
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
+	}
 	logf, _ := os.Create(filepath.Join(b.TempDir(), "shortener.log"))
 	cmd := exec.Command(binary(b))
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL, "CACHE_URL="+rd.URL, fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port), "LOG_LEVEL="+os.Getenv("BENCH_LOG_LEVEL"), "PPROF_ADDR="+os.Getenv("BENCH_PPROF_ADDR"))
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL, "CACHE_URL="+rd.URL, fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port), "LOG_LEVEL="+os.Getenv("BENCH_LOG_LEVEL"), "PPROF_ADDR="+pprofAddr)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -146,7 +153,19 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 
 	runWrk(b, base+"/", script, 50, 2*time.Second) // warm the caches and the connection pool
 	b.ResetTimer()
+	groups := cpuGroups{cmd.Process.Pid: "shortener", pg.PID(): "postgres", rd.PID(): "redis", os.Getpid(): "bare server"}
+	shortCPU := groups.during(dur)
+	profiled := make(chan error, 1)
+	if profile != "" {
+		go func() { profiled <- fetchProfile(pprofAddr, dur-2*time.Second, profile) }()
+	} else {
+		profiled <- nil
+	}
 	short := runWrk(b, base+"/", script, 50, dur)
+	if err := <-profiled; err != nil {
+		b.Fatalf("cpu profile: %v", err)
+	}
+	bareCPU := groups.during(dur)
 	bareR := runWrk(b, "http://"+ln.Addr().String()+"/", script, 50, dur)
 	posts := runWrk(b, base+"/", post, 50, dur)
 	// Constant rate, not saturation: half the bare server's maximum, one
@@ -160,6 +179,8 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-3xx %d %s\n", "GET /{code} shortener (PG+Redis)", short.RPS, short.P50, short.P99, short.Non3xx, short.Errors)
 	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-3xx %d %s\n", "GET /{code} bare net/http 302", bareR.RPS, bareR.P50, bareR.P99, bareR.Non3xx, bareR.Errors)
 	fmt.Printf("  %-34s %10.2f   (target >= 0.75)\n", "ratio shortener/bare", ratio)
+	fmt.Printf("  %-34s %s\n", "cores during the shortener run", formatCores(shortCPU()))
+	fmt.Printf("  %-34s %s\n", "cores during the bare run", formatCores(bareCPU()))
 	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-2xx %d (target >= 2000/s)\n", "POST /urls", posts.RPS, posts.P50, posts.P99, posts.Non3xx)
 	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-3xx %d (target p99 < 5ms)\n", "GET /{code} at half the bare rate", half.RPS, half.P50, half.P99, half.Non3xx)
 	fmt.Printf("  %-34s %10.1f MiB (target < 100 MiB)\n", "shortener peak RSS", float64(rss)/(1<<20))
@@ -209,6 +230,28 @@ func runHey(b *testing.B, url string, rate float64, dur time.Duration) wrkResult
 		b.Fatalf("hey printed no figures:\n%s", out)
 	}
 	return r
+}
+
+// fetchProfile saves a CPU profile of d from the pprof listener at addr.
+func fetchProfile(addr string, d time.Duration, path string) error {
+	time.Sleep(time.Second)
+	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof answered %s", res.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func numCPU() int {
