@@ -3,8 +3,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -458,15 +460,57 @@ func (s *Store) CreateEvent(ctx context.Context, e Event) (Event, error) {
 	return one(rows, err, scanEvent)
 }
 
-// InsertEvents writes a batch of events with COPY.
+// InsertEvents writes a batch of events with one binary COPY, encoded here
+// (see copyEvents).
 func (s *Store) InsertEvents(ctx context.Context, evs []Event) error {
-	rows := make([][]any, len(evs))
-	for i, e := range evs {
-		rows[i] = []any{e.URLID, e.UserID, e.EventType, e.Timestamp, e.Details}
-	}
-	_, err := s.Pool.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"url_id", "user_id", "event_type", "timestamp", "details"}, pgx.CopyFromRows(rows))
-	return err
+	buf := copyEvents(make([]byte, 0, 19+len(evs)*160), evs)
+	return s.Pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+		_, err := c.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf),
+			"COPY events (url_id, user_id, event_type, timestamp, details) FROM STDIN (FORMAT binary)")
+		return err
+	})
 }
+
+// copyEvents appends events in PostgreSQL's binary COPY format. pgx's
+// CopyFrom boxes every value in an interface and looks up its encoder per
+// value: a fifth of the redirect path's allocations. The columns are fixed,
+// so this writes them directly: int8 as 8 bytes, text as is, timestamp as
+// microseconds since 2000-01-01 (the wall clock, as pgx does for a column
+// without zone), jsonb as version 1 and the text.
+func copyEvents(b []byte, evs []Event) []byte {
+	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 0) // flags
+	b = binary.BigEndian.AppendUint32(b, 0) // header extension length
+	int8 := func(b []byte, v *int64) []byte {
+		if v == nil {
+			return binary.BigEndian.AppendUint32(b, 0xffffffff) // -1: NULL
+		}
+		b = binary.BigEndian.AppendUint32(b, 8)
+		return binary.BigEndian.AppendUint64(b, uint64(*v))
+	}
+	for _, e := range evs {
+		b = binary.BigEndian.AppendUint16(b, 5)
+		b = int8(b, e.URLID)
+		b = int8(b, e.UserID)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(e.EventType)))
+		b = append(b, e.EventType...)
+		t := e.Timestamp
+		wall := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+		b = binary.BigEndian.AppendUint32(b, 8)
+		b = binary.BigEndian.AppendUint64(b, uint64(wall.Unix()*1_000_000+int64(wall.Nanosecond())/1000-pgEpochMicros))
+		if e.Details == nil {
+			b = binary.BigEndian.AppendUint32(b, 0xffffffff) // NULL, refused by the column as before
+			continue
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(1+len(e.Details)))
+		b = append(b, 1) // jsonb version
+		b = append(b, e.Details...)
+	}
+	return binary.BigEndian.AppendUint16(b, 0xffff) // -1: end of data
+}
+
+// pgEpochMicros is 2000-01-01 in microseconds since the Unix epoch.
+const pgEpochMicros = 946_684_800_000_000
 
 // EventFilter narrows ListEvents.
 type EventFilter struct {

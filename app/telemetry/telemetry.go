@@ -24,6 +24,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/liftoff-dev/liftoff/app/cache"
 )
 
 // Metrics are every series the shortener exports. Dashboards and alerts
@@ -41,6 +43,10 @@ type Metrics struct {
 	EventsFailures  prometheus.Counter
 	EventsRejectedC prometheus.Counter
 	Redirects       prometheus.Counter
+
+	// lookups are CacheLookups' series by result, bound once (and so
+	// exported from the start, at zero).
+	lookups map[string]prometheus.Counter
 }
 
 // NewMetrics registers the metrics. depth and capacity report the event
@@ -64,6 +70,10 @@ func NewMetrics(version, slot string, pool func() *pgxpool.Stat, depth func() in
 		EventsRejectedC: prometheus.NewCounter(prometheus.CounterOpts{Name: "shortener_events_rejected_total", Help: "Redirects refused with 503 because the event buffer stayed full."}),
 		Redirects:       prometheus.NewCounter(prometheus.CounterOpts{Name: "shortener_redirects_total", Help: "Successful redirects."}),
 	}
+	m.lookups = map[string]prometheus.Counter{}
+	for _, r := range []string{cache.Hit, cache.Miss, cache.Error} {
+		m.lookups[r] = m.CacheLookups.WithLabelValues(r)
+	}
 	reg.MustRegister(m.Requests, m.Duration, m.InFlight, m.CacheLookups, m.CacheUpGauge, m.EventsWrittenC, m.EventsFlushDur,
 		m.EventsFailures, m.EventsRejectedC, m.Redirects,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -81,7 +91,13 @@ func NewMetrics(version, slot string, pool func() *pgxpool.Stat, depth func() in
 }
 
 // CacheLookup implements cache.Observer.
-func (m *Metrics) CacheLookup(result string) { m.CacheLookups.WithLabelValues(result).Inc() }
+func (m *Metrics) CacheLookup(result string) {
+	c, ok := m.lookups[result]
+	if !ok {
+		c = m.CacheLookups.WithLabelValues(result)
+	}
+	c.Inc()
+}
 
 // CacheUp implements cache.Observer.
 func (m *Metrics) CacheUp(up bool) {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -46,7 +47,7 @@ func readProcs() map[int]procTicks {
 
 // cpuGroups names the processes a bench started: a process belongs to the
 // group of its process group leader (servers run in their own groups) or of
-// its parent, or to "load generator" when it is wrk or hey started by this
+// its parent, or to "load generator" when it is wrk started by this
 // process.
 type cpuGroups map[int]string // process group id, or this process's pid -> name
 
@@ -54,7 +55,7 @@ func (g cpuGroups) of(p procTicks) string {
 	if p.pid == os.Getpid() {
 		return g[p.pid]
 	}
-	if p.ppid == os.Getpid() && (p.comm == "wrk" || p.comm == "hey") {
+	if p.ppid == os.Getpid() && p.comm == "wrk" {
 		return "load generator"
 	}
 	if name, ok := g[p.pid]; ok {
@@ -89,7 +90,7 @@ func (g cpuGroups) during(d time.Duration) func() map[string]float64 {
 		}
 		res <- cores
 	}()
-	return func() map[string]float64 { return <-res }
+	return sync.OnceValue(func() map[string]float64 { return <-res })
 }
 
 // formatCores prints groups by their use, largest first.

@@ -26,8 +26,18 @@ import (
 var (
 	buildOnce sync.Once
 	binPath   string
+	binDir    string
 	buildErr  error
 )
+
+// TestMain removes the binary the tests built (43 MB a run otherwise left in /tmp).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // binary builds the shortener once per test run.
 func binary(t testing.TB) string {
@@ -38,6 +48,7 @@ func binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "shortener")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
