@@ -109,7 +109,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 			return nil, failure.New(failure.Config, fmt.Errorf("state directory %s: %w", dir, err), "pass a writable --backend")
 		}
 	}
-	return &Engine{o: o, cmd: cmd, cliPath: path, project: project, env: env}, nil
+	e := &Engine{o: o, cmd: cmd, cliPath: path, project: project, env: env}
+	cmd.exists = e.hasCheckpoint
+	return e, nil
 }
 
 // Project is the Pulumi project name.

@@ -475,3 +475,49 @@ func TestTruncatedSidecarRepaired(t *testing.T) {
 		t.Errorf("warnings %q", *warnings)
 	}
 }
+
+// TestSelectFromCheckpoint: opening a stack whose checkpoint is on disk runs
+// no `pulumi stack select`, and every command after it still finds the
+// stack; a stack that does not exist is still refused by the real select.
+func TestSelectFromCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if _, _, err := e.stack(t, e.engine(t)).Up(ctx, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	// A workspace that remembers another stack as current: were the
+	// skipped select needed, the commands below would act on it.
+	other, err := e.engine(t).Stack(ctx, "other", program(nil), true)
+	if err != nil || other == nil {
+		t.Fatal(err)
+	}
+
+	var log bytes.Buffer
+	eng, err := New(ctx, Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] }, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := eng.Stack(ctx, "dev", program(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "pulumi stack select: answered from the checkpoint") || strings.Contains(log.String(), "pulumi stack select: 0") {
+		t.Errorf("select was not answered from the checkpoint:\n%s", log.String())
+	}
+	if v, _, err := st.GetConfig(ctx, "liftoff:password", false); err != nil || v != "x" {
+		t.Errorf("config of dev after the local select: %q %v", v, err)
+	}
+	outs, _, err := st.Up(ctx, &recorder{})
+	if err != nil || outs.String("greeting") != "hello " {
+		t.Errorf("up of dev after the local select: %v %v", outs, err)
+	}
+
+	log.Reset()
+	_, err = eng.Stack(ctx, "missing", program(nil), false)
+	if failure.ClassOf(err) != failure.NotFound {
+		t.Errorf("a missing stack: %v", err)
+	}
+	if !strings.Contains(log.String(), "pulumi stack select: ") || strings.Contains(log.String(), "answered from the checkpoint") {
+		t.Errorf("a missing stack's select did not run:\n%s", log.String())
+	}
+}

@@ -153,18 +153,33 @@ func (e *Engine) repairSidecars() {
 	}
 }
 
-// checkpoint reads the stack's checkpoint file from a file backend, in the
-// project-scoped layout (.pulumi/stacks/<project>/<stack>.json) or the
-// legacy one (.pulumi/stacks/<stack>.json).
+// checkpoint reads the stack's checkpoint file from a file backend.
 func (s *Stack) checkpoint() ([]byte, bool) {
-	meta, ok := s.e.metaDir()
-	if !ok {
-		return nil, false
-	}
-	for _, p := range []string{filepath.Join(meta, "stacks", s.e.project, s.name+".json"), filepath.Join(meta, "stacks", s.name+".json")} {
+	for _, p := range s.e.checkpointPaths(s.name) {
 		if b, err := os.ReadFile(p); err == nil {
 			return b, true
 		}
 	}
 	return nil, false
+}
+
+// checkpointPaths are where a file backend keeps a stack's checkpoint: the
+// project-scoped layout (.pulumi/stacks/<project>/<stack>.json) and the
+// legacy one (.pulumi/stacks/<stack>.json). None on other backends.
+func (e *Engine) checkpointPaths(stack string) []string {
+	meta, ok := e.metaDir()
+	if !ok || stack == "" || strings.ContainsAny(stack, `/\`) {
+		return nil
+	}
+	return []string{filepath.Join(meta, "stacks", e.project, stack+".json"), filepath.Join(meta, "stacks", stack+".json")}
+}
+
+// hasCheckpoint reports whether a file backend holds the stack's checkpoint.
+func (e *Engine) hasCheckpoint(stack string) bool {
+	for _, p := range e.checkpointPaths(stack) {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
 }
