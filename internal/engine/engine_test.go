@@ -18,6 +18,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 )
 
@@ -519,5 +520,45 @@ func TestSelectFromCheckpoint(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "pulumi stack select: ") || strings.Contains(log.String(), "answered from the checkpoint") {
 		t.Errorf("a missing stack's select did not run:\n%s", log.String())
+	}
+}
+
+// TestOrphanedEngineWaitedFor: a pulumi lock held by an engine whose liftoff
+// was killed (the process now belongs to init) is waited for until that
+// process stops, then the run goes on; before, the next up stopped as locked.
+func TestOrphanedEngineWaitedFor(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	eng, warnings := e.watchedEngine(t)
+	st := e.stack(t, eng)
+	out, err := exec.Command("sh", "-c", "sleep 1 >/dev/null 2>&1 & echo $!").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(out), &pid)
+	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(b[strings.LastIndexByte(string(b), ')'):]), " 1 ") {
+		t.Skipf("orphans are adopted by a subreaper here, not init: %s", b)
+	}
+	dir, _ := st.EngineLockDir()
+	os.MkdirAll(dir, 0o700)
+	host, _ := os.Hostname()
+	held := filepath.Join(dir, "orphan.json")
+	os.WriteFile(held, []byte(fmt.Sprintf(`{"pid":%d,"username":"root","hostname":%q,"timestamp":"2026-12-01T00:00:00Z"}`, pid, host)), 0o600)
+
+	if err := st.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(held); !os.IsNotExist(err) {
+		t.Errorf("the orphan's lock is still there: %v", err)
+	}
+	if lock.Alive(lock.Holder{Host: host, PID: pid}) {
+		t.Error("recover returned while the orphan still ran")
+	}
+	if got := strings.Join(*warnings, "\n"); !strings.Contains(got, fmt.Sprintf("waiting for the pulumi engine a killed run left (pid %d) to stop", pid)) || !strings.Contains(got, "that process is gone") {
+		t.Errorf("warnings: %s", got)
+	}
+	if _, _, err := st.Up(ctx, &recorder{}); err != nil {
+		t.Errorf("up after the orphan stopped: %v", err)
 	}
 }

@@ -32,7 +32,12 @@ func (e *Engine) metaDir() (string, bool) {
 	return filepath.Join(dir, ".pulumi"), true
 }
 
-func (s *Stack) breakStaleEngineLocks() error {
+// breakStaleEngineLocks removes the Pulumi locks of dead processes on this
+// host. A lock held by an orphaned engine (its liftoff was killed, so its
+// program is gone) is waited for, up to orphanWait: the engine fails on its
+// own moments later and releases it, and the run can go on instead of
+// stopping as locked.
+func (s *Stack) breakStaleEngineLocks(ctx context.Context) error {
 	dir, ok := s.EngineLockDir()
 	if !ok {
 		return nil
@@ -44,7 +49,21 @@ func (s *Stack) breakStaleEngineLocks() error {
 	for _, ent := range entries {
 		p := filepath.Join(dir, ent.Name())
 		h, err := readEngineLock(p)
-		if err != nil || lock.Alive(h) {
+		if err != nil {
+			continue
+		}
+		if lock.Orphaned(h) {
+			s.e.o.Warn("waiting for the pulumi engine a killed run left (pid %d) to stop", h.PID)
+			deadline := time.Now().Add(orphanWait)
+			for lock.Alive(h) && time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+		if lock.Alive(h) {
 			continue
 		}
 		if err := os.Remove(p); err == nil {
@@ -53,6 +72,9 @@ func (s *Stack) breakStaleEngineLocks() error {
 	}
 	return nil
 }
+
+// orphanWait bounds the wait for an orphaned engine to stop.
+const orphanWait = 30 * time.Second
 
 // BreakEngineLocks removes every Pulumi lock of the stack, for `liftoff cancel`.
 func (s *Stack) BreakEngineLocks(ctx context.Context) ([]lock.Holder, error) {

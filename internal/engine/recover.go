@@ -23,7 +23,7 @@ func (s *Stack) Recover(ctx context.Context) error {
 // recover is Recover that also counts the resources in the state, which
 // the progress display expects the run to visit.
 func (s *Stack) recover(ctx context.Context) (resources int, err error) {
-	if err := s.breakStaleEngineLocks(); err != nil {
+	if err := s.breakStaleEngineLocks(ctx); err != nil {
 		return 0, err
 	}
 	var state struct {

@@ -195,6 +195,18 @@ func Alive(h Holder) bool {
 	return true
 }
 
+// Orphaned reports a live holder on this host whose parent is gone: it was
+// handed to init (PID 1). A pulumi engine whose liftoff was killed is one;
+// its program ran inside that liftoff, so it fails and exits in moments.
+func Orphaned(h Holder) bool {
+	host, _ := os.Hostname()
+	if h.Host != host || !Alive(h) {
+		return false
+	}
+	st, err := procStat(h.PID)
+	return err == nil && st.ppid == 1
+}
+
 // create writes the lock atomically: the content goes to a temp file first,
 // and link(2) publishes it only if no lock exists, so no reader ever sees a
 // lock file without its holder.
@@ -249,6 +261,7 @@ func breakIfDead(path string, warn func(string, ...any)) (*Holder, bool, error) 
 
 type stat struct {
 	state string
+	ppid  int
 	start uint64 // clock ticks since boot
 }
 
@@ -269,5 +282,6 @@ func procStat(pid int) (stat, error) {
 		return stat{}, fmt.Errorf("unexpected /proc/%d/stat", pid)
 	}
 	start, err := strconv.ParseUint(fields[19], 10, 64)
-	return stat{state: fields[0], start: start}, err
+	ppid, _ := strconv.Atoi(fields[1])
+	return stat{state: fields[0], ppid: ppid, start: start}, err
 }

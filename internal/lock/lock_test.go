@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -136,5 +138,43 @@ func writeHolder(t *testing.T, path string, h Holder) {
 	b, _ := json.Marshal(h)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOrphaned: a process whose parent exited (handed to init) is orphaned;
+// a child whose parent lives is not, nor is a process that is gone.
+func TestOrphaned(t *testing.T) {
+	host, _ := os.Hostname()
+	out, err := exec.Command("sh", "-c", "sleep 2 >/dev/null 2>&1 & echo $!").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	if st, err := procStat(pid); err != nil {
+		t.Fatal(err)
+	} else if st.ppid != 1 {
+		t.Skipf("orphans are adopted by a subreaper (pid %d) here, not init: Orphaned only recognises init's", st.ppid)
+	}
+	if !Orphaned(Holder{Host: host, PID: pid}) {
+		t.Error("a process handed to init is not orphaned")
+	}
+	child := exec.Command("sleep", "2")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Wait()
+	defer child.Process.Kill()
+	if Orphaned(Holder{Host: host, PID: child.Process.Pid}) {
+		t.Error("a child of this test is orphaned")
+	}
+	if Orphaned(Holder{Host: "elsewhere", PID: pid}) {
+		t.Error("a process on another host is orphaned")
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for i := 0; i < 100 && Alive(Holder{Host: host, PID: pid}); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if Orphaned(Holder{Host: host, PID: pid}) {
+		t.Error("a killed process is orphaned")
 	}
 }

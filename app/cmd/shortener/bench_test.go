@@ -159,7 +159,7 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 	b.ResetTimer()
 	groups := cpuGroups{cmd.Process.Pid: "shortener", pg.PID(): "postgres", rd.PID(): "redis", os.Getpid(): "bench process"}
 	// The two servers alternate, three runs of half the duration each: the
-	// machine's speed drifts (the bare server's maximum moved between 57k
+	// machine's speed drifts (the bare server's maximum moved between 55k
 	// and 79k req/s from one run to the next), and alternating makes each
 	// ratio compare neighbours. The median round is the one reported.
 	type round struct {
@@ -222,8 +222,8 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-3xx %d %s\n", "GET /{code} shortener (PG+Redis)", short.RPS, short.P50, short.P99, short.Non3xx, short.Errors)
 	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-3xx %d %s\n", "GET /{code} bare net/http 302", bareR.RPS, bareR.P50, bareR.P99, bareR.Non3xx, bareR.Errors)
 	fmt.Printf("  %-34s %10.2f   (rounds %.2f %.2f %.2f; target >= 0.75)\n", "ratio shortener/bare", ratio, ratios[0], ratios[1], ratios[2])
-	for i, r := range rounds {
-		if os.Getenv("BENCH_ROUNDS_VERBOSE") != "" {
+	if os.Getenv("BENCH_ROUNDS_VERBOSE") != "" {
+		for i, r := range rounds {
 			fmt.Printf("  round %d: shortener %.0f req/s, bare %.0f req/s; %s | %s\n", i+1, r.short.RPS, r.bare.RPS, formatCores(r.shortCPU()), formatCores(r.bareCPU()))
 		}
 	}
@@ -235,6 +235,8 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 	fmt.Printf("  %-34s %s\n", "cores during the half-rate run", formatCores(halfCPU()))
 	fmt.Printf("  %-34s %s\n", "cores during the bare half-rate run", formatCores(bareHalfCPU()))
 	fmt.Printf("  %-34s %10.1f MiB (target < 100 MiB)\n", "shortener peak RSS", float64(rss)/(1<<20))
+	// non3xx counts every redirect that was not one: other statuses and, at
+	// the constant rate, requests that got no answer.
 	fmt.Printf("bench-app: ratio %.2f (shortener %.0f req/s, bare %.0f req/s), p99@half %.2f ms, non3xx %d\n",
 		ratio, short.RPS, bareR.RPS, float64(half.P99.Microseconds())/1000, short.Non3xx+half.Non3xx+half.Errors)
 	b.ReportMetric(short.RPS, "redirect-req/s")
