@@ -26,10 +26,10 @@ type rateResult struct {
 // for d, open loop, from conns keep-alive connections: request i is due at
 // start + i/rate whether or not earlier ones were answered, and its latency
 // is counted from when it was due (as wrk2 does), so a stall shows in the
-// percentiles instead of slowing the load. It speaks just enough HTTP/1.1 for a redirect
-// (status line, headers, Content-Length body), which keeps the generator's
-// own CPU small on a machine it shares with the server: hey used more CPU
-// per request than the shortener.
+// percentiles instead of slowing the load. It speaks just enough HTTP/1.1
+// for a redirect (status line, headers, Content-Length body), which keeps
+// the generator's own CPU small on a machine it shares with the server: hey
+// used more CPU per request than the shortener.
 func constantRate(addr string, paths []string, rate float64, conns int, d time.Duration) (rateResult, error) {
 	reqs := make([][]byte, len(paths))
 	for i, p := range paths {
