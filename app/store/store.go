@@ -481,7 +481,7 @@ func copyEvents(b []byte, evs []Event) []byte {
 	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
 	b = binary.BigEndian.AppendUint32(b, 0) // flags
 	b = binary.BigEndian.AppendUint32(b, 0) // header extension length
-	int8 := func(b []byte, v *int64) []byte {
+	bigint := func(b []byte, v *int64) []byte {
 		if v == nil {
 			return binary.BigEndian.AppendUint32(b, 0xffffffff) // -1: NULL
 		}
@@ -490,8 +490,8 @@ func copyEvents(b []byte, evs []Event) []byte {
 	}
 	for _, e := range evs {
 		b = binary.BigEndian.AppendUint16(b, 5)
-		b = int8(b, e.URLID)
-		b = int8(b, e.UserID)
+		b = bigint(b, e.URLID)
+		b = bigint(b, e.UserID)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(e.EventType)))
 		b = append(b, e.EventType...)
 		t := e.Timestamp
