@@ -96,7 +96,9 @@ func (m *memo) get(code string, now int64) (Entry, bool) {
 	}
 	me := v.(memoEntry)
 	if now >= me.expires {
-		m.m.CompareAndDelete(code, v)
+		if m.m.CompareAndDelete(code, v) {
+			m.n.Add(-1)
+		}
 		return Entry{}, false
 	}
 	return me.e, true
