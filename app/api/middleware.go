@@ -112,7 +112,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		w.Header()[requestIDHeader] = []string{rid}
 		ctx := r.Context()
-		span := trace.SpanFromContext(ctx)
+		var span trace.Span
 		if !noTracing {
 			ctx = prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
 			ctx, span = s.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))

@@ -26,15 +26,14 @@ import (
 var (
 	buildOnce sync.Once
 	binPath   string
-	binDir    string
 	buildErr  error
 )
 
 // TestMain removes the binary the tests built (43 MB a run otherwise left in /tmp).
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
 	}
 	os.Exit(code)
 }
@@ -48,7 +47,6 @@ func binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		binDir = dir
 		binPath = filepath.Join(dir, "shortener")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
