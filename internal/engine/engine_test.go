@@ -81,6 +81,16 @@ func (e *env) stack(t *testing.T, eng *Engine) *Stack {
 	return st
 }
 
+// upStack is stack, brought up once.
+func (e *env) upStack(t *testing.T, eng *Engine) *Stack {
+	t.Helper()
+	st := e.stack(t, eng)
+	if _, _, err := st.Up(context.Background(), &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // watchedEngine is a second engine on e whose warnings are recorded.
 func (e *env) watchedEngine(t *testing.T) (*Engine, *[]string) {
 	t.Helper()
@@ -304,10 +314,7 @@ func TestPendingOperationsCleared(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	eng := e.engine(t)
-	st := e.stack(t, eng)
-	if _, _, err := st.Up(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
+	st := e.upStack(t, eng)
 	path := filepath.Join(e.state, ".pulumi", "stacks", "enginetest", "dev.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -442,10 +449,7 @@ func TestTruncatedSidecarRepaired(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	eng := e.engine(t)
-	st := e.stack(t, eng)
-	if _, _, err := st.Up(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
+	st := e.upStack(t, eng)
 	before, err := st.Resources(ctx)
 	if err != nil || len(before) == 0 {
 		t.Fatalf("resources %v %v", before, err)
@@ -483,9 +487,7 @@ func TestTruncatedSidecarRepaired(t *testing.T) {
 func TestSelectFromCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	if _, _, err := e.stack(t, e.engine(t)).Up(ctx, &recorder{}); err != nil {
-		t.Fatal(err)
-	}
+	e.upStack(t, e.engine(t))
 	// A workspace that remembers another stack as current: were the
 	// skipped select needed, the commands below would act on it.
 	other, err := e.engine(t).Stack(ctx, "other", program(nil), true)
@@ -537,12 +539,12 @@ func TestOrphanedEngineWaitedFor(t *testing.T) {
 	}
 	var pid int
 	fmt.Sscan(string(out), &pid)
-	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(b[strings.LastIndexByte(string(b), ')'):]), " 1 ") {
-		t.Skipf("orphans are adopted by a subreaper here, not init: %s", b)
+	host, _ := os.Hostname()
+	if !lock.Orphaned(lock.Holder{Host: host, PID: pid}) {
+		t.Skipf("orphans are adopted by a subreaper here, not init (pid %d)", pid)
 	}
 	dir, _ := st.EngineLockDir()
 	os.MkdirAll(dir, 0o700)
-	host, _ := os.Hostname()
 	held := filepath.Join(dir, "orphan.json")
 	os.WriteFile(held, []byte(fmt.Sprintf(`{"pid":%d,"username":"root","hostname":%q,"timestamp":"2026-12-01T00:00:00Z"}`, pid, host)), 0o600)
 

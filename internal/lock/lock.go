@@ -175,24 +175,31 @@ func Break(path string) (*Holder, error) {
 // Alive reports whether holder may still be running. Holders on other hosts
 // cannot be checked and are assumed alive.
 func Alive(h Holder) bool {
+	alive, _ := check(h)
+	return alive
+}
+
+// check is Alive with the holder's /proc stat when it was read (ok false
+// otherwise: another host, a gone process, or no /proc).
+func check(h Holder) (alive bool, st stat) {
 	host, _ := os.Hostname()
 	if h.Host != host {
-		return true
+		return true, stat{}
 	}
 	if err := syscall.Kill(h.PID, 0); errors.Is(err, syscall.ESRCH) {
-		return false
+		return false, stat{}
 	}
 	st, err := procStat(h.PID)
 	if err != nil {
-		return true // no /proc: trust kill(2)
+		return true, stat{} // no /proc: trust kill(2)
 	}
 	if st.state == "Z" || st.state == "X" {
-		return false // exited, not yet reaped by its parent
+		return false, st // exited, not yet reaped by its parent
 	}
 	if h.Start != 0 && st.start != h.Start {
-		return false // the pid was reused by another process
+		return false, st // the pid was reused by another process
 	}
-	return true
+	return true, st
 }
 
 // Orphaned reports a live holder on this host whose parent is gone: it was
@@ -200,11 +207,11 @@ func Alive(h Holder) bool {
 // its program ran inside that liftoff, so it fails and exits in moments.
 func Orphaned(h Holder) bool {
 	host, _ := os.Hostname()
-	if h.Host != host || !Alive(h) {
+	if h.Host != host {
 		return false
 	}
-	st, err := procStat(h.PID)
-	return err == nil && st.ppid == 1
+	alive, st := check(h)
+	return alive && st.ppid == 1
 }
 
 // create writes the lock atomically: the content goes to a temp file first,
