@@ -57,7 +57,8 @@ type Cache struct {
 	NegativeTTL time.Duration
 	// LocalTTL caps how long a replica serves an entry from memory.
 	LocalTTL time.Duration
-	// Backoff is how long lookups skip the cache after a failure.
+	// Backoff is how long lookups skip the cache after a failure of
+	// Valkey's (a call its caller canceled is none).
 	Backoff time.Duration
 	// Timeout bounds each cache call, so a hung Valkey cannot stall redirects.
 	Timeout time.Duration
@@ -237,15 +238,19 @@ func (c *Cache) Get(ctx context.Context, code string) (Entry, bool, error) {
 		return e, true, nil
 	}
 	gen := c.memo.gen.Load()
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	callCtx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	res := cli.DoCache(ctx, cli.B().Get().Key(prefix+code).Cache(), c.LocalTTL)
+	res := cli.DoCache(callCtx, cli.B().Get().Key(prefix+code).Cache(), c.LocalTTL)
 	s, err := res.ToString()
 	switch {
 	case valkey.IsValkeyNil(err):
 		c.recovered()
 		c.obs.CacheLookup(Miss)
 		return Entry{}, false, nil
+	case err != nil && ctx.Err() != nil:
+		// The caller gave up (its client went away): that says nothing of
+		// Valkey, and the request is not served anyway.
+		return Entry{}, false, err
 	case err != nil:
 		c.failed(err)
 		c.obs.CacheLookup(Error)
@@ -277,15 +282,17 @@ func (c *Cache) Set(ctx context.Context, code string, e Entry) {
 	if e.Missing {
 		ttl = c.NegativeTTL
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	callCtx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	if err := cli.Do(ctx, cli.B().Set().Key(prefix+code).Value(encode(e)).Ex(ttl).Build()).Error(); err != nil {
+	if err := cli.Do(callCtx, cli.B().Set().Key(prefix+code).Value(encode(e)).Ex(ttl).Build()).Error(); err != nil && ctx.Err() == nil {
 		c.failed(err)
 	}
 }
 
 // Invalidate drops codes from Valkey and, through tracking, from every
-// replica's memory. It must run after the change commits.
+// replica's memory. It must run after the change commits, and it runs even
+// when ctx is canceled: a client that hangs up after its change committed
+// must not leave the old entry (or a known absence) cached for its TTL.
 func (c *Cache) Invalidate(ctx context.Context, codes ...string) error {
 	cli := c.client()
 	if cli == nil || len(codes) == 0 {
@@ -295,7 +302,7 @@ func (c *Cache) Invalidate(ctx context.Context, codes ...string) error {
 	for i, code := range codes {
 		keys[i] = prefix + code
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Timeout)
 	defer cancel()
 	if err := cli.Do(ctx, cli.B().Del().Key(keys...).Build()).Error(); err != nil {
 		c.failed(err)
