@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optremove"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
@@ -49,6 +51,9 @@ type Engine struct {
 	cliPath string
 	project string
 	env     map[string]string
+
+	keysMu sync.Mutex
+	keys   map[[2]string]func() (config.Crypter, error) // see crypter
 }
 
 // BackendURL returns the backend in effect for o.

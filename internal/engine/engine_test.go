@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -562,5 +564,90 @@ func TestOrphanedEngineWaitedFor(t *testing.T) {
 	}
 	if _, _, err := st.Up(ctx, &recorder{}); err != nil {
 		t.Errorf("up after the orphan stopped: %v", err)
+	}
+}
+
+// TestOutputsFromCheckpoint: after an up, the outputs read from the
+// checkpoint (secrets decrypted here) and the changes from the run's summary
+// event are what the CLI's own `stack output` and `stack history` answer,
+// for every kind of value a program exports; those CLI reads are not run.
+func TestOutputsFromCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	var log bytes.Buffer
+	eng, err := New(ctx, Options{Dir: e.dir, Home: e.home, Getenv: func(k string) string { return e.vars[k] }, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exports := func(ctx *pulumi.Context) error {
+		c := &comp{}
+		if err := ctx.RegisterComponentResource("liftoff:test:Thing", "thing", c); err != nil {
+			return err
+		}
+		pw := config.New(ctx, "liftoff").RequireSecret("password")
+		ctx.Export("plain", pulumi.String("hello"))
+		ctx.Export("secret", pw)
+		ctx.Export("number", pulumi.Int(42))
+		ctx.Export("ratio", pulumi.Float64(0.75))
+		ctx.Export("flag", pulumi.Bool(true))
+		ctx.Export("list", pulumi.StringArray{pulumi.String("a"), pulumi.String("b")})
+		ctx.Export("nested", pulumi.Map{"user": pulumi.String("app"), "password": pw, "ports": pulumi.IntArray{pulumi.Int(5432)}})
+		ctx.Export("json", pulumi.ToSecret(pulumi.String(`{"a":[1,"x"]}`)))
+		return ctx.RegisterResourceOutputs(c, pulumi.Map{})
+	}
+	st, err := eng.Stack(ctx, "dev", exports, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetConfigs(ctx, map[string]ConfigEntry{"liftoff:password": {Value: plaintext, Secret: true}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, wantCreate := range []int{2, 0} { // the first up creates the stack and the component
+		log.Reset()
+		outs, changes, err := st.Up(ctx, &recorder{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(log.String(), "pulumi stack output: read by liftoff") || !strings.Contains(log.String(), "pulumi stack history: read by liftoff") ||
+			regexp.MustCompile(`pulumi stack (output|history): [0-9]`).MatchString(log.String()) {
+			t.Errorf("up %d: the reads after it ran the CLI:\n%s", i+1, log.String())
+		}
+		cli, err := st.st.Outputs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := outputs(cli); !reflect.DeepEqual(outs, want) {
+			t.Errorf("up %d: outputs from the checkpoint\n%#v\nfrom the CLI\n%#v", i+1, outs, want)
+		}
+		if outs["secret"].Value != plaintext || !outs["secret"].Secret || !outs["nested"].Secret || outs["plain"].Secret {
+			t.Errorf("up %d: secrets: %#v", i+1, outs)
+		}
+		h, err := st.st.History(ctx, 1, 1)
+		if err != nil || len(h) != 1 || h[0].ResourceChanges == nil {
+			t.Fatalf("history: %+v %v", h, err)
+		}
+		if want := Changes(*h[0].ResourceChanges); !reflect.DeepEqual(changes, want) || changes["create"] != wantCreate {
+			t.Errorf("up %d: changes from the summary event %v, from the history %v", i+1, changes, want)
+		}
+	}
+
+	// Without the passphrase here the checkpoint cannot be read, and
+	// Outputs asks the CLI (which has it through its own environment).
+	phrase := e.vars["LIFTOFF_PASSPHRASE"]
+	st.e.env["PULUMI_CONFIG_PASSPHRASE"] = ""
+	if _, err := st.localOutputs(); !errors.Is(err, errNotLocal) {
+		t.Errorf("local outputs without a passphrase: %v", err)
+	}
+	st.e.env["PULUMI_CONFIG_PASSPHRASE"] = "wrong"
+	if _, err := st.localOutputs(); !errors.Is(err, errNotLocal) {
+		t.Errorf("local outputs with a wrong passphrase: %v", err)
+	}
+	st.e.env["PULUMI_CONFIG_PASSPHRASE"] = phrase
+	pf := filepath.Join(t.TempDir(), "phrase")
+	os.WriteFile(pf, []byte(phrase+"\n"), 0o600)
+	delete(st.e.env, "PULUMI_CONFIG_PASSPHRASE")
+	e.vars["PULUMI_CONFIG_PASSPHRASE_FILE"] = pf
+	if o, err := st.localOutputs(); err != nil || o["secret"].Value != plaintext {
+		t.Errorf("local outputs with a passphrase file: %v %v", o, err)
 	}
 }

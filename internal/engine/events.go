@@ -38,11 +38,20 @@ func (s *Stack) pump(p Progress) (chan events.EngineEvent, chan struct{}) {
 	ch := make(chan events.EngineEvent, 64)
 	done := make(chan struct{})
 	s.mu.Lock()
-	s.lastError, s.steps = "", nil
+	s.lastError, s.steps, s.summary = "", nil, nil
 	s.mu.Unlock()
 	go func() {
 		defer close(done)
 		for ev := range ch {
+			if sum := ev.SummaryEvent; sum != nil {
+				c := Changes{}
+				for op, n := range sum.ResourceChanges {
+					c[string(op)] = n
+				}
+				s.mu.Lock()
+				s.summary = c
+				s.mu.Unlock()
+			}
 			if pre := ev.ResourcePreEvent; pre != nil && pre.Metadata.Type != "pulumi:pulumi:Stack" && pre.Metadata.Op != "same" {
 				s.mu.Lock()
 				s.steps = append(s.steps, Step{Op: string(pre.Metadata.Op), Type: pre.Metadata.Type, Name: urnName(pre.Metadata.URN)})
