@@ -35,24 +35,31 @@ type Options struct {
 	Retry    time.Duration // first wait after a failed write; default 100ms
 }
 
-// Buffer is a bounded queue with one writer goroutine.
+// Buffer is a bounded queue with one writer goroutine. Events wait in a
+// slice under a mutex, not a channel: a channel send wakes a parked writer
+// for every event (tens of thousands of wake-ups a second at the redirect
+// rate), where the writer here is woken twice a batch, by its first event
+// (to start the MaxDelay timer) and by the one that fills it.
 type Buffer struct {
 	write func(context.Context, []store.Event) error
 	obs   Observer
 	o     Options
 
-	queue   chan store.Event
+	mu      sync.Mutex
+	pending []store.Event // accepted, not yet taken by the writer
+	closed  bool
+	// room is closed and replaced whenever events stop being held (written,
+	// or the buffer closed): an Add waiting for room waits on it.
+	room chan struct{}
+	// unwritten counts events accepted and not yet written, pending or in
+	// the writer's hands; it changes under mu. Add waits while it is at
+	// Capacity.
+	unwritten atomic.Int64
+
+	kick    chan struct{} // capacity 1: wakes the writer
 	flushes chan chan error
 	stop    chan struct{}
 	done    chan struct{}
-
-	mu      sync.RWMutex // guards closed against concurrent Add
-	closed  bool
-	pending sync.WaitGroup // Adds in progress
-	// unwritten counts events accepted and not yet written. One counter for
-	// queue and batch: the writer takes an event off the queue before it joins
-	// the batch, and summing the two would miss it in between.
-	unwritten atomic.Int64
 }
 
 // New starts a buffer that writes with write.
@@ -69,8 +76,8 @@ func New(write func(context.Context, []store.Event) error, obs Observer, o Optio
 	if o.Retry <= 0 {
 		o.Retry = 100 * time.Millisecond
 	}
-	b := &Buffer{write: write, obs: obs, o: o,
-		queue: make(chan store.Event, o.Capacity), flushes: make(chan chan error),
+	b := &Buffer{write: write, obs: obs, o: o, room: make(chan struct{}),
+		kick: make(chan struct{}, 1), flushes: make(chan chan error),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
@@ -82,47 +89,54 @@ func (b *Buffer) Capacity() int { return b.o.Capacity }
 // Depth is the number of events not yet written.
 func (b *Buffer) Depth() int { return int(b.unwritten.Load()) }
 
+// tryAdd accepts e if there is room; otherwise it returns the channel that
+// says when to try again.
+func (b *Buffer) tryAdd(e store.Event) (<-chan struct{}, error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if b.unwritten.Load() >= int64(b.o.Capacity) {
+		room := b.room
+		b.mu.Unlock()
+		return room, nil
+	}
+	b.pending = append(b.pending, e)
+	n := len(b.pending)
+	b.unwritten.Add(1)
+	b.mu.Unlock()
+	if n == 1 || n == b.o.MaxBatch {
+		select {
+		case b.kick <- struct{}{}:
+		default: // a wake-up is already due
+		}
+	}
+	return nil, nil
+}
+
 // Add enqueues an event, waiting while the buffer is full until ctx ends.
 func (b *Buffer) Add(ctx context.Context, e store.Event) error {
-	b.mu.RLock()
-	if b.closed {
-		b.mu.RUnlock()
-		return ErrClosed
-	}
-	b.pending.Add(1)
-	b.mu.RUnlock()
-	defer b.pending.Done()
-	b.unwritten.Add(1)
-	select {
-	case b.queue <- e:
-		return nil
-	default:
-	}
-	select {
-	case b.queue <- e:
-		return nil
-	case <-ctx.Done():
-		b.unwritten.Add(-1)
-		b.obs.EventsRejected()
-		return ErrFull
+	for {
+		room, err := b.tryAdd(e)
+		if room == nil {
+			return err
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			b.obs.EventsRejected()
+			return ErrFull
+		}
 	}
 }
 
 // AddWithin is Add waiting at most wait for room; an event that fits at once
 // costs no timer (the hot path of a redirect).
 func (b *Buffer) AddWithin(ctx context.Context, e store.Event, wait time.Duration) error {
-	b.mu.RLock()
-	if !b.closed {
-		b.unwritten.Add(1)
-		select {
-		case b.queue <- e:
-			b.mu.RUnlock()
-			return nil
-		default:
-			b.unwritten.Add(-1)
-		}
+	if room, err := b.tryAdd(e); room == nil {
+		return err
 	}
-	b.mu.RUnlock()
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	return b.Add(ctx, e)
@@ -155,8 +169,8 @@ func (b *Buffer) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
+	b.roomMade() // Adds waiting for room see the close
 	b.mu.Unlock()
-	b.pending.Wait() // no Add is mid-send: the queue only shrinks now
 	close(b.stop)
 	select {
 	case <-b.done:
@@ -169,54 +183,73 @@ func (b *Buffer) Close(ctx context.Context) error {
 	}
 }
 
+// roomMade wakes the Adds waiting for room; the caller holds mu.
+func (b *Buffer) roomMade() {
+	close(b.room)
+	b.room = make(chan struct{})
+}
+
 func (b *Buffer) run() {
 	defer close(b.done)
-	batch := make([]store.Event, 0, b.o.MaxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	take := func(e store.Event) {
-		if len(batch) == 0 {
-			timer.Reset(b.o.MaxDelay)
-		}
-		batch = append(batch, e)
-	}
-	flush := func(until <-chan struct{}) error {
-		for len(batch) > 0 {
-			n := min(len(batch), b.o.MaxBatch)
-			if err := b.writeRetrying(batch[:n], until); err != nil {
-				return err
-			}
-			batch = append(batch[:0], batch[n:]...)
-			b.unwritten.Add(int64(-n))
-		}
-		timer.Stop()
-		return nil
-	}
-	drain := func() {
+	timing := false
+	var spare []store.Event
+	// writeAll takes what is pending (with full, only whole batches of
+	// MaxBatch) and writes it in batches of MaxBatch, again while the writes
+	// took long enough for more to fill. Two slices take turns: the one
+	// being written, and the one Adds append to meanwhile.
+	writeAll := func(full bool) error {
 		for {
-			select {
-			case e := <-b.queue:
-				take(e)
-			default:
-				return
+			b.mu.Lock()
+			n := len(b.pending)
+			if full {
+				n -= n % b.o.MaxBatch
 			}
+			if n == 0 {
+				b.mu.Unlock()
+				break
+			}
+			taken := b.pending
+			b.pending = append(spare[:0], taken[n:]...)
+			b.mu.Unlock()
+			for i := 0; i < n; i += b.o.MaxBatch {
+				k := min(b.o.MaxBatch, n-i)
+				if err := b.writeRetrying(taken[i:i+k], nil); err != nil {
+					return err
+				}
+				b.mu.Lock()
+				b.unwritten.Add(int64(-k))
+				b.roomMade()
+				b.mu.Unlock()
+			}
+			clear(taken) // the written events' details can go
+			spare = taken[:0]
 		}
+		b.mu.Lock()
+		left := len(b.pending)
+		b.mu.Unlock()
+		switch {
+		case left == 0 && timing:
+			timer.Stop()
+			timing = false
+		case left > 0 && !timing:
+			timer.Reset(b.o.MaxDelay)
+			timing = true
+		}
+		return nil
 	}
 	for {
 		select {
-		case e := <-b.queue:
-			take(e)
-			if len(batch) >= b.o.MaxBatch {
-				flush(nil)
-			}
+		case <-b.kick:
+			writeAll(true)
 		case <-timer.C:
-			flush(nil)
+			timing = false
+			writeAll(false)
 		case reply := <-b.flushes:
-			drain()
-			reply <- flush(nil)
+			reply <- writeAll(false)
 		case <-b.stop:
-			drain()
-			flush(nil)
+			writeAll(false)
 			return
 		}
 	}

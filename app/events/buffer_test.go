@@ -160,3 +160,53 @@ func TestCloseDrainsAndRefuses(t *testing.T) {
 		t.Fatalf("add after close: %v", err)
 	}
 }
+
+// TestConcurrentAddsWrittenOnce: under concurrent Adds that keep the buffer
+// full, every accepted event is written exactly once, in batches of at most
+// MaxBatch, while the writer swaps the slices Adds append to.
+func TestConcurrentAddsWrittenOnce(t *testing.T) {
+	s := &sink{}
+	slow := func(ctx context.Context, evs []store.Event) error {
+		time.Sleep(100 * time.Microsecond)
+		return s.write(ctx, evs)
+	}
+	b := New(slow, &obs{}, Options{Capacity: 64, MaxBatch: 16, MaxDelay: time.Millisecond})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				if err := b.Add(context.Background(), ev(g*10000+i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]int{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, batch := range s.batches {
+		if len(batch) == 0 || len(batch) > 16 {
+			t.Errorf("a batch of %d", len(batch))
+		}
+		for _, e := range batch {
+			seen[e.Timestamp.Unix()]++
+		}
+	}
+	for g := range 8 {
+		for i := range 2000 {
+			if n := seen[int64(g*10000+i)]; n != 1 {
+				t.Fatalf("event %d written %d times", g*10000+i, n)
+			}
+		}
+	}
+	if b.Depth() != 0 {
+		t.Errorf("depth %d after close", b.Depth())
+	}
+}
