@@ -125,13 +125,7 @@ func (s *Stack) Up(ctx context.Context, p Progress) (Outputs, Changes, error) {
 		return nil, nil, s.failed(ctx, "pulumi up", err)
 	}
 	if post == nil || !post.answered {
-		c := Changes{}
-		if res.Summary.ResourceChanges != nil {
-			for op, n := range *res.Summary.ResourceChanges {
-				c[op] = n
-			}
-		}
-		return outputs(res.Outputs), c, nil
+		return outputs(res.Outputs), changesOf(res.Summary), nil
 	}
 	outs, err := s.Outputs(ctx)
 	if err != nil {
@@ -146,13 +140,22 @@ func (s *Stack) Up(ctx context.Context, p Progress) (Outputs, Changes, error) {
 			return nil, nil, classify(fmt.Errorf("history of %s: %w", s.name, err))
 		}
 		c = Changes{}
-		if len(h) > 0 && h[0].ResourceChanges != nil {
-			for op, n := range *h[0].ResourceChanges {
-				c[op] = n
-			}
+		if len(h) > 0 {
+			c = changesOf(h[0])
 		}
 	}
 	return outs, c, nil
+}
+
+// changesOf counts a history entry's steps by operation.
+func changesOf(u auto.UpdateSummary) Changes {
+	c := Changes{}
+	if u.ResourceChanges != nil {
+		for op, n := range *u.ResourceChanges {
+			c[op] = n
+		}
+	}
+	return c
 }
 
 // postUp marks an up's context for the CLI wrapper: after every up the
