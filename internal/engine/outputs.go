@@ -27,6 +27,48 @@ const (
 // does not decode); the CLI is asked instead.
 var errNotLocal = errors.New("outputs not readable from the checkpoint")
 
+// latestState is what this file reads of a checkpoint's latest deployment.
+type latestState struct {
+	SecretsProviders *struct {
+		Type  string `json:"type"`
+		State struct {
+			Salt string `json:"salt"`
+		} `json:"state"`
+	} `json:"secrets_providers"`
+	Resources []struct {
+		Type    string         `json:"type"`
+		Parent  string         `json:"parent"`
+		Outputs map[string]any `json:"outputs"`
+	} `json:"resources"`
+}
+
+// passphraseSalt is the passphrase provider's salt state, when that is the
+// deployment's secrets provider.
+func (l *latestState) passphraseSalt() (string, bool) {
+	if p := l.SecretsProviders; p != nil && p.Type == "passphrase" {
+		return p.State.Salt, true
+	}
+	return "", false
+}
+
+// latest reads the stack's checkpoint from disk: its raw bytes and its latest
+// deployment.
+func (s *Stack) latest() ([]byte, *latestState, bool) {
+	b, ok := s.checkpoint()
+	if !ok {
+		return nil, nil, false
+	}
+	var chk struct {
+		Checkpoint struct {
+			Latest *latestState `json:"latest"`
+		} `json:"checkpoint"`
+	}
+	if json.Unmarshal(b, &chk) != nil || chk.Checkpoint.Latest == nil {
+		return nil, nil, false
+	}
+	return b, chk.Checkpoint.Latest, true
+}
+
 // localOutputs reads the stack's outputs from its checkpoint on a file
 // backend, decrypting secrets in-process with the passphrase, as
 // `pulumi stack output --show-secrets` does. The Automation API asks the CLI
@@ -34,37 +76,16 @@ var errNotLocal = errors.New("outputs not readable from the checkpoint")
 // do costs after its run. The passphrase's key derivation (0.2 s) is paid only
 // when an output is secret.
 func (s *Stack) localOutputs() (Outputs, error) {
-	b, ok := s.checkpoint()
+	_, latest, ok := s.latest()
 	if !ok {
 		return nil, errNotLocal
 	}
-	var chk struct {
-		Checkpoint struct {
-			Latest *struct {
-				SecretsProviders *struct {
-					Type  string `json:"type"`
-					State struct {
-						Salt string `json:"salt"`
-					} `json:"state"`
-				} `json:"secrets_providers"`
-				Resources []struct {
-					Type    string         `json:"type"`
-					Parent  string         `json:"parent"`
-					Outputs map[string]any `json:"outputs"`
-				} `json:"resources"`
-			} `json:"latest"`
-		} `json:"checkpoint"`
-	}
-	if err := json.Unmarshal(b, &chk); err != nil || chk.Checkpoint.Latest == nil {
-		return nil, errNotLocal
-	}
-	latest := chk.Checkpoint.Latest
 	d := &decoder{crypter: func() (config.Crypter, error) {
-		p := latest.SecretsProviders
-		if p == nil || p.Type != "passphrase" {
+		salt, ok := latest.passphraseSalt()
+		if !ok {
 			return nil, errNotLocal
 		}
-		return s.e.crypter(p.State.Salt)
+		return s.e.crypter(salt)
 	}}
 	out := Outputs{}
 	for _, r := range latest.Resources {
@@ -173,24 +194,12 @@ func (e *Engine) crypter(state string) (config.Crypter, error) {
 // deriveKeyAhead starts deriving the key the outputs after an up will need,
 // while the up runs, when the stack's checkpoint holds secrets.
 func (s *Stack) deriveKeyAhead() {
-	b, ok := s.checkpoint()
+	b, latest, ok := s.latest()
 	if !ok || !bytes.Contains(b, []byte(secretSig)) {
 		return
 	}
-	var chk struct {
-		Checkpoint struct {
-			Latest struct {
-				SecretsProviders struct {
-					Type  string `json:"type"`
-					State struct {
-						Salt string `json:"salt"`
-					} `json:"state"`
-				} `json:"secrets_providers"`
-			} `json:"latest"`
-		} `json:"checkpoint"`
-	}
-	if json.Unmarshal(b, &chk) == nil && chk.Checkpoint.Latest.SecretsProviders.Type == "passphrase" {
-		go s.e.crypter(chk.Checkpoint.Latest.SecretsProviders.State.Salt)
+	if salt, ok := latest.passphraseSalt(); ok {
+		go s.e.crypter(salt)
 	}
 }
 
