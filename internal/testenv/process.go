@@ -63,6 +63,17 @@ type spawnReq struct {
 	done chan error
 }
 
+// StartWithTest starts cmd so that it dies with the test binary (killed by
+// its timeout, or by a closed pipe when its output is cut short): SIGKILL as
+// its parent-death signal, started from the spawner's thread.
+func StartWithTest(cmd *exec.Cmd) error {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	return spawn(cmd)
+}
+
 func spawn(cmd *exec.Cmd) error {
 	spawner.once.Do(func() {
 		spawner.reqs = make(chan spawnReq)

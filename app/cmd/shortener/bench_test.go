@@ -127,8 +127,7 @@ func BenchmarkApp(b *testing.B) {
 	cmd := exec.Command(binary(b))
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL, "CACHE_URL="+rd.URL, fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port), "LOG_LEVEL="+os.Getenv("BENCH_LOG_LEVEL"), "PPROF_ADDR="+pprofAddr)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = dieWithTest()
-	if err := cmd.Start(); err != nil {
+	if err := testenv.StartWithTest(cmd); err != nil {
 		b.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()

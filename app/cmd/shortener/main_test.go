@@ -66,11 +66,6 @@ type proc struct {
 	done chan error
 }
 
-// dieWithTest makes a started shortener die with the test binary: one killed
-// by its timeout, or by a closed pipe when its output is cut short, left the
-// server running.
-func dieWithTest() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
-
 func startBinary(t *testing.T, env ...string) *proc {
 	t.Helper()
 	port := testenv.FreePort(t)
@@ -78,8 +73,7 @@ func startBinary(t *testing.T, env ...string) *proc {
 	cmd := exec.Command(binary(t))
 	cmd.Env = append(os.Environ(), append(env, fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port))...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = dieWithTest()
-	if err := cmd.Start(); err != nil {
+	if err := testenv.StartWithTest(cmd); err != nil { // a killed test binary left the server running
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), log: logf, done: make(chan error, 1)}

@@ -54,10 +54,6 @@ func constantRate(addr string, paths []string, rate float64, conns int, d time.D
 	tokens := make(chan int64, total)
 	go func() {
 		runtime.LockOSThread()
-		// Unlocked before it ends: a goroutine that exits locked takes its
-		// thread with it, and the shortener, started with Pdeathsig, would
-		// die with that thread if it was the one that forked it.
-		defer runtime.UnlockOSThread()
 		defer close(tokens)
 		for i := int64(0); i < total; {
 			if wait := time.Until(due(i)); wait > 0 {
