@@ -29,8 +29,13 @@ var (
 	buildErr  error
 )
 
-// TestMain removes the binary the tests built (43 MB a run otherwise left in /tmp).
+// TestMain removes the binary the tests built (43 MB a run otherwise left in
+// /tmp). Started by BenchmarkApp with bareServerEnv set, the binary is the
+// bench's bare server instead.
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(bareServerEnv); addr != "" {
+		serveBare(addr)
+	}
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))

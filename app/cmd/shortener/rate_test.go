@@ -20,6 +20,12 @@ type rateResult struct {
 	P50, P99   time.Duration
 	Non3xx     int
 	Errors     int
+	// Two parts of the latency, to tell the machine from the server:
+	// PacerLateP99 is how late the generator itself handed requests out
+	// (its thread waiting for a core), AnswerP99 the time from writing a
+	// request to reading its answer. The rest of a latency is a request
+	// waiting for a free connection.
+	PacerLateP99, AnswerP99 time.Duration
 }
 
 // constantRate sends GET paths[i % len(paths)] to addr at rate requests/s
@@ -40,6 +46,8 @@ func constantRate(addr string, paths []string, rate float64, conns int, d time.D
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
+		answers   []time.Duration
+		late      = make([]time.Duration, 0, total)
 		non3xx    int
 		errs      int
 		wg        sync.WaitGroup
@@ -61,6 +69,7 @@ func constantRate(addr string, paths []string, rate float64, conns int, d time.D
 				syscall.Nanosleep(&ts, nil)
 			}
 			for now := time.Now(); i < total && !due(i).After(now); i++ {
+				late = append(late, now.Sub(due(i)))
 				tokens <- i
 			}
 		}
@@ -69,7 +78,7 @@ func constantRate(addr string, paths []string, rate float64, conns int, d time.D
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var lat []time.Duration
+			var lat, answer []time.Duration
 			bad, failed := 0, 0
 			var c net.Conn
 			var r *bufio.Reader
@@ -79,6 +88,7 @@ func constantRate(addr string, paths []string, rate float64, conns int, d time.D
 				}
 				mu.Lock()
 				latencies = append(latencies, lat...)
+				answers = append(answers, answer...)
 				non3xx += bad
 				errs += failed
 				mu.Unlock()
@@ -96,6 +106,7 @@ func constantRate(addr string, paths []string, rate float64, conns int, d time.D
 					}
 					r = bufio.NewReaderSize(c, 4096)
 				}
+				sent := time.Now()
 				status, err := roundTrip(c, r, reqs[i%int64(len(reqs))])
 				if err != nil {
 					failed++
@@ -106,7 +117,9 @@ func constantRate(addr string, paths []string, rate float64, conns int, d time.D
 					c = nil
 					continue
 				}
-				lat = append(lat, time.Since(due(i)))
+				answered := time.Now()
+				lat = append(lat, answered.Sub(due(i)))
+				answer = append(answer, answered.Sub(sent))
 				if status < 300 || status > 399 {
 					bad++
 				}
@@ -119,11 +132,16 @@ func constantRate(addr string, paths []string, rate float64, conns int, d time.D
 	if len(latencies) == 0 {
 		return res, fmt.Errorf("no request was answered: %v", firstErr)
 	}
-	slices.Sort(latencies)
 	res.RPS = float64(len(latencies)) / elapsed.Seconds()
-	res.P50 = latencies[len(latencies)*50/100]
-	res.P99 = latencies[len(latencies)*99/100]
+	res.P50, res.P99 = percentile(latencies, 50), percentile(latencies, 99)
+	res.PacerLateP99, res.AnswerP99 = percentile(late, 99), percentile(answers, 99)
 	return res, nil
+}
+
+// percentile sorts d and returns its p-th percentile.
+func percentile(d []time.Duration, p int) time.Duration {
+	slices.Sort(d)
+	return d[len(d)*p/100]
 }
 
 func firstOf(first, err error) error {
