@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -189,4 +193,55 @@ func roundTrip(c net.Conn, r *bufio.Reader, req []byte) (int, error) {
 		return 0, err
 	}
 	return status, nil
+}
+
+// TestConstantRate checks the generator on a server whose behaviour is
+// known: it answers 302, 404 on one path, and holds every request that
+// arrives in a 300 ms window until the window ends. Open loop means the
+// stall shows in the latencies counted from each request's due time (a
+// closed-loop generator would only send less meanwhile), and every non-3xx
+// is counted.
+func TestConstantRate(t *testing.T) {
+	const rate, d, stall = 1000.0, 2 * time.Second, 300 * time.Millisecond
+	var (
+		once  sync.Once
+		first time.Time
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { first = time.Now() })
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		if opens, now := first.Add(500*time.Millisecond), time.Now(); !now.Before(opens) && now.Before(opens.Add(stall)) {
+			time.Sleep(opens.Add(stall).Sub(now))
+		}
+		w.Header().Set("Location", "https://example.com/")
+		w.WriteHeader(http.StatusFound)
+	}))
+	defer srv.Close()
+	res, err := constantRate(strings.TrimPrefix(srv.URL, "http://"), []string{"/a", "/b", "/c", "/missing"}, rate, 10, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%.0f req/s, p50 %v, p99 %v, pacer late p99 %v, answer p99 %v", res.RPS, res.P50, res.P99, res.PacerLateP99, res.AnswerP99)
+	// Every fourth request is for /missing.
+	if want := int(rate * d.Seconds() / 4); res.Non3xx != want || res.Errors != 0 {
+		t.Errorf("non-3xx %d, errors %d; want %d and 0", res.Non3xx, res.Errors, want)
+	}
+	// The window holds the 10 connections' requests, and the other
+	// requests due in it (300 in all) queue behind them: counted from their
+	// due times, their latencies spread over 0-300 ms, so the slowest 1% of
+	// the run's 2,000 waited over 200 ms. Only the 10 held ones (0.5%)
+	// waited for their answer: a generator that counted from when it sent,
+	// as the answer time does, would hide the stall from the p99.
+	if res.P99 < 200*time.Millisecond {
+		t.Errorf("p99 %v: the 300 ms stall is not in the latencies", res.P99)
+	}
+	if res.AnswerP99 > res.P99/2 {
+		t.Errorf("answer p99 %v against a p99 of %v: the answer time counts the queue", res.AnswerP99, res.P99)
+	}
+	if res.RPS < rate/2 {
+		t.Errorf("%.0f req/s for %.0f asked: the generator fell behind", res.RPS, rate)
+	}
 }
