@@ -296,6 +296,11 @@ func TestRedirectAndEvents(t *testing.T) {
 	if d := a.svc.Events.Depth(); d != 1 {
 		t.Fatalf("click not buffered: depth %d", d)
 	}
+	// The scrape is the one request in flight: every finished one was
+	// counted out again.
+	if v := a.metric(t, "shortener_http_requests_in_flight"); v != 1 {
+		t.Errorf("requests in flight during a scrape after three requests: %v, want 1", v)
+	}
 	var clicks []map[string]any
 	a.must(200, a.do("GET", fmt.Sprintf("/events?url_id=%d&event_type=click", id), "")).json(t, &clicks)
 	if len(clicks) != 1 || clicks[0]["user_id"] != float64(uid) || clicks[0]["details"].(map[string]any)["short_code"] != code {

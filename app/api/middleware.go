@@ -119,7 +119,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			r = r.WithContext(ctx)
 		}
 		rec := &recorder{ResponseWriter: w}
-		s.Metrics.InFlight.Inc()
+		s.Metrics.InFlight.Add(1)
 		defer func() {
 			if p := recover(); p != nil {
 				s.Log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "request_id", rid)
@@ -127,7 +127,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					writeError(rec, errStatus(http.StatusInternalServerError, "internal error"))
 				}
 			}
-			s.Metrics.InFlight.Dec()
+			s.Metrics.InFlight.Add(-1)
 			route := r.Pattern
 			if route == "" {
 				route = "unmatched"
