@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,17 +182,13 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 	for i, r := range rounds {
 		ratios[i] = r.short.RPS / r.bare.RPS
 	}
-	byRatio := []int{0, 1, 2}
-	sort.Slice(byRatio, func(i, j int) bool { return ratios[byRatio[i]] < ratios[byRatio[j]] })
-	med := rounds[byRatio[1]]
+	med := median(rounds, func(r alternated[wrkResult]) float64 { return r.short.RPS / r.bare.RPS })
 	short, bareR, shortCPU, bareCPU := med.short, med.bare, med.shortCPU, med.bareCPU
-	bareMax := []float64{rounds[0].bare.RPS, rounds[1].bare.RPS, rounds[2].bare.RPS}
-	sort.Float64s(bareMax)
 	fraction := 0.5 // of the bare server's median maximum; BENCH_RATE_FRACTION measures others
 	if v, err := strconv.ParseFloat(os.Getenv("BENCH_RATE_FRACTION"), 64); err == nil && v > 0 {
 		fraction = v
 	}
-	halfRate := bareMax[1] * fraction
+	halfRate := median(rounds, func(r alternated[wrkResult]) float64 { return r.bare.RPS }).bare.RPS * fraction
 	posts := runWrk(b, base+"/", post, 50, dur)
 	// Constant rate, not saturation: half the bare server's maximum, open
 	// loop (see constantRate), on the shortener and then on the bare server,
@@ -216,9 +213,7 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 	for _, h := range halves {
 		failed += h.short.Non3xx + h.short.Errors
 	}
-	byP99 := []int{0, 1, 2}
-	sort.Slice(byP99, func(i, j int) bool { return halves[byP99[i]].short.P99 < halves[byP99[j]].short.P99 })
-	mh := halves[byP99[1]]
+	mh := median(halves, func(r alternated[rateResult]) float64 { return float64(r.short.P99) })
 	half, bareHalf, halfCPU, bareHalfCPU := mh.short, mh.bare, mh.shortCPU, mh.bareCPU
 	b.StopTimer()
 	rss := peakRSS(cmd.Process.Pid)
@@ -328,6 +323,13 @@ func alternate[T any](groups cpuGroups, d time.Duration, profiled func(string, t
 		r.bare = bare(d)
 	}
 	return rounds
+}
+
+// median returns the round whose key is the median of the rounds'.
+func median[T any](rounds []T, key func(T) float64) T {
+	sorted := slices.Clone(rounds)
+	slices.SortStableFunc(sorted, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
+	return sorted[len(sorted)/2]
 }
 
 // profileDuring starts a CPU profile of a run of length d into dir/name when
