@@ -26,29 +26,52 @@ export LIFTOFF_PULUMI := $(BIN)/pulumi
 # Tests declare no provider the machine lacks; never fetch plugins from the network.
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 export PATH := $(BIN):$(PATH)
+# Every Go build, vet and test compiles with -trimpath, as `make build` and
+# liftoff's image builder do: one set of compiled packages serves them all
+# (without it, go test and go build compile the whole dependency tree twice).
+export GOFLAGS := $(strip $(GOFLAGS) -trimpath)
 
-.PHONY: all build test test-go deps tools testcluster e2e e2e-up demo lint fuzz bench-app bench-image bench-deploy clean
+# STEP announces a long step, what it builds and why, and its measured cold
+# time on 2 cores; it beats every minute and prints the time taken (tools/step).
+STEP := $(CURDIR)/tools/step
+
+KUBE_BINS    := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+# The images the real node runs in the demo: its sandbox (pause) and the
+# stand-ins for the in-cluster registry, PostgreSQL and Valkey.
+NODE_IMAGES  := $(addprefix $(IMAGES)/,pause/index.json registry/index.json postgres/index.json valkey/index.json)
+
+.PHONY: all build test test-go deps tools testcluster democluster e2e e2e-up demo lint fuzz bench-app bench-image bench-deploy clean
 
 all: build
 
 ## build: the liftoff CLI and the shortener service into ./bin
-build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/liftoff ./cmd/liftoff
-	$(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o bin/shortener ./app/cmd/shortener
+build: bin/liftoff bin/shortener
+
+# What bin/liftoff is built from (it embeds the chart): it is rebuilt only
+# when one of these changes, so a second run skips it without a word.
+GO_SOURCES := go.mod go.sum $(shell find cmd internal stacks components charts app -type f -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null)
+
+bin/liftoff: $(GO_SOURCES)
+	@$(STEP) "bin/liftoff, the CLI (the demo runs it; it builds every test image)" "7 min" -- \
+	  $(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/liftoff
+
+bin/shortener: $(GO_SOURCES)
+	@$(GO) build -ldflags '-s -w -X main.version=$(VERSION)' -o $@ ./app/cmd/shortener
 
 ## test: install what is missing, build cached tools, run every test
 test: deps tools testcluster test-go
 
 test-go:
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@$(STEP) "go vet ./..." "1 min 30 s" -- $(GO) vet ./...
+	@$(STEP) "go test ./... (compiles the test binaries, then every test; the real-node tests are most of it)" "12 min" -- \
+	  $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## deps: the Debian packages the tests need (installed only when missing, and only as root)
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
+	    echo "==> installing Debian packages:$$missing (cold: about 15 s)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
@@ -58,53 +81,61 @@ tools: $(BIN)/pulumi $(BIN)/pulumi-resource-kubernetes
 
 $(BIN)/pulumi: tools/pulumi/go.mod tools/pulumi/go.sum
 	@mkdir -p $(BIN)
-	cd tools/pulumi && $(GO) build -trimpath -ldflags '-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(PULUMI_VERSION)' \
+	@cd tools/pulumi && $(STEP) "the pulumi CLI $(PULUMI_VERSION) (liftoff drives its engine)" "6 min" -- \
+	  $(GO) build -ldflags '-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(PULUMI_VERSION)' \
 	  -o $@ github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
-# The provider's main embeds its schema, which upstream generates and does not ship: gen/ writes it first.
+# The provider's main embeds its schema, which upstream generates and does not
+# ship: gen/ downloads the provider module and writes it first.
 $(BIN)/pulumi-resource-kubernetes: tools/pulumi-kubernetes/go.mod tools/pulumi-kubernetes/go.sum tools/pulumi-kubernetes/main.go tools/pulumi-kubernetes/gen/main.go
 	@mkdir -p $(BIN)
-	cd tools/pulumi-kubernetes && $(GO) run ./gen -version $(K8S_PROVIDER_VERSION) && \
-	  $(GO) build -trimpath -ldflags '-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$(K8S_PROVIDER_VERSION)' -o $@ .
+	@cd tools/pulumi-kubernetes && $(STEP) "the Kubernetes provider plugin $(K8S_PROVIDER_VERSION) (Pulumi applies the in-cluster stack with it)" "9 min" -- \
+	  sh -c "$(GO) run ./gen -version $(K8S_PROVIDER_VERSION) && \
+	  $(GO) build -ldflags '-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$(K8S_PROVIDER_VERSION)' -o $@ ."
 
-## testcluster: the local test cluster: control plane, kwok, a real node (kubelet, kube-proxy; containerd, runc, CNI from Debian) and its pause image
-testcluster: deps $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/kwok $(IMAGES)/pause/index.json $(IMAGES)/echo/index.json \
-             $(IMAGES)/registry/index.json $(IMAGES)/postgres/index.json $(IMAGES)/valkey/index.json
+## testcluster: the local test cluster: control plane, kwok, a real node (kubelet, kube-proxy; containerd, runc, CNI from Debian), its pause image and the test images
+testcluster: democluster $(BIN)/kwok $(IMAGES)/echo/index.json
 
-$(BIN)/kube-%: tools/kube/go.mod tools/kube/go.sum
+# democluster: what the demo's cluster needs and nothing more.
+democluster: deps $(KUBE_BINS) $(NODE_IMAGES)
+
+$(KUBE_BINS) &: tools/kube/go.mod tools/kube/go.sum
 	@mkdir -p $(BIN)
-	cd tools/kube && $(GO) build -trimpath -ldflags '-s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION)' \
-	  -o $@ k8s.io/kubernetes/cmd/kube-$*
-
-$(BIN)/kubelet: tools/kube/go.mod tools/kube/go.sum
-	@mkdir -p $(BIN)
-	cd tools/kube && $(GO) build -trimpath -ldflags '-s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION)' \
-	  -o $@ k8s.io/kubernetes/cmd/kubelet
+	@cd tools/kube && $(STEP) "Kubernetes $(KUBE_VERSION): the API server, controller manager and scheduler, the node's kubelet and kube-proxy" "9 min" -- \
+	  $(GO) build -ldflags '-s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION)' -o $(BIN)/ \
+	  $(addprefix k8s.io/kubernetes/cmd/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
 $(BIN)/kwok: tools/kwok/go.mod tools/kwok/go.sum
 	@mkdir -p $(BIN)
-	cd tools/kwok && $(GO) build -trimpath -ldflags '-s -w' -o $@ sigs.k8s.io/kwok/cmd/kwok
+	@cd tools/kwok && $(STEP) "kwok (simulated nodes for the rollout tests)" "2 min" -- $(GO) build -ldflags '-s -w' -o $@ sigs.k8s.io/kwok/cmd/kwok
 
 # The real node's sandbox image and the echo server its own tests run, built
-# by liftoff's own builder from small Go programs under internal/testenv.
-$(IMAGES)/%/index.json: internal/testenv/%/main.go
-	rm -rf $(IMAGES)/$*
-	LIFTOFF_HOME=$(CACHE)/liftoff-home $(GO) run ./cmd/liftoff build --package ./internal/testenv/$* --platform linux/$(GOARCH) --oci-layout $(IMAGES)/$*
+# by liftoff's own builder (bin/liftoff, built once) from small Go programs
+# under internal/testenv.
+$(IMAGES)/%/index.json: internal/testenv/%/main.go | bin/liftoff
+	@rm -rf $(IMAGES)/$*
+	@$(STEP) "the $* image with liftoff build" "20 s" -- \
+	  env LIFTOFF_HOME=$(CACHE)/liftoff-home bin/liftoff build --package ./internal/testenv/$* --platform linux/$(GOARCH) --oci-layout $(IMAGES)/$*
 
 # Stand-ins for the official images of the in-cluster registry, PostgreSQL
 # and Valkey, which cannot be pulled here (tools/images): the registry built
 # from CNCF distribution's module by liftoff's own builder, PostgreSQL and
 # Valkey (Debian's redis-server) assembled from Debian's binaries.
 IMAGE_TOOLS := tools/images/go.mod tools/images/go.sum
-$(IMAGES)/registry/index.json: $(IMAGE_TOOLS) tools/images/registry/main.go
-	rm -rf $(IMAGES)/registry
-	LIFTOFF_HOME=$(CACHE)/liftoff-home $(GO) run ./cmd/liftoff --cwd tools/images build --package ./registry --platform linux/$(GOARCH) --oci-layout $(IMAGES)/registry
+$(IMAGES)/registry/index.json: $(IMAGE_TOOLS) tools/images/registry/main.go | bin/liftoff
+	@rm -rf $(IMAGES)/registry
+	@$(STEP) "the in-cluster registry's stand-in image (CNCF distribution) with liftoff build" "2 min" -- \
+	  env LIFTOFF_HOME=$(CACHE)/liftoff-home bin/liftoff --cwd tools/images build --package ./registry --platform linux/$(GOARCH) --oci-layout $(IMAGES)/registry
 
-$(IMAGES)/postgres/index.json: $(IMAGE_TOOLS) tools/images/standin/main.go tools/images/postgres-entrypoint/main.go
-	cd tools/images && $(GO) run ./standin postgres $(IMAGES)/postgres
+$(BIN)/standin: $(IMAGE_TOOLS) tools/images/standin/main.go
+	@mkdir -p $(BIN)
+	@cd tools/images && $(GO) build -o $@ ./standin
 
-$(IMAGES)/valkey/index.json: $(IMAGE_TOOLS) tools/images/standin/main.go tools/images/valkey-entrypoint/main.go
-	cd tools/images && $(GO) run ./standin valkey $(IMAGES)/valkey
+$(IMAGES)/postgres/index.json: $(BIN)/standin tools/images/postgres-entrypoint/main.go
+	@cd tools/images && $(STEP) "the PostgreSQL stand-in image from Debian's binaries" "30 s" -- $(BIN)/standin postgres $(IMAGES)/postgres
+
+$(IMAGES)/valkey/index.json: $(BIN)/standin tools/images/valkey-entrypoint/main.go
+	@cd tools/images && $(STEP) "the Valkey stand-in image from Debian's redis-server" "20 s" -- $(BIN)/standin valkey $(IMAGES)/valkey
 
 ## bench-app: wrk against the shortener (PostgreSQL + Redis) and a bare net/http server, POST /urls, peak RSS
 bench-app: deps
@@ -127,9 +158,11 @@ e2e-up: deps tools testcluster
 	$(GO) test -count=1 -run 'TestE2EUp' -v -timeout 20m ./cmd/liftoff
 
 ## demo: the main job: a local cluster with a real node, PostgreSQL and Redis, then bin/liftoff as a user runs it (DEMO_KEEP=1 keeps it serving)
-demo: deps tools testcluster build
-	$(GO) build -o $(BIN)/liftoff-demo ./internal/demo
+demo: deps tools democluster build $(BIN)/liftoff-demo
 	$(BIN)/liftoff-demo
+
+$(BIN)/liftoff-demo: $(GO_SOURCES)
+	@$(STEP) "the demo's driver (internal/demo)" "1 min" -- $(GO) build -o $@ ./internal/demo
 
 ## bench-deploy: deploy-to-flip, kube-proxy convergence, rollback and failed requests under load, on kwok nodes then on a real node
 bench-deploy: deps testcluster

@@ -1,6 +1,5 @@
-// Package api is the shortener's HTTP API: the contract in
-// shared/spec/shortener-api.md, field for field. Every response that is not a
-// redirect is JSON, errors included.
+// Package api is the shortener's HTTP API, documented field for field in
+// docs/api.md. Every response that is not a redirect is JSON, errors included.
 package api
 
 import (
@@ -136,7 +135,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
-	info := map[string]string{"service": "shortener", "docs": "see shared/spec/shortener-api.md"}
+	info := map[string]string{"service": "shortener", "docs": "https://github.com/liftoff-dev/liftoff/blob/main/docs/api.md"}
 	if s.Version != "" {
 		info["version"] = s.Version
 	}

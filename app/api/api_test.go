@@ -20,7 +20,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 )
 
-const seedDir = "../../../shared/data"
+const seedDir = "../seed/testdata"
 
 type app struct {
 	t   *testing.T

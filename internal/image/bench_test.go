@@ -60,7 +60,7 @@ func BenchmarkImage(b *testing.B) {
 
 	file := filepath.Join(dir, "app", "api", "api.go")
 	src, _ := os.ReadFile(file)
-	changed := bytes.Replace(src, []byte(`"docs": "see shared/spec/shortener-api.md"`), []byte(`"docs": "see shared/spec/shortener-api.md (v2)"`), 1)
+	changed := bytes.Replace(src, []byte(`"service": "shortener"`), []byte(`"service": "shortener", "edition": "2"`), 1)
 	if bytes.Equal(src, changed) {
 		b.Fatal("the one-line change did not apply")
 	}

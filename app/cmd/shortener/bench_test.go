@@ -111,7 +111,7 @@ func BenchmarkApp(b *testing.B) {
 		dur, _ = time.ParseDuration(v)
 	}
 	pg, rd := testenv.StartPostgres(b), testenv.StartRedis(b)
-	seed := exec.Command(binary(b), "seed", "--dir", "../../../../shared/data")
+	seed := exec.Command(binary(b), "seed", "--dir", "../../seed/testdata")
 	seed.Env = append(os.Environ(), "DATABASE_URL="+pg.URL)
 	if out, err := seed.CombinedOutput(); err != nil {
 		b.Fatalf("seed: %v %s", err, out)

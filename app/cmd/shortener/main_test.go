@@ -305,7 +305,7 @@ func TestReplicasMigrateTogether(t *testing.T) {
 func TestSeedIsIdempotent(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	for range 2 {
-		cmd := exec.Command(binary(t), "seed", "--dir", "../../../../shared/data")
+		cmd := exec.Command(binary(t), "seed", "--dir", "../../seed/testdata")
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("seed: %v\n%s", err, out)

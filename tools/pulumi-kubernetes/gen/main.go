@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/pulumi/pulumi/pkg/v3/codegen/schema"
 )
@@ -22,11 +21,7 @@ func main() {
 	if *version == "" {
 		log.Fatal("gen: -version is required")
 	}
-	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/pulumi/pulumi-kubernetes/provider/v4").Output()
-	if err != nil {
-		log.Fatalf("gen: locate the provider module: %v", err)
-	}
-	src := filepath.Join(strings.TrimSpace(string(dir)), "cmd", "pulumi-resource-kubernetes")
+	src := filepath.Join(moduleDir("github.com/pulumi/pulumi-kubernetes/provider/v4"), "cmd", "pulumi-resource-kubernetes")
 
 	var spec schema.PackageSpec
 	read(filepath.Join(src, "schema.json"), &spec)
@@ -36,6 +31,28 @@ func main() {
 	var mapping any
 	read(filepath.Join(src, "terraform-mapping.json"), &mapping)
 	write(filepath.Join(*out, "terraform-mapping-embed.json"), mapping)
+}
+
+// moduleDir is the folder of a module in this module's build list. It asks
+// `go mod download`, which fetches the module when the cache lacks it: `go
+// list -m` answers an empty folder on a cold module cache, and gen imports
+// nothing of the provider that would make `go run` fetch it.
+func moduleDir(path string) string {
+	out, err := exec.Command("go", "mod", "download", "-json", path).Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			log.Fatalf("gen: download %s: %v\n%s", path, err, ee.Stderr)
+		}
+		log.Fatalf("gen: download %s: %v", path, err)
+	}
+	var m struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &m); err != nil {
+		log.Fatalf("gen: download %s: %v", path, err)
+	}
+	if m.Error != "" || m.Dir == "" {
+		log.Fatalf("gen: download %s: no folder (%s)", path, m.Error)
+	}
+	return m.Dir
 }
 
 func read(path string, v any) {
