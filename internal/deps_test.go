@@ -10,8 +10,11 @@ import (
 	"io/fs"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 const module = "github.com/liftoff-dev/liftoff"
@@ -88,17 +91,28 @@ func TestImportDirection(t *testing.T) {
 
 func under(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
 
-// perTarget are the identifiers that name one target: config.AWS and its
-// kin, and config.Stack's per-target sections.
-var perTarget = map[string]bool{"AWS": true, "Homelab": true, "Kubeconfig": true}
+// genericNames are target names that are also ordinary words of the trade:
+// "kubeconfig" is the file every cluster is reached with, whatever its target.
+var genericNames = map[string]bool{"kubeconfig": true}
 
-// TestNoTargetBranches: outside the target implementations (stacks/...),
-// the config package that parses each target's section, and the aws cost
-// model the aws target calls, no code names a target: a fourth target must
-// not mean editing the phases or the commands. Branching on a target goes
-// through internal/target's interface.
+// TestNoTargetBranches: outside each target's own package (stacks/<name>)
+// and the one line that registers it (stacks/stacks.go), no code names a
+// target, reads one of its settings or its cloud's SDK: a fourth target
+// must not mean editing the config, the phases or the commands. Branching
+// on a target goes through internal/target's interface, and its settings
+// through the spec it registers with internal/config.
 func TestNoTargetBranches(t *testing.T) {
-	exempt := []string{"stacks", "internal/config", "internal/cost", "internal/testenv", "internal/demo", "app", "components", "tools"}
+	var names, targetPkgs []string
+	keys := map[string]string{} // a target's own key -> the target
+	for _, tg := range stacks.Targets.All() {
+		names = append(names, tg.Name())
+		targetPkgs = append(targetPkgs, "stacks/"+tg.Name())
+		for _, k := range tg.Config().Keys {
+			keys[k.Name] = tg.Name()
+		}
+	}
+	targetPkgs = append(targetPkgs, "stacks/preview")
+	exempt := append([]string{"internal/testenv", "internal/demo", "app", "components", "tools"}, targetPkgs...)
 	root := ".."
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -120,25 +134,37 @@ func TestNoTargetBranches(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		cfgName := ""
 		for _, imp := range f.Imports {
-			if imp.Path.Value == `"`+module+`/internal/config"` {
-				cfgName = "config"
-				if imp.Name != nil {
-					cfgName = imp.Name.Name
+			p := strings.Trim(imp.Path.Value, `"`)
+			for _, tp := range targetPkgs {
+				if under(p, module+"/"+tp) && rel != "stacks/stacks.go" {
+					t.Errorf("%s imports the target package %s: only stacks/stacks.go registers targets; everything else goes through internal/target", rel, p)
 				}
+			}
+			// ECR's credentials are registry auth, which any stack's build
+			// may need, as ko's keychains do; the rest of a cloud is its target's.
+			if strings.HasPrefix(p, "github.com/aws/") && !under(rel, "internal/image") {
+				t.Errorf("%s imports %s: a cloud's SDK belongs in its target's package (stacks/aws)", rel, p)
 			}
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
-			sel, ok := n.(*ast.SelectorExpr)
-			if !ok || !perTarget[sel.Sel.Name] {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
 				return true
 			}
-			if x, ok := sel.X.(*ast.Ident); ok && x.Name == cfgName && cfgName != "" {
-				t.Errorf("%s names the target config.%s: go through internal/target (stacks.Targets)", rel, sel.Sel.Name)
-			} else if sel.Sel.Name != "Kubeconfig" {
-				// A Kubeconfig field is a path on many structs; AWS and Homelab are config.Stack's sections.
-				t.Errorf("%s reads a target's config section .%s: that belongs in the target's implementation", rel, sel.Sel.Name)
+			v, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				return true
+			}
+			for _, name := range names {
+				if v == name && !genericNames[name] {
+					t.Errorf("%s names the target %q: go through internal/target (its registry and interface)", rel, v)
+				}
+			}
+			for k, owner := range keys {
+				if v == k || strings.Contains(v, k+" ") || strings.HasSuffix(v, k) {
+					t.Errorf("%s reads %s, a setting of the %s target: that belongs in the target's package", rel, k, owner)
+				}
 			}
 			return true
 		})

@@ -4,13 +4,10 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,10 +18,8 @@ import (
 	"github.com/liftoff-dev/liftoff/app/cache"
 	"github.com/liftoff-dev/liftoff/app/events"
 	"github.com/liftoff-dev/liftoff/app/migrate"
-	"github.com/liftoff-dev/liftoff/app/seed"
 	"github.com/liftoff-dev/liftoff/app/store"
 	"github.com/liftoff-dev/liftoff/app/telemetry"
-	"github.com/liftoff-dev/liftoff/app/validate"
 )
 
 // Server holds the API's dependencies.
@@ -187,306 +182,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// Users
-
-type userJSON struct {
-	ID        int64  `json:"id"`
-	Username  string `json:"username"`
-	Email     string `json:"email"`
-	CreatedAt string `json:"created_at"`
-}
-
-func userOut(u store.User) userJSON {
-	return userJSON{u.ID, u.Username, u.Email, ts(u.CreatedAt)}
-}
-
-func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
-	obj, ae := decodeObject(r)
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	f := fields{}
-	username := obj.str(f, "username", true, validate.Username)
-	email := obj.str(f, "email", true, validate.Email)
-	if len(f) > 0 {
-		writeError(w, invalid(f))
-		return
-	}
-	u, err := s.Store.CreateUser(r.Context(), *username, *email)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, userOut(u))
-}
-
-func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
-	id, ae := pathID(r, "id")
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	u, err := s.Store.GetUser(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, errStatus(http.StatusNotFound, "user not found"))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, userOut(u))
-}
-
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
-	f := fields{}
-	p := s.page(r, f)
-	if len(f) > 0 {
-		writeError(w, invalid(f))
-		return
-	}
-	us, err := s.Store.ListUsers(r.Context(), p)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := make([]userJSON, len(us))
-	for i, u := range us {
-		out[i] = userOut(u)
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
-	id, ae := pathID(r, "id")
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	obj, ae := decodeObject(r)
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	f := fields{}
-	username := obj.str(f, "username", false, validate.Username)
-	email := obj.str(f, "email", false, validate.Email)
-	for k := range obj {
-		if k != "username" && k != "email" {
-			f[k] = "is not a field of a user (username, email)"
-		}
-	}
-	if len(f) > 0 {
-		writeError(w, invalid(f))
-		return
-	}
-	u, err := s.Store.UpdateUser(r.Context(), id, username, email)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, errStatus(http.StatusNotFound, "user not found"))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, userOut(u))
-}
-
-func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
-	id, ae := pathID(r, "id")
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	codes, err := s.Store.DeleteUser(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, errStatus(http.StatusNotFound, "user not found"))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.invalidate(r.Context(), codes...)
-	writeJSON(w, http.StatusOK, map[string]any{"deleted": true, "id": id, "urls_deleted": len(codes)})
-}
-
-// bulkUsers imports a CSV of users (id,username,email,created_at). Rows that
-// already exist are counted and left unchanged; malformed rows are reported.
-func (s *Server) bulkUsers(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 32<<20)
-	file, _, err := r.FormFile("file")
-	if err != nil {
-		writeError(w, &apiError{Status: http.StatusBadRequest, Msg: "expected multipart/form-data with a CSV in field file",
-			Fields: map[string]string{"file": "is required"}})
-		return
-	}
-	defer file.Close()
-	users, rejected, err := seed.ParseUsers(file)
-	if err != nil {
-		writeError(w, &apiError{Status: http.StatusUnprocessableEntity, Msg: err.Error(), Fields: map[string]string{"file": err.Error()}})
-		return
-	}
-	if err := s.Store.ImportUsers(r.Context(), users); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	resp := map[string]any{"count": len(users)}
-	if len(rejected) > 0 {
-		resp["rejected"] = len(rejected)
-		resp["errors"] = rejected[:min(len(rejected), 20)]
-	}
-	writeJSON(w, http.StatusCreated, resp)
-}
-
-// URLs
-
-type urlJSON struct {
-	ID          int64   `json:"id"`
-	UserID      int64   `json:"user_id"`
-	ShortCode   string  `json:"short_code"`
-	OriginalURL string  `json:"original_url"`
-	Title       *string `json:"title"`
-	IsActive    bool    `json:"is_active"`
-	CreatedAt   string  `json:"created_at"`
-	UpdatedAt   string  `json:"updated_at"`
-}
-
-func urlOut(u store.URL) urlJSON {
-	return urlJSON{u.ID, u.UserID, u.ShortCode, u.OriginalURL, u.Title, u.IsActive, ts(u.CreatedAt), ts(u.UpdatedAt)}
-}
-
-func (s *Server) createURL(w http.ResponseWriter, r *http.Request) {
-	obj, ae := decodeObject(r)
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	f := fields{}
-	userID := obj.id(f, "user_id", true)
-	original := obj.str(f, "original_url", true, validate.URL)
-	title := obj.str(f, "title", false, validate.Title)
-	if len(f) > 0 {
-		writeError(w, invalid(f))
-		return
-	}
-	u, err := s.Store.CreateURL(r.Context(), *userID, *original, title)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, &apiError{Status: http.StatusNotFound, Msg: "user not found", Fields: map[string]string{"user_id": "no user has this id"}})
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.invalidate(r.Context(), u.ShortCode) // drop a cached "no such code" from a probe
-	writeJSON(w, http.StatusCreated, urlOut(u))
-}
-
-func (s *Server) getURL(w http.ResponseWriter, r *http.Request) {
-	id, ae := pathID(r, "id")
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	u, err := s.Store.GetURL(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, errStatus(http.StatusNotFound, "url not found"))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, urlOut(u))
-}
-
-func (s *Server) listURLs(w http.ResponseWriter, r *http.Request) {
-	f := fields{}
-	filter := store.URLFilter{UserID: queryID(r, f, "user_id")}
-	if v := r.URL.Query().Get("is_active"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f["is_active"] = "must be true or false"
-		}
-		filter.Active = &b
-	}
-	p := s.page(r, f)
-	if len(f) > 0 {
-		writeError(w, invalid(f))
-		return
-	}
-	us, err := s.Store.ListURLs(r.Context(), filter, p)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := make([]urlJSON, len(us))
-	for i, u := range us {
-		out[i] = urlOut(u)
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) updateURL(w http.ResponseWriter, r *http.Request) {
-	id, ae := pathID(r, "id")
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	obj, ae := decodeObject(r)
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	f := fields{}
-	p := store.URLPatch{
-		Title:       obj.str(f, "title", false, validate.Title),
-		IsActive:    obj.boolean(f, "is_active"),
-		OriginalURL: obj.str(f, "original_url", false, validate.URL),
-	}
-	for k := range obj {
-		if k != "title" && k != "is_active" && k != "original_url" {
-			f[k] = "cannot be changed (title, is_active, original_url can)"
-		}
-	}
-	if len(f) > 0 {
-		writeError(w, invalid(f))
-		return
-	}
-	u, err := s.Store.UpdateURL(r.Context(), id, p)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, errStatus(http.StatusNotFound, "url not found"))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.invalidate(r.Context(), u.ShortCode)
-	writeJSON(w, http.StatusOK, urlOut(u))
-}
-
-func (s *Server) deleteURL(w http.ResponseWriter, r *http.Request) {
-	id, ae := pathID(r, "id")
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	u, err := s.Store.DeleteURL(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, errStatus(http.StatusNotFound, "url not found"))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.invalidate(r.Context(), u.ShortCode)
-	writeJSON(w, http.StatusOK, map[string]any{"deleted": true, "id": id})
-}
-
 // invalidate drops codes from the cache after a committed change. If the
 // cache cannot be told, its short local and server TTLs bound the staleness.
 func (s *Server) invalidate(ctx context.Context, codes ...string) {
@@ -495,158 +190,35 @@ func (s *Server) invalidate(ctx context.Context, codes ...string) {
 	}
 }
 
-// redirect is the hot path: cache, then database; the click event is
-// buffered, never written on the way.
-func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
-	code := r.PathValue("code")
-	if !validCode(code) {
-		writeError(w, errStatus(http.StatusNotFound, "short code not found"))
-		return
+// reply answers a store call on one resource: 404 naming what when there is
+// none, the failure when the call failed, otherwise status with out(v).
+func reply[T, J any](s *Server, w http.ResponseWriter, r *http.Request, what string, status int, v T, err error, out func(T) J) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, errStatus(http.StatusNotFound, "%s not found", what))
+	case err != nil:
+		s.fail(w, r, err)
+	default:
+		writeJSON(w, status, out(v))
 	}
-	ctx := r.Context()
-	e, hit, _ := s.Cache.Get(ctx, code)
-	if !hit {
-		t, err := s.Store.Resolve(ctx, code)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			e = cache.Entry{Missing: true}
-		case err != nil:
-			s.fail(w, r, err)
-			return
-		default:
-			e = cache.Entry{URLID: t.URLID, UserID: t.UserID, URL: t.OriginalURL, Active: t.Active}
-		}
-		s.Cache.Set(ctx, code, e)
-	}
-	if e.Missing || !e.Active {
-		writeError(w, errStatus(http.StatusNotFound, "short code not found"))
-		return
-	}
-	if r.Method == http.MethodGet {
-		details := clickDetails(code, clip(r.UserAgent(), 256), clip(r.Referer(), 512))
-		urlID, userID := e.URLID, e.UserID
-		err := s.Events.AddWithin(ctx, store.Event{URLID: &urlID, UserID: &userID, EventType: "click", Timestamp: time.Now().UTC(), Details: details}, s.EnqueueWait)
-		if err != nil {
-			w.Header().Set("Retry-After", "1")
-			writeError(w, errStatus(http.StatusServiceUnavailable, "cannot record the click right now (%v); retry", err))
-			return
-		}
-		s.Metrics.Redirects.Inc()
-	}
-	found(w, r, e.URL)
 }
 
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-func validCode(c string) bool {
-	if len(c) < 1 || len(c) > 32 {
-		return false
-	}
-	for i := 0; i < len(c); i++ {
-		b := c[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// Events
-
-type eventJSON struct {
-	ID        int64           `json:"id"`
-	URLID     *int64          `json:"url_id"`
-	UserID    *int64          `json:"user_id"`
-	EventType string          `json:"event_type"`
-	Timestamp string          `json:"timestamp"`
-	Details   json.RawMessage `json:"details"`
-}
-
-func eventOut(e store.Event) eventJSON {
-	d := e.Details
-	if len(d) == 0 || d[0] != '{' {
-		d = json.RawMessage("{}") // always an object, whatever was stored
-	}
-	return eventJSON{e.ID, e.URLID, e.UserID, e.EventType, ts(e.Timestamp), d}
-}
-
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	f := fields{}
-	filter := store.EventFilter{URLID: queryID(r, f, "url_id"), UserID: queryID(r, f, "user_id")}
-	if t := r.URL.Query().Get("event_type"); t != "" {
-		filter.EventType = &t
-	}
+// listing answers a listing: its filters (f, already read) and paging
+// checked, the rows fetched, each rendered by out.
+func listing[T, J any](s *Server, w http.ResponseWriter, r *http.Request, f fields, fetch func(context.Context, store.Page) ([]T, error), out func(T) J) {
 	p := s.page(r, f)
 	if len(f) > 0 {
 		writeError(w, invalid(f))
 		return
 	}
-	// Read-your-writes: clicks buffered on this replica are written first.
-	if err := s.Events.Flush(r.Context()); err != nil && !errors.Is(err, events.ErrClosed) {
-		s.fail(w, r, fmt.Errorf("flush events: %w", err))
-		return
-	}
-	evs, err := s.Store.ListEvents(r.Context(), filter, p)
+	rows, err := fetch(r.Context(), p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]eventJSON, len(evs))
-	for i, e := range evs {
-		out[i] = eventOut(e)
+	items := make([]J, len(rows))
+	for i, v := range rows {
+		items[i] = out(v)
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
-	obj, ae := decodeObject(r)
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	f := fields{}
-	urlID := obj.id(f, "url_id", true)
-	userID := obj.id(f, "user_id", true)
-	typ := obj.str(f, "event_type", true, validate.EventType)
-	details := json.RawMessage("{}")
-	if raw, ok := obj["details"]; ok && !isNull(raw) {
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			f["details"] = "must be a JSON object"
-		} else if p := validate.Details(m); p != "" {
-			f["details"] = p
-		} else {
-			details, _ = json.Marshal(m)
-		}
-	}
-	if len(f) > 0 {
-		writeError(w, invalid(f))
-		return
-	}
-	for _, ref := range []struct {
-		table, field string
-		id           int64
-	}{{"urls", "url_id", *urlID}, {"users", "user_id", *userID}} {
-		ok, err := s.Store.Exists(r.Context(), ref.table, ref.id)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if !ok {
-			writeError(w, &apiError{Status: http.StatusNotFound, Msg: strings.TrimSuffix(ref.table, "s") + " not found",
-				Fields: map[string]string{ref.field: "does not exist"}})
-			return
-		}
-	}
-	e, err := s.Store.CreateEvent(r.Context(), store.Event{URLID: urlID, UserID: userID, EventType: *typ, Details: details})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, eventOut(e))
+	writeJSON(w, http.StatusOK, items)
 }

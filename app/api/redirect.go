@@ -1,9 +1,75 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"time"
 	"unicode/utf8"
+
+	"github.com/liftoff-dev/liftoff/app/cache"
+	"github.com/liftoff-dev/liftoff/app/store"
 )
+
+// redirect is the hot path: cache, then database; the click event is
+// buffered, never written on the way.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if !validCode(code) {
+		writeError(w, errStatus(http.StatusNotFound, "short code not found"))
+		return
+	}
+	ctx := r.Context()
+	e, hit, _ := s.Cache.Get(ctx, code)
+	if !hit {
+		t, err := s.Store.Resolve(ctx, code)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			e = cache.Entry{Missing: true}
+		case err != nil:
+			s.fail(w, r, err)
+			return
+		default:
+			e = cache.Entry{URLID: t.URLID, UserID: t.UserID, URL: t.OriginalURL, Active: t.Active}
+		}
+		s.Cache.Set(ctx, code, e)
+	}
+	if e.Missing || !e.Active {
+		writeError(w, errStatus(http.StatusNotFound, "short code not found"))
+		return
+	}
+	if r.Method == http.MethodGet {
+		details := clickDetails(code, clip(r.UserAgent(), 256), clip(r.Referer(), 512))
+		urlID, userID := e.URLID, e.UserID
+		err := s.Events.AddWithin(ctx, store.Event{URLID: &urlID, UserID: &userID, EventType: "click", Timestamp: time.Now().UTC(), Details: details}, s.EnqueueWait)
+		if err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, errStatus(http.StatusServiceUnavailable, "cannot record the click right now (%v); retry", err))
+			return
+		}
+		s.Metrics.Redirects.Inc()
+	}
+	found(w, r, e.URL)
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func validCode(c string) bool {
+	if len(c) < 1 || len(c) > 32 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // found answers 302 with Location. A plain absolute http(s) URL (what
 // validation admits) is written as it is, with no body: http.Redirect

@@ -83,7 +83,6 @@ func runBuild(ctx context.Context, o *BuildOptions) error {
 	if res.Reference != "" {
 		text = res.Reference
 	}
-	f.Printer().Result(text, map[string]any{"digest": res.Digest, "reference": res.Reference, "tags": res.Tags, "platforms": res.Platforms,
-		"revision": res.Revision, "dirty": res.Dirty, "blobs_uploaded": res.BlobsUploaded, "bytes_uploaded": res.BytesUploaded, "phases": res.Phases})
+	f.Printer().Result(text, res)
 	return nil
 }

@@ -25,8 +25,8 @@ func TestBuildCommand(t *testing.T) {
 	r = c.mustRun("build", "--repo", reg.Host+"/shortener", "--platform", "linux/amd64", "--json")
 	evs := validEvents(t, r.out)
 	last := evs[len(evs)-1]
-	if last.Type != "result" || last.Data["reference"] != ref || last.Data["blobs_uploaded"] != float64(0) {
-		t.Errorf("rebuild of an unchanged tree: %+v", last.Data)
+	if last.Type != "result" || last.Fields()["reference"] != ref || last.Fields()["blobs_uploaded"] != float64(0) {
+		t.Errorf("rebuild of an unchanged tree: %+v", last.Fields())
 	}
 	if r := c.run("build", "--package", "./internal/config", "--platform", "linux/amd64"); r.code != 7 || !strings.Contains(r.err, "not a main package") {
 		t.Errorf("library package: %+v", r)

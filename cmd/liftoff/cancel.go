@@ -74,6 +74,12 @@ func runCancel(ctx context.Context, o *CancelOptions) error {
 			lines = append(lines, "  "+h.String())
 		}
 	}
-	f.Printer().Result(strings.Join(lines, "\n"), map[string]any{"stack": stack, "broken": broken})
+	f.Printer().Result(strings.Join(lines, "\n"), cancelResult{Stack: stack, Broken: broken})
 	return nil
+}
+
+// cancelResult is what `liftoff cancel` broke.
+type cancelResult struct {
+	Stack  string        `json:"stack"`
+	Broken []lock.Holder `json:"broken"`
 }

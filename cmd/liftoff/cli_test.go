@@ -16,6 +16,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 	"github.com/liftoff-dev/liftoff/internal/ui"
 )
@@ -28,6 +30,8 @@ type cli struct {
 	dir   string
 	home  string
 	env   map[string]string
+	// targets, when set, replace stacks.Targets (a test's own target).
+	targets *target.Registry
 }
 
 func newCLI(t *testing.T) *cli {
@@ -56,7 +60,7 @@ func (c *cli) runCtx(ctx context.Context, stdin string, args ...string) result {
 	c.t.Helper()
 	s, in, out, errOut := ui.Test()
 	in.WriteString(stdin)
-	f := &Factory{IO: s, Getenv: func(k string) string { return c.env[k] }, Now: c.clock}
+	f := &Factory{IO: s, Getenv: func(k string) string { return c.env[k] }, Now: c.clock, Targets: c.targets}
 	code := run(ctx, append([]string{"--cwd", c.dir}, args...), f)
 	return result{code, out.String(), errOut.String()}
 }
@@ -70,6 +74,10 @@ func (c *cli) mustRun(args ...string) result {
 	return r
 }
 
+// defaultRollout is what the rollout flags of up, deploy and secrets hold
+// when none is given.
+var defaultRollout = rollout.DeployOptions{Smoke: rollout.SmokeAuto, ReadyTimeout: rollout.DefaultReadyTimeout}
+
 // TestFlagParsing checks each command's flags land in its options struct.
 func TestFlagParsing(t *testing.T) {
 	s, _, _, _ := ui.Test()
@@ -79,11 +87,12 @@ func TestFlagParsing(t *testing.T) {
 		want any
 	}{
 		{[]string{"up", "--lock-wait", "5m", "--skip-infra", "--image", "r.io/a@sha256:x", "--smoke", "on", "--platform", "linux/arm64"},
-			&UpOptions{f: f, LockWait: 5 * time.Minute, SkipInfra: true, Image: "r.io/a@sha256:x", Smoke: "on", Platforms: []string{"linux/arm64"}, ReadyTimeout: 5 * time.Minute, Refresh: true}},
+			&UpOptions{f: f, LockWait: 5 * time.Minute, SkipInfra: true, Platforms: []string{"linux/arm64"}, Refresh: true,
+				Rollout: rollout.DeployOptions{Image: "r.io/a@sha256:x", Smoke: "on", ReadyTimeout: 5 * time.Minute}}},
 		{[]string{"destroy", "--keep-state", "--lock-wait", "1m", "--force"}, &DestroyOptions{f: f, LockWait: time.Minute, KeepState: true, Force: true, Wait: 10 * time.Minute}},
 		{[]string{"destroy", "--wait", "90s"}, &DestroyOptions{f: f, Wait: 90 * time.Second}},
 		{[]string{"init", "--target", "homelab", "--node", "server:root@10.0.0.1", "--node", "agent:pi@10.0.0.2:2222", "--ssh-key", "~/.ssh/k", "--set", "replicas=3"},
-			&InitOptions{f: f, Target: "homelab", Nodes: []string{"server:root@10.0.0.1", "agent:pi@10.0.0.2:2222"}, SSHKey: "~/.ssh/k", Set: []string{"replicas=3"}}},
+			&InitOptions{f: f, Target: "homelab", TargetFlags: target.FlagValues{"node": {"server:root@10.0.0.1", "agent:pi@10.0.0.2:2222"}, "ssh-key": {"~/.ssh/k"}}, Set: []string{"replicas=3"}}},
 		{[]string{"config", "set", "--secret", "databaseUrl"}, &ConfigSetOptions{f: f, Key: "databaseUrl", Secret: true}},
 		{[]string{"config", "set", "--path", "nodes[0].host", "10.0.0.9"}, &ConfigSetOptions{f: f, Key: "nodes[0].host", Value: "10.0.0.9", HasVal: true, Path: true}},
 		{[]string{"config", "get", "replicas", "--show-secrets"}, &ConfigGetOptions{f: f, Key: "replicas", ShowSecrets: true}},
@@ -92,9 +101,9 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"preview", "--refresh=false"}, &PreviewOptions{f: f}},
 		{[]string{"deploy", "--image", "r.io/a@sha256:x", "--kubeconfig", "/k", "--context", "c", "--namespace", "ns", "--no-promote", "--lock-wait", "2m", "--smoke", "off",
 			"--ready-timeout", "30s", "--scale-down-delay", "10s"},
-			&DeployOptions{f: f, Target: ClusterFlags{Kubeconfig: "/k", Context: "c", Namespace: "ns"}, Image: "r.io/a@sha256:x", NoPromote: true,
-				LockWait: 2 * time.Minute, Smoke: "off", ReadyTimeout: 30 * time.Second, ScaleDownDelay: 10 * time.Second}},
-		{[]string{"rollback", "--detach=false", "--app", "web"}, &RolloutOptions{f: f, Target: ClusterFlags{App: "web"}}},
+			&DeployOptions{f: f, Cluster: ClusterFlags{Kubeconfig: "/k", Context: "c", Namespace: "ns"}, LockWait: 2 * time.Minute, ScaleDownDelay: 10 * time.Second,
+				Rollout: rollout.DeployOptions{Image: "r.io/a@sha256:x", NoPromote: true, Smoke: "off", ReadyTimeout: 30 * time.Second}}},
+		{[]string{"rollback", "--detach=false", "--app", "web"}, &RolloutOptions{f: f, Cluster: ClusterFlags{App: "web"}}},
 		{[]string{"build", "--repo", "r.io/app", "--platform", "linux/arm64", "--base-image", "b", "--insecure-registry", "--oci-layout", "/o", "--package", "./x"},
 			&BuildOptions{f: f, Repo: "r.io/app", Platforms: []string{"linux/arm64"}, BaseImage: "b", InsecureRegistry: true, OCILayout: "/o", Package: "./x"}},
 		{[]string{"status", "--show-secrets"}, &StatusOptions{f: f, ShowSecrets: true}},
@@ -103,12 +112,12 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"doctor"}, &DoctorOptions{f: f}},
 		{[]string{"stacks", "gc", "--dry-run", "--force"}, &StacksGCOptions{f: f, DryRun: true, Force: true}},
 		{[]string{"kubeconfig", "--merge", "--set-current", "--kubeconfig", "/k"}, &KubeconfigOptions{f: f, Merge: true, SetCurrent: true, Path: "/k"}},
-		{[]string{"eks-token", "--cluster", "c", "--region", "eu-west-1"}, &EKSTokenOptions{f: f, Cluster: "c", Region: "eu-west-1"}},
-		{[]string{"up", "--accept-new-host-keys"}, &UpOptions{f: f, Smoke: "auto", AcceptNewHostKeys: true, ReadyTimeout: 5 * time.Minute, Refresh: true}},
-		{[]string{"up", "--preview-of", "prod", "--ttl", "48h"}, &UpOptions{f: f, Smoke: "auto", PreviewOf: "prod", TTL: "48h", ReadyTimeout: 5 * time.Minute, Refresh: true}},
+		{[]string{"up", "--accept-new-host-keys"}, &UpOptions{f: f, TargetFlags: target.FlagValues{"accept-new-host-keys": {"true"}}, Refresh: true, Rollout: defaultRollout}},
+		{[]string{"promote", "--lock-wait", "1m", "--namespace", "shop"}, &RolloutOptions{f: f, Cluster: ClusterFlags{Namespace: "shop"}, Detach: true, LockWait: time.Minute}},
+		{[]string{"up", "--preview-of", "prod", "--ttl", "48h"}, &UpOptions{f: f, PreviewOf: "prod", TTL: "48h", Refresh: true, Rollout: defaultRollout}},
 		{[]string{"logs"}, &LogsOptions{f: f, Slot: "live", Tail: 100}},
 		{[]string{"logs", "--slot", "all", "-f", "--since", "10m", "--tail", "5", "--app", "web"},
-			&LogsOptions{f: f, Target: ClusterFlags{App: "web"}, Slot: "all", Follow: true, Since: 10 * time.Minute, Tail: 5}},
+			&LogsOptions{f: f, Cluster: ClusterFlags{App: "web"}, Slot: "all", Follow: true, Since: 10 * time.Minute, Tail: 5}},
 		{[]string{"exec", "--slot", "preview", "--", "shortener", "migrate", "--dry"}, &ExecOptions{f: f, Slot: "preview", Command: []string{"shortener", "migrate", "--dry"}}},
 		{[]string{"exec", "--pod", "p-1", "--", "ls"}, &ExecOptions{f: f, Slot: "live", Pod: "p-1", Command: []string{"ls"}}},
 		{[]string{"releases", "-n", "3"}, &ReleasesOptions{f: f, N: 3}},
@@ -116,9 +125,9 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"open"}, &OpenOptions{f: f, What: "app"}},
 		{[]string{"open", "grafana", "--print"}, &OpenOptions{f: f, What: "grafana", Print: true}},
 		{[]string{"secrets", "set", "A=1", "B=x=y", "--no-restart", "--lock-wait", "1m"},
-			&SecretsSetOptions{f: f, Set: map[string]string{"A": "1", "B": "x=y"}, NoRestart: true, LockWait: time.Minute, Smoke: "auto", ReadyTimeout: 5 * time.Minute}},
-		{[]string{"secrets", "set", "TOKEN"}, &SecretsSetOptions{f: f, Set: map[string]string{}, FromStdin: "TOKEN", Smoke: "auto", ReadyTimeout: 5 * time.Minute}},
-		{[]string{"secrets", "unset", "A", "B", "--smoke", "off"}, &SecretsSetOptions{f: f, Unset: []string{"A", "B"}, Smoke: "off", ReadyTimeout: 5 * time.Minute}},
+			&SecretsSetOptions{f: f, Set: map[string]string{"A": "1", "B": "x=y"}, NoRestart: true, LockWait: time.Minute, Rollout: defaultRollout}},
+		{[]string{"secrets", "set", "TOKEN"}, &SecretsSetOptions{f: f, Set: map[string]string{}, FromStdin: "TOKEN", Rollout: defaultRollout}},
+		{[]string{"secrets", "unset", "A", "B", "--smoke", "off"}, &SecretsSetOptions{f: f, Unset: []string{"A", "B"}, Rollout: rollout.DeployOptions{Smoke: "off", ReadyTimeout: 5 * time.Minute}}},
 		{[]string{"secrets", "ls"}, &SecretsLsOptions{f: f}},
 	}
 	for _, c := range cases {
@@ -171,6 +180,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"init"}, 2, "--target"},
 		{[]string{"init", "--target", "aws"}, 2, "aws:region"},
 		{[]string{"init", "--target", "homelab", "--node", "master:10.0.0.1"}, 2, "ROLE:USER@HOST"},
+		{[]string{"init", "--target", "kubeconfig", "--region", "eu-west-1"}, 2, "--region applies to aws stacks only"},
 		{[]string{"init", "--target", "kubeconfig", "--set", "replicas=0"}, 2, "replicas"},
 		{[]string{"config", "get", "-s", "dev"}, 9, "init"},
 		{[]string{"version", "extra"}, 2, "takes 0 argument"},
@@ -226,7 +236,7 @@ func TestVersionAndDoctor(t *testing.T) {
 	r := c.mustRun("version", "--json")
 	var ev ui.Event
 	json.Unmarshal([]byte(r.out), &ev)
-	if ev.Data["pulumi"] != "3.259.0" || ev.Data["version"] == "" {
+	if ev.Fields()["pulumi"] != "3.259.0" || ev.Fields()["version"] == "" {
 		t.Errorf("version: %s", r.out)
 	}
 	c.env["LIFTOFF_PULUMI"] = "/nonexistent/pulumi"

@@ -81,8 +81,7 @@ func runConfigSet(ctx context.Context, o *ConfigSetOptions) error {
 	if err != nil {
 		return err
 	}
-	f.Printer().Result(fmt.Sprintf("%s = %s (stack %s)", config.ShortName(res.Key), res.Shown, res.Stack),
-		map[string]any{"stack": res.Stack, "key": res.Key, "value": res.Shown, "secret": res.Secret})
+	f.Printer().Result(fmt.Sprintf("%s = %s (stack %s)", config.ShortName(res.Key), res.Shown, res.Stack), res)
 	return nil
 }
 
@@ -181,19 +180,19 @@ func runConfigGet(ctx context.Context, o *ConfigGetOptions) error {
 			if !known {
 				return failure.Newf(failure.NotFound, "list settings with liftoff config get", "%s is not set on stack %s", o.Key, stack)
 			}
-			f.Printer().Result(def.Default, map[string]any{"key": key, "value": def.Default, "default": true})
+			f.Printer().Result(def.Default, configValue{Key: key, Value: def.Default, Default: true})
 			return nil
 		}
-		f.Printer().Result(show(key, v), map[string]any{"key": key, "value": show(key, v), "secret": v.Secret})
+		f.Printer().Result(show(key, v), configValue{Key: key, Value: show(key, v), Secret: v.Secret})
 		return nil
 	}
 	var b strings.Builder
-	data := map[string]any{}
+	all := configListing{Stack: stack, Config: map[string]configValue{}}
 	for _, k := range sortedKeys(vals) {
 		fmt.Fprintf(&b, "%-28s %s\n", config.ShortName(k), show(k, vals[k]))
-		data[k] = map[string]any{"value": show(k, vals[k]), "secret": vals[k].Secret}
+		all.Config[k] = configValue{Value: show(k, vals[k]), Secret: vals[k].Secret}
 	}
-	f.Printer().Result(b.String(), map[string]any{"stack": stack, "config": data})
+	f.Printer().Result(b.String(), all)
 	return nil
 }
 
@@ -249,6 +248,22 @@ func runConfigRm(ctx context.Context, o *ConfigRmOptions) error {
 			f.Printer().Warnf("the stack's config is now incomplete: %v", err)
 		}
 	}
-	f.Printer().Result(fmt.Sprintf("removed %s from stack %s", config.ShortName(key), stack), map[string]any{"stack": stack, "key": key})
+	f.Printer().Result(fmt.Sprintf("removed %s from stack %s", config.ShortName(key), stack), configValue{Stack: stack, Key: key})
 	return nil
+}
+
+// configValue is one setting as `config get` and `config rm` report it
+// (a secret's value masked unless asked).
+type configValue struct {
+	Stack   string `json:"stack,omitempty"`
+	Key     string `json:"key,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Secret  bool   `json:"secret,omitempty"`
+	Default bool   `json:"default,omitempty"`
+}
+
+// configListing is every setting of a stack, by full key.
+type configListing struct {
+	Stack  string                 `json:"stack"`
+	Config map[string]configValue `json:"config"`
 }

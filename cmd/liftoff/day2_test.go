@@ -94,9 +94,9 @@ func TestE2EDay2Commands(t *testing.T) {
 				t.Errorf("logs --json: %s after %s: not in time order", at, last)
 			}
 			last = at
-			fields, _ := ev.Data["fields"].(map[string]any)
+			fields, _ := ev.Fields()["fields"].(map[string]any)
 			if fields["path"] == marker {
-				found = ev.Data["slot"] == "blue" && ev.Data["container"] == "server" && fields["status"] == float64(404)
+				found = ev.Fields()["slot"] == "blue" && ev.Fields()["container"] == "server" && fields["status"] == float64(404)
 			}
 		}
 		if !found {

@@ -19,19 +19,15 @@ import (
 // DeployOptions are the flags of `liftoff deploy`.
 type DeployOptions struct {
 	f         *Factory
-	Target    ClusterFlags
-	Image     string
+	Cluster   ClusterFlags
 	Package   string
 	Platforms []string
-	NoPromote bool
-	Detach    bool
 	LockWait  time.Duration
-	Smoke     string
-	// ReadyTimeout bounds the wait for the new slot; ScaleDownDelay (0: the
-	// stack's, or 5m) is how long the old one stays warm.
-	ReadyTimeout   time.Duration
+	// ScaleDownDelay (0: the stack's, or 5m) is how long the old slot stays warm.
 	ScaleDownDelay time.Duration
-	ForceDeploy    bool
+	// Rollout is what the rollout does: --image, --no-promote, --detach,
+	// --force-deploy, --smoke, --ready-timeout, handed to it as is.
+	Rollout rollout.DeployOptions
 }
 
 // NewCmdDeploy rolls the app out blue-green.
@@ -59,40 +55,42 @@ The cluster comes from the stack's outputs, or from --kubeconfig/--context/--nam
 		},
 	}
 	fl := cmd.Flags()
-	o.Target.register(fl)
-	fl.StringVar(&o.Image, "image", "", "deploy this image (repo@sha256:...) instead of building")
+	o.Cluster.register(fl)
+	fl.StringVar(&o.Rollout.Image, "image", "", "deploy this image (repo@sha256:...) instead of building")
 	fl.StringVar(&o.Package, "package", "", "Go main package to build (default: the stack's liftoff:package)")
 	fl.StringSliceVar(&o.Platforms, "platform", nil, "platforms to build (default: those of the cluster's nodes)")
-	fl.BoolVar(&o.ForceDeploy, "force-deploy", false, "deploy to the idle slot and flip even when the live slot already runs this image with these values and secrets")
-	fl.BoolVar(&o.NoPromote, "no-promote", false, "stop before the flip; the new slot stays on the preview Service")
-	fl.BoolVar(&o.Detach, "detach", false, "return after the flip instead of waiting to park the old slot (the next liftoff command parks it)")
+	fl.BoolVar(&o.Rollout.Force, "force-deploy", false, "deploy to the idle slot and flip even when the live slot already runs this image with these values and secrets")
+	fl.BoolVar(&o.Rollout.NoPromote, "no-promote", false, "stop before the flip; the new slot stays on the preview Service")
+	fl.BoolVar(&o.Rollout.Detach, "detach", false, "return after the flip instead of waiting to park the old slot (the next liftoff command parks it)")
 	fl.DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another deploy of the app to finish")
-	fl.StringVar(&o.Smoke, "smoke", "auto", "smoke test before the flip: auto (skip when the API server cannot reach pods), on, off")
-	fl.DurationVar(&o.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail the deploy when the new slot is not ready within this")
+	fl.StringVar((*string)(&o.Rollout.Smoke), "smoke", string(rollout.SmokeAuto), "smoke test before the flip: auto (skip when the API server cannot reach pods), on, off")
+	fl.DurationVar(&o.Rollout.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail the deploy when the new slot is not ready within this")
 	fl.DurationVar(&o.ScaleDownDelay, "scale-down-delay", 0, "keep the old slot warm this long after the flip (default: liftoff:scaleDownDelay, or 5m)")
 	return cmd
 }
 
-func smokeMode(s string) (rollout.SmokeMode, error) {
-	switch m := rollout.SmokeMode(s); m {
-	case rollout.SmokeAuto, rollout.SmokeOn, rollout.SmokeOff:
-		return m, nil
-	}
-	return "", failure.Newf(failure.Config, "use --smoke auto, on or off", "--smoke %q is not a mode", s)
-}
-
-func runDeploy(ctx context.Context, o *DeployOptions) error {
-	f := o.f
-	smoke, err := smokeMode(o.Smoke)
-	if err != nil {
-		return err
+// checkRollout refuses bad rollout flags before anything connects: an
+// unknown smoke mode, an image that is no reference.
+func checkRollout(o rollout.DeployOptions) error {
+	switch o.Smoke {
+	case rollout.SmokeAuto, rollout.SmokeOn, rollout.SmokeOff, "":
+	default:
+		return failure.Newf(failure.Config, "use --smoke auto, on or off", "--smoke %q is not a mode", o.Smoke)
 	}
 	if o.Image != "" {
 		if _, err := rollout.ParseImage(o.Image); err != nil {
 			return err
 		}
 	}
-	t, cfg, err := f.Site(ctx, o.Target)
+	return nil
+}
+
+func runDeploy(ctx context.Context, o *DeployOptions) error {
+	f := o.f
+	if err := checkRollout(o.Rollout); err != nil {
+		return err
+	}
+	t, cfg, err := f.Site(ctx, o.Cluster)
 	if err != nil {
 		return err
 	}
@@ -103,26 +101,18 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 	if pkg == "" {
 		pkg = config.DefaultPackage
 	}
-	if o.Image == "" && cfg != nil && cfg.App.Image != "" {
-		o.Image = cfg.App.Image
+	ro := o.Rollout
+	if ro.Image == "" && cfg != nil && cfg.App.Image != "" {
+		ro.Image = cfg.App.Image
 	}
 	if o.ScaleDownDelay > 0 {
 		t.ScaleDownDelay = o.ScaleDownDelay
 	}
 	d := launch.Deps{Printer: f.Printer(), Now: f.Now}
-	res, err := launch.Deploy(ctx, d, launch.DeployOptions{Target: t, Image: o.Image, NoPromote: o.NoPromote, Detach: o.Detach,
-		LockWait: o.LockWait, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Force: o.ForceDeploy, Self: lock.Self("liftoff deploy", f.Getenv, f.Now()),
+	res, err := launch.Deploy(ctx, d, launch.DeployOptions{Site: t, Rollout: ro, LockWait: o.LockWait, Self: lock.Self("liftoff deploy", f.Getenv, f.Now()),
 		Build: launch.BuildOptions{Dir: f.Dir(), Package: pkg, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil && res.Result != nil {
-		r := res.Result
-		outs := map[string]any{"image": res.Image, "namespace": t.Namespace, "slot": r.Slot, "live": r.Live, "service": r.Service, "preview_service": r.Preview}
-		title := fmt.Sprintf("%s: slot %s is live in %s", t.App, r.Live, t.Namespace)
-		if r.AlreadyLive {
-			title = fmt.Sprintf("%s: slot %s already runs %s in %s (nothing deployed; --force-deploy redeploys)", t.App, r.Live, res.Image, t.Namespace)
-		} else if !r.Promoted {
-			title = fmt.Sprintf("%s: slot %s is ready on %s/%s (not promoted; run liftoff promote)", t.App, r.Slot, t.Namespace, r.Preview)
-		}
-		f.Printer().Summary(title, outs, map[string]any{"phases": res.Phases, "rollout": r})
+		f.Printer().Summarize(res)
 	}
 	return err
 }
@@ -130,7 +120,7 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 // RolloutOptions are the flags of `liftoff promote` and `liftoff rollback`.
 type RolloutOptions struct {
 	f        *Factory
-	Target   ClusterFlags
+	Cluster  ClusterFlags
 	Detach   bool
 	LockWait time.Duration
 }
@@ -163,7 +153,7 @@ func rolloutCommand(f *Factory, runF func(*RolloutOptions) error, use, short str
 				return runF(o)
 			}
 			ctx := cmd.Context()
-			t, _, err := f.Site(ctx, o.Target)
+			t, _, err := f.Site(ctx, o.Cluster)
 			if err != nil {
 				return err
 			}
@@ -179,11 +169,11 @@ func rolloutCommand(f *Factory, runF func(*RolloutOptions) error, use, short str
 				return err
 			}
 			text := fmt.Sprintf("%s: slot %s is live in %s (flip took %s)", t.App, r.Live, t.Namespace, r.Flip.Round(time.Millisecond))
-			f.Printer().Result(text, map[string]any{"rollout": r, "namespace": t.Namespace, "app": t.App})
+			f.Printer().Result(text, rolloutResult{Rollout: r, Namespace: t.Namespace, App: t.App})
 			return nil
 		},
 	}
-	o.Target.register(cmd.Flags())
+	o.Cluster.register(cmd.Flags())
 	cmd.Flags().BoolVar(&o.Detach, "detach", true, "return after the flip; the next liftoff command parks the old slot after its delay")
 	cmd.Flags().DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another deploy of the app to finish")
 	return cmd
@@ -224,4 +214,11 @@ func appStatus(st *rollout.Status) string {
 		}
 	}
 	return b.String()
+}
+
+// rolloutResult is what promote or rollback did to an app.
+type rolloutResult struct {
+	Rollout   *rollout.Result `json:"rollout"`
+	Namespace string          `json:"namespace"`
+	App       string          `json:"app"`
 }

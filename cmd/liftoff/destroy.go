@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-dev/liftoff/internal/launch"
-	"github.com/liftoff-dev/liftoff/internal/lock"
 )
 
 // DestroyOptions are the flags of `liftoff destroy`.
@@ -51,12 +50,12 @@ func runDestroy(ctx context.Context, o *DestroyOptions) error {
 	if err := f.Confirm(fmt.Sprintf("destroy every resource of stack %s", cfg.Name)); err != nil {
 		return err
 	}
-	d, err := f.LaunchDeps(ctx, cfg, "liftoff destroy", o.LockWait)
+	d, err := f.LaunchDeps(ctx, "liftoff destroy", o.LockWait)
 	if err != nil {
 		return err
 	}
 	res, err := launch.Destroy(ctx, d, launch.DestroyOptions{Config: cfg, KeepState: o.KeepState,
-		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), Self: lock.Self("liftoff destroy", f.Getenv, f.Now()), Force: o.Force, SweepWait: o.Wait})
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), Force: o.Force, SweepWait: o.Wait})
 	if res != nil {
 		printReceipt(f, res, err)
 	}
@@ -73,6 +72,5 @@ func printReceipt(f *Factory, res *launch.DestroyResult, err error) {
 	case res.StateRemoved:
 		text += " and removed from the backend"
 	}
-	f.Printer().Result(text+"\n"+res.Receipt.Text(), map[string]any{"stack": res.Stack, "state_removed": res.StateRemoved,
-		"removed": res.Receipt.Removed, "left": res.Receipt.Left, "clean": res.Receipt.Clean(), "phases": res.Phases})
+	f.Printer().Result(text+"\n"+res.Receipt.Text(), res)
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/liftoff-dev/liftoff/internal/doctor"
 	"github.com/liftoff-dev/liftoff/internal/failure"
-	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // DoctorOptions are the flags of `liftoff doctor`.
@@ -38,7 +37,7 @@ func runDoctor(ctx context.Context, o *DoctorOptions) error {
 	env := doctor.Env{Dir: f.Dir(), Home: f.Home(), Backend: f.Backend(), Getenv: f.Getenv}
 	if name, err := f.StackName(); err == nil {
 		if cfg, err := f.StackConfig(); err == nil {
-			if tg, err := stacks.Targets.For(cfg); err == nil {
+			if tg, err := f.targets().For(cfg); err == nil {
 				env.Stack, env.Plugins = name, tg.Plugins(cfg)
 			}
 		}
@@ -52,7 +51,9 @@ func runDoctor(ctx context.Context, o *DoctorOptions) error {
 			fmt.Fprintf(&b, "  %-34s fix: %s\n", "", r.Fix)
 		}
 	}
-	f.Printer().Result(b.String(), map[string]any{"checks": rs})
+	f.Printer().Result(b.String(), struct {
+		Checks []doctor.Result `json:"checks"`
+	}{rs})
 	if doctor.Failed(rs) {
 		return failure.Newf(failure.Config, "apply the fixes above", "doctor found problems")
 	}

@@ -89,7 +89,7 @@ func TestE2EUp(t *testing.T) {
 	step("change the app, liftoff up (second)")
 	c.changeApp()
 	r = run(append(upArgs, "--json")...)
-	changes, _ := summaryOf(t, r.out).Data["changes"].(map[string]any)
+	changes, _ := summaryOf(t, r.out).Fields()["changes"].(map[string]any)
 	for op, n := range changes {
 		if op != "same" && n.(float64) > 0 {
 			t.Errorf("the infrastructure changed on an app-only change: %v", changes)

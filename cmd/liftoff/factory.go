@@ -19,9 +19,8 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
-	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/ui"
-	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // Factory carries what every command needs; tests substitute any part.
@@ -31,6 +30,8 @@ type Factory struct {
 	Now    func() time.Time
 	// Heartbeat overrides the printer's heartbeat interval (tests).
 	Heartbeat time.Duration
+	// Targets are the targets the CLI serves (nil: stacks.Targets).
+	Targets *target.Registry
 
 	Global GlobalOptions
 
@@ -78,15 +79,14 @@ func (f *Factory) Home() string {
 	return filepath.Join(home, ".liftoff")
 }
 
-// Backend is the state backend URL from --backend, $LIFTOFF_BACKEND or the default.
+// Backend is the state backend URL from --backend, $LIFTOFF_BACKEND or the
+// engine's default under liftoff's home.
 func (f *Factory) Backend() string {
-	if f.Global.Backend != "" {
-		return f.Global.Backend
+	b := f.Global.Backend
+	if b == "" {
+		b = f.Getenv("LIFTOFF_BACKEND")
 	}
-	if b := f.Getenv("LIFTOFF_BACKEND"); b != "" {
-		return b
-	}
-	return "file://" + filepath.Join(f.Home(), "state")
+	return engine.Options{Home: f.Home(), Backend: b}.BackendURL()
 }
 
 // Interactive reports whether liftoff may prompt.
@@ -164,7 +164,7 @@ func (f *Factory) teardownConfig(ctx context.Context, name string) (*config.Stac
 	if eerr != nil {
 		return nil, eerr
 	}
-	rcfg, ok, rerr := launch.RecordedConfig(ctx, eng, stacks.Targets, name)
+	rcfg, ok, rerr := launch.RecordedConfig(ctx, eng, f.targets(), name)
 	if !ok {
 		return nil, err // neither here nor in the backend: the settings-file error says what to do
 	}
@@ -217,33 +217,19 @@ func (f *Factory) Engine(ctx context.Context) (*engine.Engine, error) {
 	return engine.New(ctx, o)
 }
 
-// LockPath is where the stack lock of project/stack lives: beside the state
-// on a file backend, under ~/.liftoff otherwise (the engine's own lock still
-// guards the state on shared backends).
-func (f *Factory) LockPath(project, stack string) string {
-	base := filepath.Join(f.Home(), "locks")
+// LockDir is where stack locks live: beside the state on a file backend,
+// under ~/.liftoff otherwise (the engine's own lock still guards the state
+// on shared backends).
+func (f *Factory) LockDir() string {
 	if dir, ok := engine.FileBackendDir(f.Backend()); ok {
-		base = filepath.Join(dir, ".liftoff", "locks")
+		return filepath.Join(dir, ".liftoff", "locks")
 	}
-	return filepath.Join(base, project, stack+".json")
+	return filepath.Join(f.Home(), "locks")
 }
 
-// Lock takes the stack lock for the command, waiting up to wait.
-func (f *Factory) Lock(ctx context.Context, project, stack, command string, wait time.Duration) (*lock.Lock, error) {
-	p := f.Printer()
-	path := f.LockPath(project, stack)
-	if wait > 0 {
-		if h, _ := lock.Read(path); h != nil && lock.Alive(*h) {
-			p.Infof("waiting up to %s for the lock held by %s", wait, h)
-		}
-	}
-	l, err := lock.Acquire(ctx, path, lock.Self(command, f.Getenv, f.Now()), lock.Options{Wait: wait, Warn: p.Warnf})
-	var held *lock.HeldError
-	if errors.As(err, &held) {
-		return nil, failure.New(failure.Locked, fmt.Errorf("stack %s is %w", stack, err),
-			"wait for that run, queue with --lock-wait 5m, or if it is dead on another machine: liftoff cancel --stack "+stack)
-	}
-	return l, err
+// LockPath is where the stack lock of project/stack lives.
+func (f *Factory) LockPath(project, stack string) string {
+	return launch.StackLock{Dir: f.LockDir()}.Path(project, stack)
 }
 
 // Confirm asks a yes/no question, or requires --yes when liftoff cannot prompt.

@@ -9,8 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liftoff-dev/liftoff/internal/launch"
-	"github.com/liftoff-dev/liftoff/internal/lock"
-	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // StacksGCOptions are the flags of `liftoff stacks gc`.
@@ -41,17 +39,13 @@ func NewCmdStacksGC(f *Factory, runF func(*StacksGCOptions) error) *cobra.Comman
 
 func runStacksGC(ctx context.Context, o *StacksGCOptions) error {
 	f := o.f
-	eng, err := f.Engine(ctx)
+	d, err := f.LaunchDeps(ctx, "liftoff stacks gc", 0)
 	if err != nil {
 		return err
 	}
-	d := launch.Deps{Engine: eng, Printer: f.Printer(), Targets: stacks.Targets, Now: f.Now}
 	res, err := launch.GC(ctx, d, launch.GCOptions{DryRun: o.DryRun, Force: o.Force,
-		KubeDir: filepath.Join(f.Home(), "kube", eng.Project()), Self: lock.Self("liftoff stacks gc", f.Getenv, f.Now()),
-		Config: f.teardownConfig,
-		Lock: func(ctx context.Context, stack string) (func(), error) {
-			return f.stackLock(ctx, eng, stack, "liftoff stacks gc", 0)
-		},
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()),
+		Config:  f.teardownConfig,
 		Confirm: func(what []string) error { return f.Confirm("destroy " + strings.Join(what, ", ")) },
 	})
 	if res == nil {
@@ -63,10 +57,9 @@ func runStacksGC(ctx context.Context, o *StacksGCOptions) error {
 		if len(res.Expired) > 0 {
 			text = "would destroy:\n  " + strings.Join(res.Describe(), "\n  ")
 		}
-		f.Printer().Result(text, map[string]any{"expired": res.Expired, "dry_run": o.DryRun})
+		f.Printer().Result(text, res)
 	case res.Removed != nil || res.Failed != nil:
-		f.Printer().Result(fmt.Sprintf("removed %d expired preview(s): %s", len(res.Removed), strings.Join(res.Removed, ", ")),
-			map[string]any{"removed": res.Removed, "failed": res.Failed, "receipts": res.Receipts})
+		f.Printer().Result(fmt.Sprintf("removed %d expired preview(s): %s", len(res.Removed), strings.Join(res.Removed, ", ")), res)
 	}
 	return err
 }

@@ -71,11 +71,11 @@ func TestInClusterDay2(t *testing.T) {
 
 	c.changeApp()
 	if sum := timed("up, app change only", up...); hasChanges(sum) {
-		t.Errorf("an app-only change changed the infrastructure: %v", sum.Data["changes"])
+		t.Errorf("an app-only change changed the infrastructure: %v", sum.Fields()["changes"])
 	}
 	liveBefore := selector(t, cl, ns)
 	if sum := timed("up, nothing changed", up...); hasChanges(sum) || !strings.Contains(sum.Message, "already serves") || selector(t, cl, ns) != liveBefore {
-		t.Errorf("an up with nothing changed did something: %s, changes %v, live %s (was %s)", sum.Message, sum.Data["changes"], selector(t, cl, ns), liveBefore)
+		t.Errorf("an up with nothing changed did something: %s, changes %v, live %s (was %s)", sum.Message, sum.Fields()["changes"], selector(t, cl, ns), liveBefore)
 	}
 
 	// An unrelated setting: the cache goes; PostgreSQL, its volume and its rows stay.
@@ -188,7 +188,7 @@ func TestInClusterDay2(t *testing.T) {
 
 // phases renders a summary's phase timings: "infrastructure 1.2s, build 3s, ...".
 func phases(ev ui.Event) string {
-	list, _ := ev.Data["phases"].([]any)
+	list, _ := ev.Fields()["phases"].([]any)
 	var parts []string
 	for _, p := range list {
 		m, _ := p.(map[string]any)
@@ -203,7 +203,7 @@ func phases(ev ui.Event) string {
 }
 
 func hasChanges(sum ui.Event) bool {
-	changes, _ := sum.Data["changes"].(map[string]any)
+	changes, _ := sum.Fields()["changes"].(map[string]any)
 	for op, n := range changes {
 		if op != "same" && op != "refresh" && n.(float64) > 0 {
 			return true

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,39 +18,39 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/ui"
-	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // InitOptions are the flags of `liftoff init`.
 type InitOptions struct {
-	f          *Factory
-	Target     string
-	Project    string
-	Kubeconfig string
-	Context    string
-	Registry   string
-	Region     string
-	Nodes      []string
-	SSHKey     string
-	Set        []string
-	SetSecret  []string
-	PreviewOf  string
+	f         *Factory
+	Target    string
+	Project   string
+	Registry  string
+	Set       []string
+	SetSecret []string
+	PreviewOf string
+	// TargetFlags are the values of the flags only a target reads.
+	TargetFlags target.FlagValues
 }
 
 // NewCmdInit creates a stack for a target.
 func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 	o := &InitOptions{f: f}
+	var tflags *targetFlags
 	cmd := &cobra.Command{
 		Use:   "init",
-		Short: "Create a stack for a target: aws, homelab or kubeconfig",
+		Short: "Create a stack for a target: " + strings.Join(f.targets().Names(), ", "),
 		Long: `Create a stack and write its settings to Pulumi.<stack>.yaml. On a terminal,
 init asks for what it needs; otherwise pass flags. Nothing is written unless
-every setting is valid.`,
+every setting is valid.
+
+Targets: ` + targetSummaries(f.targets()) + `.`,
 		Example: `  liftoff init --stack dev --target kubeconfig --context kind-dev --registry ghcr.io/acme/shortener
   liftoff init --stack prod --target aws --region eu-west-1
   liftoff init --stack lab --target homelab --node server:root@192.168.1.10 --node agent:root@192.168.1.11 --ssh-key ~/.ssh/id_ed25519`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.TargetFlags = tflags.Given()
 			if runF != nil {
 				return runF(o)
 			}
@@ -59,21 +58,15 @@ every setting is valid.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.Target, "target", "", "aws, homelab or kubeconfig")
+	fl.StringVar(&o.Target, "target", "", strings.Join(f.targets().Names(), ", "))
 	fl.StringVar(&o.Project, "project", "", "project name when creating Pulumi.yaml (default: the directory's name)")
-	fl.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig target: kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
-	fl.StringVar(&o.Context, "context", "", "kubeconfig target: context in the file (default: its current context)")
-	fl.StringVar(&o.Registry, "registry", "", "kubeconfig/homelab: repository to push images to (default: an in-cluster registry)")
-	fl.StringVar(&o.Region, "region", "", "aws target: region, e.g. eu-west-1")
-	fl.StringArrayVar(&o.Nodes, "node", nil, "homelab target: ROLE:USER@HOST[:PORT], repeatable (role server or agent)")
-	fl.StringVar(&o.SSHKey, "ssh-key", "", "homelab target: private key for every node (default: ssh-agent)")
+	fl.StringVar(&o.Registry, "registry", "", "repository to push images to, for targets that run a registry in the cluster (default: an in-cluster registry)")
+	tflags = registerTargetFlags(f.targets(), target.CommandInit, fl)
 	fl.StringVar(&o.PreviewOf, "preview-of", "", "make the stack a preview of this parent stack: it reuses the parent's cluster and registry")
 	fl.StringArrayVar(&o.Set, "set", nil, "any other setting as KEY=VALUE, repeatable (see liftoff config)")
 	fl.StringArrayVar(&o.SetSecret, "set-secret", nil, "a secret setting as KEY=VALUE (visible in shell history: prefer liftoff config set --secret)")
 	return cmd
 }
-
-var nodeFlagRE = regexp.MustCompile(`^(server|agent):(?:([^@]+)@)?([^:@]+)(?::(\d+))?$`)
 
 func runInit(ctx context.Context, o *InitOptions) error {
 	f := o.f
@@ -88,6 +81,9 @@ func runInit(ctx context.Context, o *InitOptions) error {
 	if _, err := os.Stat(config.StackFilePath(dir, stack)); err == nil {
 		return failure.Newf(failure.Config, "change settings with liftoff config set, or pick another --stack",
 			"stack %s is already initialised in %s", stack, config.StackFilePath(dir, stack))
+	}
+	if err := o.resolveTarget(); err != nil {
+		return err
 	}
 	vals, err := o.values(stack)
 	if err != nil {
@@ -130,8 +126,38 @@ func runInit(ctx context.Context, o *InitOptions) error {
 		return err
 	}
 	text := fmt.Sprintf("Initialised stack %s (%s) in %s\nnext: liftoff preview, then liftoff up", stack, cfg.Target, config.StackFilePath(dir, stack))
-	f.Printer().Result(text, map[string]any{"stack": stack, "target": cfg.Target, "file": config.StackFilePath(dir, stack), "backend": eng.Backend()})
+	f.Printer().Result(text, initResult{Stack: stack, Target: string(cfg.Target), File: config.StackFilePath(dir, stack), Backend: eng.Backend()})
 	return nil
+}
+
+// resolveTarget settles the target (asking on a terminal when none is
+// given), refusing flags that only other targets read.
+func (o *InitOptions) resolveTarget() error {
+	f := o.f
+	names := f.targets().Names()
+	if o.Target == "" && f.Interactive() {
+		t, err := ui.Choose(f.IO, "Where should the stack run?", names, config.DefaultTarget())
+		if err != nil {
+			return err
+		}
+		o.Target = t
+	}
+	if o.Target == "" {
+		return failure.Newf(failure.Config, "pass --target "+strings.Join(names, ", "), "no target given")
+	}
+	if _, known := f.targets().Named(o.Target); !known {
+		return failure.Newf(failure.Config, "pass --target "+strings.Join(names, ", "), "--target %q is not a target", o.Target)
+	}
+	return checkTargetFlags(f.targets(), target.CommandInit, o.TargetFlags, o.Target, o.preview())
+}
+
+// preview reports whether the stack will be a preview of another.
+func (o *InitOptions) preview() bool {
+	preview := o.PreviewOf != ""
+	for _, kv := range o.Set {
+		preview = preview || strings.HasPrefix(kv, "previewOf=")
+	}
+	return preview
 }
 
 // values gathers the stack's settings from flags, asking on a terminal for
@@ -139,30 +165,13 @@ func runInit(ctx context.Context, o *InitOptions) error {
 func (o *InitOptions) values(stack string) (config.Values, error) {
 	f := o.f
 	vals := config.Values{}
-	if o.Target == "" && f.Interactive() {
-		t, err := ui.Choose(f.IO, "Where should the stack run?", stacks.Targets.Names(), string(config.DefaultTarget))
-		if err != nil {
-			return nil, err
-		}
-		o.Target = t
-	}
-	if o.Target == "" {
-		return nil, failure.Newf(failure.Config, "pass --target "+strings.Join(stacks.Targets.Names(), ", "), "no target given")
-	}
-	tg, known := stacks.Targets.Named(o.Target)
-	if !known {
-		return nil, failure.Newf(failure.Config, "pass --target "+strings.Join(stacks.Targets.Names(), ", "), "--target %q is not a target", o.Target)
-	}
+	tg, _ := f.targets().Named(o.Target)
 	vals["liftoff:target"] = config.Plain(o.Target)
 	ask := func(question, def string) (string, error) {
 		if !f.Interactive() {
 			return def, nil
 		}
 		return ui.Ask(f.IO, fmt.Sprintf("%s [%s]: ", question, def), def)
-	}
-	preview := o.PreviewOf != ""
-	for _, kv := range o.Set {
-		preview = preview || strings.HasPrefix(kv, "previewOf=")
 	}
 	if o.PreviewOf != "" {
 		vals["liftoff:previewOf"] = config.Plain(o.PreviewOf)
@@ -175,12 +184,8 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 		}
 	}
 	// A preview's cluster and registry come from its parent's outputs.
-	if !preview {
-		nodes, err := o.nodes()
-		if err != nil {
-			return nil, err
-		}
-		tvals, err := tg.InitValues(target.InitInput{Kubeconfig: o.Kubeconfig, Context: o.Context, Region: o.Region, Nodes: nodes, Ask: ask, Getenv: f.Getenv})
+	if !o.preview() {
+		tvals, err := tg.InitValues(target.InitInput{Flags: o.TargetFlags, Ask: ask, Getenv: f.Getenv})
 		if err != nil {
 			return nil, err
 		}
@@ -200,29 +205,6 @@ func (o *InitOptions) values(stack string) (config.Values, error) {
 		}
 	}
 	return vals, nil
-}
-
-func (o *InitOptions) nodes() ([]map[string]any, error) {
-	var out []map[string]any
-	for i, n := range o.Nodes {
-		m := nodeFlagRE.FindStringSubmatch(n)
-		if m == nil {
-			return nil, failure.Newf(failure.Config, "use --node server:root@192.168.1.10:22", "--node %q (number %d) is not ROLE:USER@HOST[:PORT]", n, i+1)
-		}
-		node := map[string]any{"role": m[1], "host": m[3]}
-		if m[2] != "" {
-			node["user"] = m[2]
-		}
-		if m[4] != "" {
-			port, _ := strconv.Atoi(m[4])
-			node["port"] = port
-		}
-		if o.SSHKey != "" {
-			node["key"] = o.SSHKey
-		}
-		out = append(out, node)
-	}
-	return out, nil
 }
 
 func setKV(vals config.Values, kv string, secret bool) error {
@@ -265,4 +247,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// initResult is the stack init created, and where.
+type initResult struct {
+	Stack   string `json:"stack"`
+	Target  string `json:"target"`
+	File    string `json:"file"`
+	Backend string `json:"backend"`
 }

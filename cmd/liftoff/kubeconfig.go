@@ -58,11 +58,11 @@ func runKubeconfig(ctx context.Context, o *KubeconfigOptions) error {
 	cfg, outs := open.Config, open.Outputs
 	doc, _ := outs[outputs.KubeconfigContent].Value.(string)
 	if doc == "" {
-		return failure.Newf(failure.NotFound, "run liftoff up first; kubeconfig stacks use the file in liftoff:kubeconfig",
+		return failure.Newf(failure.NotFound, "run liftoff up first; a stack on a cluster you already have uses that cluster's own kubeconfig (liftoff config get)",
 			"stack %s has no kubeconfig output", cfg.Name)
 	}
 	if !o.Merge {
-		f.Printer().Result(strings.TrimRight(doc, "\n"), map[string]any{"kubeconfig": doc})
+		f.Printer().Result(strings.TrimRight(doc, "\n"), kubeconfigResult{Kubeconfig: doc})
 		return nil
 	}
 	path := o.Path
@@ -80,6 +80,13 @@ func runKubeconfig(ctx context.Context, o *KubeconfigOptions) error {
 	if err != nil {
 		return err
 	}
-	f.Printer().Result("merged context "+strings.Join(added, ", ")+" into "+path, map[string]any{"path": path, "contexts": added})
+	f.Printer().Result("merged context "+strings.Join(added, ", ")+" into "+path, kubeconfigResult{Path: path, Contexts: added})
 	return nil
+}
+
+// kubeconfigResult is the stack's kubeconfig, or where it was merged.
+type kubeconfigResult struct {
+	Kubeconfig string   `json:"kubeconfig,omitempty"`
+	Path       string   `json:"path,omitempty"`
+	Contexts   []string `json:"contexts,omitempty"`
 }

@@ -8,10 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/liftoff-dev/liftoff/internal/config"
-	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/launch"
-	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // PreviewOptions are the flags of `liftoff preview`.
@@ -49,44 +46,31 @@ func runPreview(ctx context.Context, o *PreviewOptions) error {
 	if err != nil {
 		return err
 	}
-	d, err := f.LaunchDeps(ctx, cfg, "liftoff preview", 0)
+	d, err := f.LaunchDeps(ctx, "liftoff preview", 0)
 	if err != nil {
 		return err
 	}
-	changes, steps, err := launch.Preview(ctx, d, cfg, o.Refresh)
+	res, err := launch.Preview(ctx, d, cfg, o.Refresh)
 	if err != nil {
 		return err
 	}
-	ops := make([]string, 0, len(changes))
-	data := map[string]any{}
-	for op, n := range changes {
+	ops := make([]string, 0, len(res.Changes))
+	for op, n := range res.Changes {
 		ops = append(ops, fmt.Sprintf("%d to %s", n, op))
-		data[op] = n
 	}
 	sort.Strings(ops)
 	text := "no changes"
-	if changes.HasChanges() {
+	if res.Changes.HasChanges() {
 		text = "changes: " + strings.Join(ops, ", ")
-		for _, s := range steps {
+		for _, s := range res.Steps {
 			if s.Op != "refresh" {
 				text += fmt.Sprintf("\n  %-8s %s %s", s.Op, s.Type, s.Name)
 			}
 		}
 	}
-	result := map[string]any{"stack": cfg.Name, "changes": data, "steps": steps}
-	if est := stackCost(cfg); est != nil {
-		text += "\n" + est.String()
-		result["cost"] = est
+	if res.Cost != nil {
+		text += "\n" + res.Cost.String()
 	}
-	f.Printer().Result(text, result)
+	f.Printer().Result(text, res)
 	return nil
-}
-
-// stackCost is the monthly estimate of cfg's target, nil when it has none.
-func stackCost(cfg *config.Stack) *cost.Estimate {
-	tg, err := stacks.Targets.For(cfg)
-	if err != nil {
-		return nil
-	}
-	return tg.Cost(cfg)
 }

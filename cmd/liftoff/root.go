@@ -11,8 +11,10 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "liftoff",
 		Short: "From works-on-my-laptop to live, observable and safely deployable",
-		Long: `liftoff stands up a stack (aws, homelab or an existing cluster) with Pulumi,
-builds the app's image without a Docker daemon, and rolls it out blue-green.
+		Long: `liftoff stands up a stack with Pulumi, builds the app's image without a
+Docker daemon, and rolls it out blue-green.
+
+Targets: ` + targetSummaries(f.targets()) + `.
 
 Results go to stdout, progress to stderr; --json writes NDJSON events to stdout.`,
 		SilenceErrors: true,
@@ -51,9 +53,9 @@ Results go to stdout, progress to stderr; --json writes NDJSON events to stdout.
 		NewCmdCancel(f, nil),
 		NewCmdDoctor(f, nil),
 		NewCmdVersion(f),
-		NewCmdEKSToken(f, nil),
 		NewCmdKubeconfig(f, nil),
 	)
+	root.AddCommand(targetCommands(f)...)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	return root
 }

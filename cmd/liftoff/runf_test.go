@@ -41,6 +41,8 @@ func replaceRun(cmd *cobra.Command, f *Factory, capture func(any) error) {
 		fresh = NewCmdDeploy(f, func(o *DeployOptions) error { return capture(o) })
 	case "liftoff rollback":
 		fresh = NewCmdRollback(f, func(o *RolloutOptions) error { return capture(o) })
+	case "liftoff promote":
+		fresh = NewCmdPromote(f, func(o *RolloutOptions) error { return capture(o) })
 	case "liftoff doctor":
 		fresh = NewCmdDoctor(f, func(o *DoctorOptions) error { return capture(o) })
 	case "liftoff stacks ls":
@@ -55,8 +57,6 @@ func replaceRun(cmd *cobra.Command, f *Factory, capture func(any) error) {
 		fresh = NewCmdStacksGC(f, func(o *StacksGCOptions) error { return capture(o) })
 	case "liftoff kubeconfig":
 		fresh = NewCmdKubeconfig(f, func(o *KubeconfigOptions) error { return capture(o) })
-	case "liftoff eks-token":
-		fresh = NewCmdEKSToken(f, func(o *EKSTokenOptions) error { return capture(o) })
 	case "liftoff logs":
 		fresh = NewCmdLogs(f, func(o *LogsOptions) error { return capture(o) })
 	case "liftoff exec":

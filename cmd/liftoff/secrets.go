@@ -33,15 +33,14 @@ DATABASE_URL and CACHE_URL come from the stack and cannot be set here.`,
 // SecretsSetOptions are the flags of `liftoff secrets set` and `unset`.
 type SecretsSetOptions struct {
 	f         *Factory
-	Target    ClusterFlags
+	Cluster   ClusterFlags
 	Set       map[string]string
 	Unset     []string
 	FromStdin string // the one KEY given without =VALUE
 	NoRestart bool
 	LockWait  time.Duration
-	Smoke     string
-	// ReadyTimeout bounds the wait for the restarted slot.
-	ReadyTimeout time.Duration
+	// Rollout is how the change rolls out: --smoke, --ready-timeout.
+	Rollout rollout.DeployOptions
 }
 
 // NewCmdSecretsSet sets secrets and rolls them out.
@@ -72,7 +71,7 @@ func NewCmdSecretsSet(f *Factory, runF func(*SecretsSetOptions) error) *cobra.Co
 					return err
 				}
 			}
-			if _, err := smokeMode(o.Smoke); err != nil {
+			if err := checkRollout(o.Rollout); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -101,7 +100,7 @@ func NewCmdSecretsUnset(f *Factory, runF func(*SecretsSetOptions) error) *cobra.
 				}
 			}
 			o.Unset = args
-			if _, err := smokeMode(o.Smoke); err != nil {
+			if err := checkRollout(o.Rollout); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -116,11 +115,11 @@ func NewCmdSecretsUnset(f *Factory, runF func(*SecretsSetOptions) error) *cobra.
 
 func (o *SecretsSetOptions) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	o.Target.register(fl)
+	o.Cluster.register(fl)
 	fl.BoolVar(&o.NoRestart, "no-restart", false, "only store the change; the next deploy or up applies it")
 	fl.DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another deploy of the app to finish")
-	fl.StringVar(&o.Smoke, "smoke", "auto", "smoke test before the flip: auto, on, off")
-	fl.DurationVar(&o.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail when the restarted slot is not ready within this")
+	fl.StringVar((*string)(&o.Rollout.Smoke), "smoke", string(rollout.SmokeAuto), "smoke test before the flip: auto, on, off")
+	fl.DurationVar(&o.Rollout.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail when the restarted slot is not ready within this")
 }
 
 func runSecretsSet(ctx context.Context, o *SecretsSetOptions) error {
@@ -136,14 +135,13 @@ func runSecretsSet(ctx context.Context, o *SecretsSetOptions) error {
 	if err := change.Validate(); err != nil {
 		return err
 	}
-	smoke, _ := smokeMode(o.Smoke)
 	open, err := f.OpenStack(ctx)
 	if err != nil {
 		return err
 	}
 	var t launch.Site
 	if !o.NoRestart {
-		if t, _, err = f.Site(ctx, o.Target); err != nil {
+		if t, _, err = f.Site(ctx, o.Cluster); err != nil {
 			return err
 		}
 	}
@@ -151,15 +149,15 @@ func runSecretsSet(ctx context.Context, o *SecretsSetOptions) error {
 	if !o.NoRestart {
 		p.StartPhase("secrets")
 	}
-	res, err := launch.SetSecrets(ctx, launch.Deps{Printer: p, Now: f.Now}, launch.SecretsOptions{Stack: open.Stack, Target: t, Change: change,
-		NoRestart: o.NoRestart, LockWait: o.LockWait, Smoke: smoke, ReadyTimeout: o.ReadyTimeout, Self: lock.Self("liftoff secrets", f.Getenv, f.Now())})
+	res, err := launch.SetSecrets(ctx, launch.Deps{Printer: p, Now: f.Now}, launch.SecretsOptions{Stack: open.Stack, Site: t, Change: change,
+		NoRestart: o.NoRestart, LockWait: o.LockWait, Rollout: o.Rollout, Self: lock.Self("liftoff secrets", f.Getenv, f.Now())})
 	if !o.NoRestart {
 		p.EndPhase("secrets", err)
 	}
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"stack": open.Config.Name, "names": res.Names, "version": res.Version, "changed": res.Changed, "stored": res.Stored}
+	res.Stack = open.Config.Name
 	var text string
 	switch {
 	case !res.Changed && res.Deploy == nil:
@@ -168,17 +166,16 @@ func runSecretsSet(ctx context.Context, o *SecretsSetOptions) error {
 		text = fmt.Sprintf("stored secrets version %s (stack %s); the next deploy or up applies it", orDash(res.Version), open.Config.Name)
 	default:
 		r := res.Deploy.Result
-		data["rollout"] = r
 		text = fmt.Sprintf("%s: slot %s is live with secrets version %s (image %s unchanged)", t.App, r.Live, orDash(res.Version), res.Deploy.Image)
 	}
-	p.Result(text, data)
+	p.Result(text, res)
 	return nil
 }
 
 // SecretsLsOptions are the flags of `liftoff secrets ls`.
 type SecretsLsOptions struct {
-	f      *Factory
-	Target ClusterFlags
+	f       *Factory
+	Cluster ClusterFlags
 }
 
 // NewCmdSecretsLs lists names and versions, never values.
@@ -196,7 +193,7 @@ func NewCmdSecretsLs(f *Factory, runF func(*SecretsLsOptions) error) *cobra.Comm
 			return runSecretsLs(cmd.Context(), o)
 		},
 	}
-	o.Target.register(cmd.Flags())
+	o.Cluster.register(cmd.Flags())
 	return cmd
 }
 
@@ -209,7 +206,7 @@ func runSecretsLs(ctx context.Context, o *SecretsLsOptions) error {
 	d := launch.Deps{Printer: f.Printer(), Now: f.Now}
 	var tp *launch.Site
 	if last, err := open.Stack.LastUpdate(ctx); err == nil && last != nil {
-		if t, _, err := f.Site(ctx, o.Target); err == nil {
+		if t, _, err := f.Site(ctx, o.Cluster); err == nil {
 			tp = &t
 		}
 	}
@@ -238,6 +235,7 @@ func runSecretsLs(ctx context.Context, o *SecretsLsOptions) error {
 		}
 		fmt.Fprintf(&b, "  slot %-5s runs version %s (%s%s)\n", s.Slot, orDash(s.Secrets), state, role)
 	}
-	f.Printer().Result(b.String(), map[string]any{"stack": open.Config.Name, "secrets": ls.Secrets, "version": ls.Version, "slots": ls.Slots, "live": ls.Live})
+	ls.Stack = open.Config.Name
+	f.Printer().Result(b.String(), ls)
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/liftoff-dev/liftoff/internal/engine"
 )
 
 // NewCmdStacks groups the commands over all of a project's stacks.
@@ -66,7 +68,9 @@ func runStacksLs(ctx context.Context, o *StacksLsOptions) error {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", s.Name, updated, s.Resources, orDash(s.Tags["liftoff:preview-of"]), orDash(s.Tags["liftoff:expires"]))
 	}
 	w.Flush()
-	f.Printer().Result(b.String(), map[string]any{"stacks": list})
+	f.Printer().Result(b.String(), struct {
+		Stacks []engine.StackSummary `json:"stacks"`
+	}{list})
 	return nil
 }
 

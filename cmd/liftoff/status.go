@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
@@ -54,10 +55,7 @@ func runStatus(ctx context.Context, o *StatusOptions) error {
 	if h, _ := lock.Read(f.LockPath(eng.Project(), cfg.Name)); h != nil {
 		holders = append(holders, *h)
 	}
-	data := map[string]any{
-		"stack": cfg.Name, "target": cfg.Target, "backend": eng.Backend(),
-		"outputs": outs.Masked(), "last_update": last, "locks": holders,
-	}
+	data := statusResult{Stack: cfg.Name, Target: string(cfg.Target), Backend: eng.Backend(), Outputs: outs.Masked(), LastUpdate: last, Locks: holders}
 	var b strings.Builder
 	fmt.Fprintf(&b, "stack     %s (%s)\nbackend   %s\n", cfg.Name, cfg.Target, eng.Backend())
 	if last == nil {
@@ -88,7 +86,7 @@ func runStatus(ctx context.Context, o *StatusOptions) error {
 		for k, v := range outs {
 			masked[k] = v.Value
 		}
-		data["outputs"] = masked
+		data.Outputs = masked
 	}
 	for _, k := range keys {
 		fmt.Fprintf(&b, "  %-22s %v\n", k, masked[k])
@@ -99,10 +97,10 @@ func runStatus(ctx context.Context, o *StatusOptions) error {
 	if last != nil {
 		if st, err := f.appStatus(ctx); err != nil {
 			fmt.Fprintf(&b, "app       unavailable: %v\n", err)
-			data["app_error"] = err.Error()
+			data.AppError = err.Error()
 		} else {
 			b.WriteString(appStatus(st))
-			data["app"] = st
+			data.App = st
 		}
 	}
 	f.Printer().Result(b.String(), data)
@@ -145,4 +143,17 @@ func (f *Factory) appStatus(ctx context.Context) (*rollout.Status, error) {
 		return nil, err
 	}
 	return e.Status(ctx)
+}
+
+// statusResult is `liftoff status`: the stack, its last update, its locks
+// and the app's slots.
+type statusResult struct {
+	Stack      string             `json:"stack"`
+	Target     string             `json:"target"`
+	Backend    string             `json:"backend"`
+	Outputs    map[string]any     `json:"outputs"`
+	LastUpdate *engine.LastUpdate `json:"last_update"`
+	Locks      []lock.Holder      `json:"locks"`
+	App        *rollout.Status    `json:"app,omitempty"`
+	AppError   string             `json:"app_error,omitempty"`
 }

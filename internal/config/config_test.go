@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"os"
@@ -6,7 +6,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/stacks"
+	"github.com/liftoff-dev/liftoff/stacks/aws"
+	"github.com/liftoff-dev/liftoff/stacks/homelab"
+	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
 )
+
+// The targets register their settings with the config; these tests parse
+// them as liftoff does.
+var _ = stacks.Targets
+
+func awsOf(s *Stack) *aws.Config       { return s.Section.(*aws.Config) }
+func labOf(s *Stack) *homelab.Config   { return s.Section.(*homelab.Config) }
+func kcOf(s *Stack) *kubeconfig.Config { return s.Section.(*kubeconfig.Config) }
 
 func vals(kv ...string) Values {
 	v := Values{}
@@ -25,7 +39,7 @@ func TestParseValid(t *testing.T) {
 	}
 	if s.App.Name != "shortener" || s.App.Namespace != "shortener" || s.App.Replicas != 2 || s.Database.Mode != "in-cluster" ||
 		s.Cache.Mode != "in-cluster" || !s.Observability.Enabled || s.Observability.Retention != 7*24*time.Hour ||
-		s.ScaleDownDelay != 5*time.Minute || s.Kubeconfig.Path != "/k" || s.Registry.Repository != "127.0.0.1:5000/app" || s.Preview != nil {
+		s.ScaleDownDelay != 5*time.Minute || kcOf(s).Path != "/k" || s.Registry.Repository != "127.0.0.1:5000/app" || s.Preview != nil {
 		t.Errorf("defaults: %+v", s)
 	}
 
@@ -33,18 +47,18 @@ func TestParseValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Database.Mode != "rds" || a.AWS.Nodes.Capacity != "spot" || len(a.AWS.Nodes.InstanceTypes) < 3 || a.AWS.Nodes.Arch != "amd64" ||
-		a.AWS.EKSVersion != DefaultEKSVersion || a.AWS.ServiceCIDR != "172.20.0.0/16" {
-		t.Errorf("aws defaults: %+v", a.AWS)
+	if a.Database.Mode != "rds" || awsOf(a).Nodes.Capacity != "spot" || len(awsOf(a).Nodes.InstanceTypes) < 3 || awsOf(a).Nodes.Arch != "amd64" ||
+		awsOf(a).EKSVersion != aws.DefaultEKSVersion || awsOf(a).ServiceCIDR != "172.20.0.0/16" {
+		t.Errorf("aws defaults: %+v", awsOf(a))
 	}
 
 	h, err := Parse("lab", vals("liftoff:target", "homelab", "liftoff:nodes", twoNodes))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h.Homelab.Servers()) != 1 || len(h.Homelab.Agents()) != 1 || h.Homelab.Nodes[1].User != "root" || h.Homelab.Nodes[1].Port != 22 ||
-		h.Homelab.K3sVersion != DefaultK3sVersion || h.Homelab.Nodes[0].Name != "" {
-		t.Errorf("homelab: %+v", h.Homelab)
+	if len(labOf(h).Servers()) != 1 || len(labOf(h).Agents()) != 1 || labOf(h).Nodes[1].User != "root" || labOf(h).Nodes[1].Port != 22 ||
+		labOf(h).K3sVersion != homelab.DefaultK3sVersion || labOf(h).Nodes[0].Name != "" {
+		t.Errorf("homelab: %+v", labOf(h))
 	}
 
 	// A preview of an aws parent: no aws settings (the parent's outputs say
@@ -53,14 +67,14 @@ func TestParseValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Preview == nil || p.Preview.TTL != 48*time.Hour || p.App.Namespace != "shortener-pr-42" || p.AWS != nil ||
+	if p.Preview == nil || p.Preview.TTL != 48*time.Hour || p.App.Namespace != "shortener-pr-42" || p.Section != nil ||
 		p.Database.Mode != "in-cluster" || p.Cache.Mode != "in-cluster" || p.Observability.Enabled {
 		t.Errorf("preview: %+v %+v %+v %+v", p.Preview, p.App, p.Database, p.Observability)
 	}
 }
 
 func TestParseErrors(t *testing.T) {
-	aws := []string{"liftoff:target", "aws", "aws:region", "eu-west-1"}
+	awsv := []string{"liftoff:target", "aws", "aws:region", "eu-west-1"}
 	kc := []string{"liftoff:target", "kubeconfig", "liftoff:kubeconfig", "/k"}
 	lab := []string{"liftoff:target", "homelab"}
 	cases := []struct {
@@ -89,26 +103,26 @@ func TestParseErrors(t *testing.T) {
 		{"ttl without preview", "dev", vals(append(kc, "liftoff:ttl", "1h")...), "liftoff:ttl", "preview"},
 		{"preview of itself", "pr-1", vals("liftoff:target", "kubeconfig", "liftoff:previewOf", "pr-1"), "liftoff:previewOf", "itself"},
 		{"preview with its own cluster", "pr-1", vals(append(kc, "liftoff:previewOf", "prod")...), "liftoff:kubeconfig", "parent stack's outputs"},
-		{"preview with its own region", "pr-1", vals(append(aws, "liftoff:previewOf", "prod")...), "aws:region", "parent stack's outputs"},
+		{"preview with its own region", "pr-1", vals(append(awsv, "liftoff:previewOf", "prod")...), "aws:region", "parent stack's outputs"},
 		{"preview with rds", "pr-1", vals("liftoff:target", "aws", "liftoff:previewOf", "prod", "liftoff:database", "rds"), "liftoff:database", "in-cluster"},
 		{"preview sets the parent's limit", "pr-1", vals("liftoff:target", "kubeconfig", "liftoff:previewOf", "prod", "liftoff:maxPreviews", "3"), "liftoff:maxPreviews", "set it on prod"},
 		{"preview with observability", "pr-1", vals("liftoff:target", "kubeconfig", "liftoff:previewOf", "prod", "liftoff:observability", "true"), "liftoff:observability", "parent"},
 		{"bad preview domain", "prod", vals(append(kc, "liftoff:previewDomain", "not a domain")...), "liftoff:previewDomain", ""},
 		{"region missing", "dev", vals("liftoff:target", "aws"), "aws:region", "eu-west-1"},
 		{"region bad", "dev", vals("liftoff:target", "aws", "aws:region", "europe"), "aws:region", "AWS region"},
-		{"cidr", "dev", vals(append(aws, "liftoff:vpcCidr", "10.0.0.0/8")...), "liftoff:vpcCidr", "/16 and /20"},
-		{"cidr public", "dev", vals(append(aws, "liftoff:vpcCidr", "8.8.0.0/16")...), "liftoff:vpcCidr", "private"},
-		{"cidr unmasked", "dev", vals(append(aws, "liftoff:vpcCidr", "10.0.1.0/16")...), "liftoff:vpcCidr", "CIDR"},
-		{"az count", "dev", vals(append(aws, "liftoff:azCount", "4")...), "liftoff:azCount", "from 2 to 3"},
-		{"nat", "dev", vals(append(aws, "liftoff:nat", "gateway")...), "liftoff:nat", "single, per-az, none"},
-		{"eks version", "dev", vals(append(aws, "liftoff:eksVersion", "1.20")...), "liftoff:eksVersion", "1.32-1.34"},
-		{"instance type", "dev", vals(append(aws, "liftoff:nodeInstanceTypes", `["t3.large","big"]`)...), "liftoff:nodeInstanceTypes[1]", "instance type"},
-		{"spot diversity", "dev", vals(append(aws, "liftoff:nodeInstanceTypes", `["t3.large","t3a.large"]`)...), "liftoff:nodeInstanceTypes", "at least 3"},
-		{"arch mix", "dev", vals(append(aws, "liftoff:nodeInstanceTypes", `["t3.large","t3a.large","t4g.large"]`)...), "liftoff:nodeInstanceTypes", "arm64"},
-		{"node sizes", "dev", vals(append(aws, "liftoff:nodeMin", "3", "liftoff:nodeMax", "2")...), "liftoff:nodeDesired", "between"},
-		{"log types", "dev", vals(append(aws, "liftoff:clusterLogTypes", `["api","everything"]`)...), "liftoff:clusterLogTypes[1]", "one of"},
-		{"deployer arn", "dev", vals(append(aws, "liftoff:deployers", `["bob"]`)...), "liftoff:deployers[0]", "ARN"},
-		{"cert without domain", "dev", vals(append(aws, "liftoff:certificateArn", "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123")...), "liftoff:certificateArn", "domain"},
+		{"cidr", "dev", vals(append(awsv, "liftoff:vpcCidr", "10.0.0.0/8")...), "liftoff:vpcCidr", "/16 and /20"},
+		{"cidr public", "dev", vals(append(awsv, "liftoff:vpcCidr", "8.8.0.0/16")...), "liftoff:vpcCidr", "private"},
+		{"cidr unmasked", "dev", vals(append(awsv, "liftoff:vpcCidr", "10.0.1.0/16")...), "liftoff:vpcCidr", "CIDR"},
+		{"az count", "dev", vals(append(awsv, "liftoff:azCount", "4")...), "liftoff:azCount", "from 2 to 3"},
+		{"nat", "dev", vals(append(awsv, "liftoff:nat", "gateway")...), "liftoff:nat", "single, per-az, none"},
+		{"eks version", "dev", vals(append(awsv, "liftoff:eksVersion", "1.20")...), "liftoff:eksVersion", "1.32-1.34"},
+		{"instance type", "dev", vals(append(awsv, "liftoff:nodeInstanceTypes", `["t3.large","big"]`)...), "liftoff:nodeInstanceTypes[1]", "instance type"},
+		{"spot diversity", "dev", vals(append(awsv, "liftoff:nodeInstanceTypes", `["t3.large","t3a.large"]`)...), "liftoff:nodeInstanceTypes", "at least 3"},
+		{"arch mix", "dev", vals(append(awsv, "liftoff:nodeInstanceTypes", `["t3.large","t3a.large","t4g.large"]`)...), "liftoff:nodeInstanceTypes", "arm64"},
+		{"node sizes", "dev", vals(append(awsv, "liftoff:nodeMin", "3", "liftoff:nodeMax", "2")...), "liftoff:nodeDesired", "between"},
+		{"log types", "dev", vals(append(awsv, "liftoff:clusterLogTypes", `["api","everything"]`)...), "liftoff:clusterLogTypes[1]", "one of"},
+		{"deployer arn", "dev", vals(append(awsv, "liftoff:deployers", `["bob"]`)...), "liftoff:deployers[0]", "ARN"},
+		{"cert without domain", "dev", vals(append(awsv, "liftoff:certificateArn", "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123")...), "liftoff:certificateArn", "domain"},
 		{"nodes missing", "dev", vals(lab...), "liftoff:nodes", "is not set"},
 		{"nodes not a list", "dev", vals(append(lab, "liftoff:nodes", `"10.0.0.1"`)...), "liftoff:nodes", "list"},
 		{"no server", "dev", vals(append(lab, "liftoff:nodes", `[{"host":"a","role":"agent"}]`)...), "liftoff:nodes", "no server"},
@@ -183,9 +197,9 @@ config:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.App.Replicas != 3 || s.Observability.Enabled || !s.Homelab.SudoPassword.IsSet() || s.Homelab.SudoPassword.Known() ||
-		s.Homelab.Nodes[0].Port != 2222 {
-		t.Errorf("got %+v %+v", s, s.Homelab)
+	if s.App.Replicas != 3 || s.Observability.Enabled || !labOf(s).SudoPassword.IsSet() || labOf(s).SudoPassword.Known() ||
+		labOf(s).Nodes[0].Port != 2222 {
+		t.Errorf("got %+v %+v", s, labOf(s))
 	}
 	if _, err := ReadStackFile(dir, "prod"); err == nil {
 		t.Error("missing stack file accepted")
@@ -195,7 +209,7 @@ config:
 func TestInstanceArch(t *testing.T) {
 	for typ, want := range map[string]string{"t3.large": "amd64", "t4g.large": "arm64", "m7gd.xlarge": "arm64", "c6gn.large": "arm64",
 		"g5.xlarge": "amd64", "m5dn.large": "amd64", "inf2.xlarge": "amd64", "m6i.large": "amd64"} {
-		if got := InstanceArch(typ); got != want {
+		if got := aws.InstanceArch(typ); got != want {
 			t.Errorf("%s: %s, want %s", typ, got, want)
 		}
 	}

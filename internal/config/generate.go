@@ -6,7 +6,7 @@ import (
 
 // Missing lists the generated secrets (Key.Generated) the stack needs and
 // does not have yet: the in-cluster database's, registry's and Grafana's
-// passwords and the k3s join token, by what the config runs.
+// passwords and the target's own (its spec's Missing), by what the config runs.
 func Missing(s *Stack) []string {
 	var out []string
 	need := func(key string, needed bool, have Secret) {
@@ -15,10 +15,10 @@ func Missing(s *Stack) []string {
 		}
 	}
 	need("liftoff:databasePassword", s.Database.Mode == "in-cluster", s.Database.Password)
-	need("liftoff:registryPassword", s.Preview == nil && (s.Target == Homelab || s.Target == Kubeconfig) && s.Registry.Repository == "", s.Registry.Password)
+	need("liftoff:registryPassword", s.UsesClusterServices() && s.Registry.Repository == "", s.Registry.Password)
 	need("liftoff:grafanaPassword", s.Observability.Enabled, s.Observability.GrafanaPassword)
-	if s.Homelab != nil {
-		need("liftoff:k3sToken", true, s.Homelab.Token)
+	if spec, ok := Spec(s.Target); ok && spec.Missing != nil && s.Preview == nil {
+		out = append(out, spec.Missing(s)...)
 	}
 	return out
 }

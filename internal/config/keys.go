@@ -19,6 +19,9 @@ type Key struct {
 	Doc     string
 	// Generated secrets are made by liftoff when a stack needs them (Generate).
 	Generated bool
+	// clusterServices keys are read by the targets whose spec has
+	// ClusterServices (the registry and storage settings).
+	clusterServices bool
 }
 
 // Secret reports whether the key must be stored with --secret.
@@ -36,17 +39,11 @@ func (k Key) TargetList() string {
 	return strings.Join(names, " or ")
 }
 
-var (
-	onlyAWS        = []TargetName{AWS}
-	onlyHomelab    = []TargetName{Homelab}
-	onlyKubeconfig = []TargetName{Kubeconfig}
-	clusterOwners  = []TargetName{Homelab, Kubeconfig}
-)
-
-// Keys lists every key liftoff reads, in the config reference's order.
+// Keys lists every key liftoff reads, in the config reference's order:
+// the shared ones below, then each registered target's (RegisterTarget).
 var Keys = []Key{
 	// Every target.
-	{Name: "liftoff:target", Type: "string", Doc: "Where the stack runs: `aws`, `homelab` or `kubeconfig`. Set by `liftoff init`."},
+	{Name: "liftoff:target", Type: "string", Doc: "Where the stack runs: one of the targets below. Set by `liftoff init`."},
 	{Name: "liftoff:app", Type: "string", Default: DefaultApp, Doc: "Application name: Helm release prefix and Service name (DNS label, at most 40 characters)."},
 	{Name: "liftoff:namespace", Type: "string", Default: "<app>, or <app>-<stack> for previews", Doc: "Kubernetes namespace of the application."},
 	{Name: "liftoff:replicas", Type: "int", Default: strconv.Itoa(DefaultReplicas), Doc: "Replicas per slot (1-50)."},
@@ -70,51 +67,13 @@ var Keys = []Key{
 	{Name: "liftoff:appSecrets", Type: "secret", Doc: "The app's own environment variables, encrypted as one JSON object. Managed by `liftoff secrets set/unset/ls`, not by `config set`."},
 	{Name: "liftoff:grafanaPassword", Type: "secret", Generated: true, Doc: "Grafana's admin password. Generated like `databasePassword`."},
 
-	// aws.
-	{Name: "aws:region", Targets: onlyAWS, Type: "string", Doc: "AWS region, e.g. `eu-west-1`."},
-	{Name: "liftoff:vpcCidr", Targets: onlyAWS, Type: "string", Default: "10.0.0.0/16", Doc: "VPC CIDR block (/16 to /20)."},
-	{Name: "liftoff:azCount", Targets: onlyAWS, Type: "int", Default: "2", Doc: "Availability zones (2 or 3)."},
-	{Name: "liftoff:nat", Targets: onlyAWS, Type: "string", Default: "single", Doc: "NAT gateways: `single`, `per-az` (HA), or `none` (dev: nodes in public subnets)."},
-	{Name: "liftoff:eksVersion", Targets: onlyAWS, Type: "string", Default: DefaultEKSVersion, Doc: "EKS Kubernetes version (`1.N`)."},
-	{Name: "liftoff:clusterLogTypes", Targets: onlyAWS, Type: "list", Default: `["api","audit","authenticator"]`, Doc: "Control-plane log types sent to CloudWatch: any of api, audit, authenticator, controllerManager, scheduler."},
-	{Name: "liftoff:deployers", Targets: onlyAWS, Type: "list", Doc: "IAM principal ARNs given cluster-admin access entries, besides the identity running liftoff."},
-	{Name: "liftoff:nodeCapacity", Targets: onlyAWS, Type: "string", Default: "spot", Doc: "Node capacity type: `spot` or `on-demand`."},
-	{Name: "liftoff:nodeInstanceTypes", Targets: onlyAWS, Type: "list", Default: `["t3.large","t3a.large","m5.large","m5a.large","m6i.large"]`, Doc: "Instance types of the node group; spot needs at least " + strconv.Itoa(MinSpotInstanceTypes) + " for diversity."},
-	{Name: "liftoff:nodeMin", Targets: onlyAWS, Type: "int", Default: "2", Doc: "Minimum nodes."},
-	{Name: "liftoff:nodeDesired", Targets: onlyAWS, Type: "int", Default: "2", Doc: "Desired nodes at creation."},
-	{Name: "liftoff:nodeMax", Targets: onlyAWS, Type: "int", Default: "5", Doc: "Maximum nodes."},
-	{Name: "liftoff:nodeDiskGb", Targets: onlyAWS, Type: "int", Default: "40", Doc: "Root volume size of each node in GiB (20-1000)."},
-	{Name: "liftoff:dbInstanceClass", Targets: onlyAWS, Type: "string", Default: "db.t4g.micro", Doc: "RDS instance class."},
-	{Name: "liftoff:dbStorageGb", Targets: onlyAWS, Type: "int", Default: "20", Doc: "RDS storage in GiB (20-1000)."},
-	{Name: "liftoff:dbBackupDays", Targets: onlyAWS, Type: "int", Default: "7", Doc: "RDS automated backup retention in days (1-35)."},
-	{Name: "liftoff:cacheNodeType", Targets: onlyAWS, Type: "string", Default: "cache.t4g.micro", Doc: "ElastiCache node type when `liftoff:cache` is `elasticache`."},
-	{Name: "liftoff:ecrKeepImages", Targets: onlyAWS, Type: "int", Default: "30", Doc: "Images ECR keeps; older ones expire (1-1000)."},
-	{Name: "liftoff:certificateArn", Targets: onlyAWS, Type: "string", Doc: "ACM certificate ARN for TLS on the load balancer (requires `liftoff:domain`)."},
-
-	// Targets that use a cluster they do not create.
-	{Name: "liftoff:database", Type: "string", Default: "rds (aws), in-cluster (homelab, kubeconfig)", Doc: "Database: `rds` (aws), `in-cluster` PostgreSQL, or `external` (`liftoff:databaseUrl`)."},
-	{Name: "liftoff:cache", Type: "string", Default: "in-cluster", Doc: "Cache: `in-cluster` Valkey, `elasticache` (aws), `external` (`liftoff:cacheUrl`) or `none`."},
-	{Name: "liftoff:registry", Targets: clusterOwners, Type: "string", Doc: "Registry repository to push to, e.g. `ghcr.io/acme/shortener`. Unset runs an in-cluster registry."},
-	{Name: "liftoff:insecureRegistry", Targets: clusterOwners, Type: "bool", Default: "false", Doc: "Push over plain HTTP to a non-loopback registry."},
-	{Name: "liftoff:registryPassword", Targets: clusterOwners, Type: "secret", Generated: true, Doc: "Password of the in-cluster registry (user `liftoff`). Generated like `databasePassword`."},
-	{Name: "liftoff:storageClass", Targets: clusterOwners, Type: "string", Doc: "StorageClass for volumes; unset uses the cluster default (`local-path` on homelab)."},
-
-	// kubeconfig.
-	{Name: "liftoff:kubeconfig", Targets: onlyKubeconfig, Type: "string", Default: "$KUBECONFIG or ~/.kube/config", Doc: "Path of the kubeconfig file."},
-	{Name: "liftoff:context", Targets: onlyKubeconfig, Type: "string", Default: "the file's current context", Doc: "Context in the kubeconfig."},
-
-	// homelab.
-	{Name: "liftoff:nodes", Targets: onlyHomelab, Type: "object", Doc: "Hosts: a list of `{host, user, port, key, role, name}`; role is `server` or `agent`; 1 or 3+ (odd) servers."},
-	{Name: "liftoff:k3sVersion", Targets: onlyHomelab, Type: "string", Default: DefaultK3sVersion, Doc: "k3s version to install (`v1.N.P+k3sM`)."},
-	{Name: "liftoff:k3sChannel", Targets: onlyHomelab, Type: "string", Doc: "k3s release channel (`stable`, `latest`, `v1.33`) instead of a pinned version."},
-	{Name: "liftoff:tlsSans", Targets: onlyHomelab, Type: "list", Doc: "Extra names and addresses in the API server certificate."},
-	{Name: "liftoff:sudoPassword", Targets: onlyHomelab, Type: "secret", Doc: "sudo password on the hosts, when passwordless sudo is not set up."},
-	{Name: "liftoff:k3sToken", Targets: onlyHomelab, Type: "secret", Generated: true, Doc: "Token that joins nodes to the k3s cluster. Generated like `databasePassword`."},
-	{Name: "liftoff:knownHosts", Targets: onlyHomelab, Type: "string", Default: "~/.ssh/known_hosts", Doc: "known_hosts file that host keys are verified against."},
-	{Name: "liftoff:acceptNewHostKeys", Targets: onlyHomelab, Type: "bool", Default: "false", Doc: "Trust unknown host keys on first use, then pin them in stack state."},
-	{Name: "liftoff:airgapBinary", Targets: onlyHomelab, Type: "string", Doc: "Local path of the k3s binary to upload instead of downloading (air-gap)."},
-	{Name: "liftoff:airgapImages", Targets: onlyHomelab, Type: "string", Doc: "Local path of the k3s airgap images tarball (air-gap)."},
-	{Name: "liftoff:imageDelivery", Targets: onlyHomelab, Type: "string", Default: "registry", Doc: "How images reach the nodes: `registry` (in-cluster, default) or `import` (over SSH)."},
+	// Databases and caches; the registry and volumes of targets that run them in the cluster.
+	{Name: "liftoff:database", Type: "string", Default: "the target's managed database, or in-cluster", Doc: "Database: `in-cluster` PostgreSQL, `external` (`liftoff:databaseUrl`), or a managed database the target offers."},
+	{Name: "liftoff:cache", Type: "string", Default: "in-cluster", Doc: "Cache: `in-cluster` Valkey, `external` (`liftoff:cacheUrl`), `none`, or a managed cache the target offers."},
+	{Name: "liftoff:registry", Targets: []TargetName{}, clusterServices: true, Type: "string", Doc: "Registry repository to push to, e.g. `ghcr.io/acme/shortener`. Unset runs an in-cluster registry."},
+	{Name: "liftoff:insecureRegistry", Targets: []TargetName{}, clusterServices: true, Type: "bool", Default: "false", Doc: "Push over plain HTTP to a non-loopback registry."},
+	{Name: "liftoff:registryPassword", Targets: []TargetName{}, clusterServices: true, Type: "secret", Generated: true, Doc: "Password of the in-cluster registry (user `liftoff`). Generated like `databasePassword`."},
+	{Name: "liftoff:storageClass", Targets: []TargetName{}, clusterServices: true, Type: "string", Doc: "StorageClass for volumes; unset uses the target's default, or the cluster's."},
 }
 
 // Lookup finds a key by its full name, or by its short name within the liftoff namespace.
@@ -126,6 +85,18 @@ func Lookup(name string) (Key, bool) {
 		}
 	}
 	return Key{}, false
+}
+
+// OwnsNamespace reports whether liftoff reads keys of the config namespace
+// ns ("liftoff", or a provider's such as "aws" when a target reads one of
+// its keys): an unknown key there is a mistake, not someone else's setting.
+func OwnsNamespace(ns string) bool {
+	for _, k := range Keys {
+		if strings.HasPrefix(k.Name, ns+":") {
+			return true
+		}
+	}
+	return false
 }
 
 // FullName adds the liftoff namespace to a short key name.

@@ -1,8 +1,10 @@
-package config
+package config_test
 
 import (
 	"reflect"
 	"testing"
+
+	. "github.com/liftoff-dev/liftoff/internal/config"
 )
 
 func TestSplitPath(t *testing.T) {
@@ -37,7 +39,7 @@ func TestSetPath(t *testing.T) {
 	}
 	// The merged value validates like any other.
 	s, err := Parse("lab", Values{"liftoff:target": Plain("homelab"), "liftoff:nodes": Plain(`[{"host":"10.0.0.1","port":2222,"role":"server"}]`)})
-	if err != nil || s.Homelab.Nodes[0].Port != 2222 {
+	if err != nil || labOf(s).Nodes[0].Port != 2222 {
 		t.Fatalf("%v %v", s, err)
 	}
 }

@@ -1,10 +1,12 @@
-package config
+package config_test
 
 import (
 	"flag"
 	"os"
 	"strings"
 	"testing"
+
+	. "github.com/liftoff-dev/liftoff/internal/config"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/config.md's config reference")

@@ -635,11 +635,11 @@ func TestOutputsFromCheckpoint(t *testing.T) {
 	// Outputs asks the CLI (which has it through its own environment).
 	phrase := e.vars["LIFTOFF_PASSPHRASE"]
 	st.e.env["PULUMI_CONFIG_PASSPHRASE"] = ""
-	if _, err := st.localOutputs(); !errors.Is(err, errNotLocal) {
+	if _, err := st.localOutputs(context.Background()); !errors.Is(err, errNotLocal) {
 		t.Errorf("local outputs without a passphrase: %v", err)
 	}
 	st.e.env["PULUMI_CONFIG_PASSPHRASE"] = "wrong"
-	if _, err := st.localOutputs(); !errors.Is(err, errNotLocal) {
+	if _, err := st.localOutputs(context.Background()); !errors.Is(err, errNotLocal) {
 		t.Errorf("local outputs with a wrong passphrase: %v", err)
 	}
 	st.e.env["PULUMI_CONFIG_PASSPHRASE"] = phrase
@@ -647,7 +647,7 @@ func TestOutputsFromCheckpoint(t *testing.T) {
 	os.WriteFile(pf, []byte(phrase+"\n"), 0o600)
 	delete(st.e.env, "PULUMI_CONFIG_PASSPHRASE")
 	e.vars["PULUMI_CONFIG_PASSPHRASE_FILE"] = pf
-	if o, err := st.localOutputs(); err != nil || o["secret"].Value != plaintext {
+	if o, err := st.localOutputs(context.Background()); err != nil || o["secret"].Value != plaintext {
 		t.Errorf("local outputs with a passphrase file: %v %v", o, err)
 	}
 }

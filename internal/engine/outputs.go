@@ -75,17 +75,17 @@ func (s *Stack) latest() ([]byte, *latestState, bool) {
 // twice (0.2 s, and 0.4-0.5 s decrypting): most of what an up with nothing to
 // do costs after its run. The passphrase's key derivation (0.2 s) is paid only
 // when an output is secret.
-func (s *Stack) localOutputs() (Outputs, error) {
+func (s *Stack) localOutputs(ctx context.Context) (Outputs, error) {
 	_, latest, ok := s.latest()
 	if !ok {
 		return nil, errNotLocal
 	}
-	d := &decoder{crypter: func() (config.Crypter, error) {
+	d := &decoder{ctx: ctx, crypter: func() (config.Crypter, error) {
 		salt, ok := latest.passphraseSalt()
 		if !ok {
 			return nil, errNotLocal
 		}
-		return s.e.crypter(salt)
+		return s.e.crypter(ctx, salt)
 	}}
 	out := Outputs{}
 	for _, r := range latest.Resources {
@@ -107,6 +107,7 @@ func (s *Stack) localOutputs() (Outputs, error) {
 // decoder turns a state property value into the plain value the CLI prints,
 // reporting whether any part of it was secret.
 type decoder struct {
+	ctx     context.Context
 	crypter func() (config.Crypter, error) // asked at the first secret
 }
 
@@ -158,7 +159,7 @@ func (d *decoder) decrypt(ciphertext any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain, err := c.DecryptValue(context.Background(), ct)
+	plain, err := c.DecryptValue(d.ctx, ct)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNotLocal, err)
 	}
@@ -172,7 +173,7 @@ func (d *decoder) decrypt(ciphertext any) (any, error) {
 // crypter is the passphrase provider's crypter for a stack's salt state,
 // derived once per engine and passphrase (the key derivation is 0.2 s) and
 // kept in memory only.
-func (e *Engine) crypter(state string) (config.Crypter, error) {
+func (e *Engine) crypter(ctx context.Context, state string) (config.Crypter, error) {
 	phrase, ok := e.passphrase()
 	if !ok {
 		return nil, errNotLocal
@@ -181,7 +182,9 @@ func (e *Engine) crypter(state string) (config.Crypter, error) {
 	e.keysMu.Lock()
 	f, ok := e.keys[k]
 	if !ok {
-		f = sync.OnceValues(func() (config.Crypter, error) { return passphraseCrypter(phrase, state) })
+		// Derived once for whoever asks first; later callers share the key.
+		dctx := context.WithoutCancel(ctx)
+		f = sync.OnceValues(func() (config.Crypter, error) { return passphraseCrypter(dctx, phrase, state) })
 		if e.keys == nil {
 			e.keys = map[[2]string]func() (config.Crypter, error){}
 		}
@@ -193,20 +196,20 @@ func (e *Engine) crypter(state string) (config.Crypter, error) {
 
 // deriveKeyAhead starts deriving the key the outputs after an up will need,
 // while the up runs, when the stack's checkpoint holds secrets.
-func (s *Stack) deriveKeyAhead() {
+func (s *Stack) deriveKeyAhead(ctx context.Context) {
 	b, latest, ok := s.latest()
 	if !ok || !bytes.Contains(b, []byte(secretSig)) {
 		return
 	}
 	if salt, ok := latest.passphraseSalt(); ok {
-		go s.e.crypter(salt)
+		go s.e.crypter(ctx, salt)
 	}
 }
 
 // passphraseCrypter is the passphrase secrets provider's crypter for a
 // state "v1:<salt>:<ciphertext of "pulumi">", checked against that message
 // as the CLI checks it (a wrong passphrase is left to the CLI to report).
-func passphraseCrypter(phrase, state string) (config.Crypter, error) {
+func passphraseCrypter(ctx context.Context, phrase, state string) (config.Crypter, error) {
 	parts := strings.SplitN(state, ":", 3)
 	if len(parts) != 3 || parts[0] != "v1" {
 		return nil, errNotLocal
@@ -216,7 +219,7 @@ func passphraseCrypter(phrase, state string) (config.Crypter, error) {
 		return nil, errNotLocal
 	}
 	c := config.NewSymmetricCrypterFromPassphrase(phrase, salt)
-	if check, err := c.DecryptValue(context.Background(), parts[2]); err != nil || check != "pulumi" {
+	if check, err := c.DecryptValue(ctx, parts[2]); err != nil || check != "pulumi" {
 		return nil, errNotLocal
 	}
 	return c, nil

@@ -117,7 +117,7 @@ func (s *Stack) Up(ctx context.Context, p Progress) (Outputs, Changes, error) {
 	if s.e.hasCheckpoint(s.name) {
 		post = &postUp{}
 		upCtx = context.WithValue(ctx, postUpKey{}, post)
-		s.deriveKeyAhead()
+		s.deriveKeyAhead(ctx)
 	}
 	res, err := s.st.Up(upCtx, opts...)
 	drain(done)
@@ -250,7 +250,7 @@ func (s *Stack) failed(ctx context.Context, op string, err error) error {
 // from the checkpoint when a file backend holds it (localOutputs), else
 // from the CLI.
 func (s *Stack) Outputs(ctx context.Context) (Outputs, error) {
-	if o, err := s.localOutputs(); err == nil {
+	if o, err := s.localOutputs(ctx); err == nil {
 		return o, nil
 	}
 	m, err := s.st.Outputs(ctx)

@@ -38,8 +38,15 @@ type cachedToken struct {
 	expires time.Time
 }
 
-// Resolve implements authn.Keychain; other registries resolve to anonymous.
+// Resolve implements authn.Keychain for callers without a context; the
+// registry client calls ResolveContext.
 func (k *ECRKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	return k.ResolveContext(context.Background(), r)
+}
+
+// ResolveContext implements authn.ContextKeychain: an ECR registry's
+// token, fetched with ctx and cached; other registries resolve to anonymous.
+func (k *ECRKeychain) ResolveContext(ctx context.Context, r authn.Resource) (authn.Authenticator, error) {
 	m := ecrHost.FindStringSubmatch(r.RegistryStr())
 	if m == nil {
 		return authn.Anonymous, nil
@@ -50,7 +57,7 @@ func (k *ECRKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 	if t, ok := k.tokens[region]; ok && time.Until(t.expires) > 5*time.Minute {
 		return authn.FromConfig(t.auth), nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	newClient := k.Client
 	if newClient == nil {

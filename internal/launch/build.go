@@ -71,7 +71,7 @@ func Build(ctx context.Context, d Deps, o BuildOptions) (*BuildResult, error) {
 			res, err = image.Build(ctx, image.BuildOptions{Dir: o.Dir, Package: o.Package, Platforms: o.Platforms, BaseImage: o.BaseImage,
 				CacheDir: o.CacheDir, Source: src, Keychain: kc, Insecure: insecure, Getenv: o.Getenv, Log: d.Printer.Infof})
 			if err != nil {
-				return err
+				return fmt.Errorf("compile and assemble the image: %w", err)
 			}
 			out.Digest, out.Revision, out.Dirty = res.Digest.String(), src.Revision, src.Dirty
 			for _, p := range res.Platforms {
@@ -92,7 +92,7 @@ func Build(ctx context.Context, d Deps, o BuildOptions) (*BuildResult, error) {
 			pub, err := image.Publish(ctx, res, image.PublishOptions{Repository: o.Repository, Tags: image.Tags(res.Source, res.Digest),
 				Insecure: o.Insecure, Keychain: kc, Progress: func(done, total int64) { d.Printer.Progress("push "+o.Repository, done, total, "bytes") }})
 			if err != nil {
-				return err
+				return fmt.Errorf("push to %s: %w", o.Repository, err)
 			}
 			out.Reference, out.Tags, out.BlobsUploaded, out.BytesUploaded = pub.Reference, pub.Tags, pub.BlobsUploaded, pub.BytesUploaded
 			d.Printer.Infof("pushed %d blob(s), %s; %s", pub.BlobsUploaded, ui.Bytes(pub.BytesUploaded), pub.Reference)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
-	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/teardown"
@@ -20,7 +19,6 @@ type DestroyOptions struct {
 	// KeepState leaves the (empty) stack in the backend.
 	KeepState bool
 	KubeDir   string
-	Self      lock.Holder
 	// AppTimeout bounds the app teardown (namespace deletion). Default 5m.
 	AppTimeout time.Duration
 	// SweepWait bounds each sweep's wait for what it deletes to go (default 10m).
@@ -35,8 +33,13 @@ type DestroyResult struct {
 	Stack        string            `json:"stack"`
 	StateRemoved bool              `json:"state_removed"`
 	Receipt      *teardown.Receipt `json:"receipt"`
-	Phases       []PhaseResult     `json:"phases"`
+	// Clean: the receipt lists nothing left.
+	Clean  bool          `json:"clean"`
+	Phases []PhaseResult `json:"phases"`
 }
+
+// PhaseTimings are the phases of the run, for the summary's last line.
+func (r *DestroyResult) PhaseTimings() []PhaseResult { return r.Phases }
 
 const fixUnreachable = "check the cluster is reachable (liftoff status); if it is gone for good, --force destroys the rest without it"
 
@@ -48,7 +51,7 @@ const fixUnreachable = "check the cluster is reachable (liftoff status); if it i
 //  4. leftovers: the target's sweep by the liftoff:stack tag (aws);
 //  5. state: removed only when the receipt lists nothing left, or with Force.
 func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, error) {
-	release, err := d.Lock(ctx)
+	release, err := d.lockStack(ctx, o.Config.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +62,7 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 	}
 	st, err := d.Engine.Stack(ctx, o.Config.Name, d.Targets.Program(o.Config, target.Facts{}), false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open stack %s: %w", o.Config.Name, err)
 	}
 	if err := checkPlugins(d, tg, o.Config); err != nil {
 		return nil, err
@@ -93,17 +96,17 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 			}()
 			outs, err := st.Outputs(ctx)
 			if err != nil {
-				return err
+				return fmt.Errorf("read the outputs of %s: %w", o.Config.Name, err)
 			}
 			if len(outs) == 0 {
 				return errSkipped // never up'd: nothing deployed
 			}
 			t := SiteFromConfig(tg, o.Config)
 			if err := ResolveSite(ctx, st, outs, &t, o.KubeDir); err != nil {
-				return err
+				return fmt.Errorf("where the app is: %w", err)
 			}
-			if app, err = t.Client(d, o.Self); err != nil {
-				return err
+			if app, err = t.Client(d, d.StackLock.Self); err != nil {
+				return fmt.Errorf("connect to the app of %s: %w", o.Config.Name, err)
 			}
 			r, err := teardown.Kube{Client: app.Kube, Namespaces: tg.SweepNamespaces(o.Config, t.Namespace), Wait: o.SweepWait, Log: d.Printer}.Sweep(ctx)
 			rec.Add(r)
@@ -127,7 +130,7 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 		{"infrastructure", func(ctx context.Context) error {
 			before, err := st.Resources(ctx)
 			if err != nil {
-				return err
+				return fmt.Errorf("list the resources of %s: %w", o.Config.Name, err)
 			}
 			derr := st.Destroy(ctx, d.Printer)
 			if derr != nil && tg.HasLeftovers() && ctx.Err() == nil {
@@ -141,7 +144,7 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 			}
 			after, err := st.Resources(ctx)
 			if err != nil {
-				return err
+				return fmt.Errorf("list what is left of %s: %w", o.Config.Name, err)
 			}
 			left := map[string]bool{}
 			for _, r := range after {
@@ -178,11 +181,12 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 					"remove or release what the receipt names and rerun liftoff destroy; --force removes the state anyway")
 			}
 			if err := d.Engine.RemoveStack(ctx, o.Config.Name, false); err != nil {
-				return err
+				return fmt.Errorf("remove stack %s from the backend: %w", o.Config.Name, err)
 			}
 			res.StateRemoved = true
 			return nil
 		}})
 	res.Phases, err = runPhases(ctx, d, phases)
+	res.Clean = rec.Clean()
 	return res, err
 }

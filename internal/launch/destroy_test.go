@@ -14,6 +14,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/teardown"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
@@ -85,8 +86,8 @@ func TestDestroyAWSLeftovers(t *testing.T) {
 		return []teardown.Kind{acct}, nil
 	}}}
 	d := Deps{Engine: eng, Printer: ui.NewPrinter(streams, ui.Options{}), Now: time.Now,
-		Targets: target.NewRegistry(nil, nil, tg),
-		Lock:    func(context.Context) (func(), error) { return func() {}, nil },
+		Targets:   target.NewRegistry(nil, nil, tg),
+		StackLock: StackLock{Dir: t.TempDir(), Self: lock.Self("liftoff destroy", func(string) string { return "" }, time.Now())},
 	}
 	cfg, err := config.Parse("dev", config.Values{"liftoff:target": config.Plain("aws"), "aws:region": config.Plain("eu-west-1")})
 	if err != nil {

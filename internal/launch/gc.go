@@ -8,7 +8,6 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
-	"github.com/liftoff-dev/liftoff/internal/lock"
 )
 
 // GCOptions say how `stacks gc` destroys expired previews.
@@ -17,12 +16,9 @@ type GCOptions struct {
 	// Force carries on when a preview's cluster can no longer be reached.
 	Force   bool
 	KubeDir string
-	Self    lock.Holder
 	// Config is a preview's config: its settings file, or what the backend
 	// recorded (RecordedConfig) when the file is not here.
 	Config func(ctx context.Context, stack string) (*config.Stack, error)
-	// Lock takes one preview's stack lock.
-	Lock func(ctx context.Context, stack string) (release func(), err error)
 	// Confirm is asked once before anything is destroyed, with what will be.
 	Confirm func(what []string) error
 }
@@ -51,7 +47,7 @@ func (r *GCResult) Describe() []string {
 func GC(ctx context.Context, d Deps, o GCOptions) (*GCResult, error) {
 	list, err := d.Engine.ListStacks(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list the stacks: %w", err)
 	}
 	res := &GCResult{Expired: Expired(list, d.Now()), DryRun: o.DryRun, Receipts: map[string]*DestroyResult{}}
 	if o.DryRun || len(res.Expired) == 0 {
@@ -87,8 +83,7 @@ func GC(ctx context.Context, d Deps, o GCOptions) (*GCResult, error) {
 func gcOne(ctx context.Context, d Deps, o GCOptions, stack string) (*DestroyResult, error) {
 	cfg, err := o.Config(ctx, stack)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the config of preview %s: %w", stack, err)
 	}
-	d.Lock = func(ctx context.Context) (func(), error) { return o.Lock(ctx, stack) }
-	return Destroy(ctx, d, DestroyOptions{Config: cfg, KubeDir: o.KubeDir, Self: o.Self, Force: o.Force})
+	return Destroy(ctx, d, DestroyOptions{Config: cfg, KubeDir: o.KubeDir, Force: o.Force})
 }

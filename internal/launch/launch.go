@@ -13,9 +13,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
-	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/ui"
@@ -28,9 +28,9 @@ type Deps struct {
 	// Targets choose each stack's target: its program, preflight, teardown
 	// (stacks.Targets outside tests).
 	Targets *target.Registry
-	// Lock takes the stack lock for the whole operation.
-	Lock func(ctx context.Context) (release func(), err error)
-	Now  func() time.Time
+	// StackLock is where this run takes stack locks, and as whom.
+	StackLock StackLock
+	Now       func() time.Time
 }
 
 // PhaseResult is one phase's outcome, for summaries.
@@ -76,28 +76,24 @@ type UpOptions struct {
 	SkipInfra bool
 	// InfraOnly stops after the infrastructure phase.
 	InfraOnly bool
-	// Image ships a prebuilt image instead of building one.
-	Image string
 	// Build says how to build when no image is given.
 	Build BuildOptions
+	// Rollout is what the deploy does (a prebuilt Image, Force, Smoke,
+	// ReadyTimeout, Detach), handed to it as is.
+	Rollout rollout.DeployOptions
 	// KubeDir holds kubeconfig files the stack outputs as content.
 	KubeDir string
-	// WaitScaleDown keeps `up` running until the previous slot is parked.
-	WaitScaleDown bool
 	// Refresh reads the live state of every resource first (drift is repaired).
-	Refresh      bool
-	Smoke        rollout.SmokeMode
-	ReadyTimeout time.Duration
-	Self         lock.Holder
-	Tune         func(*rollout.Client)
-	// ForceDeploy deploys even when the live slot already runs the image.
-	ForceDeploy bool
-	// AcceptNewHostKeys trusts hosts' unknown SSH keys on first use (homelab).
-	AcceptNewHostKeys bool
+	Refresh bool
+	// Tune lets tests shorten the rollout client's waits.
+	Tune func(*rollout.Client)
+	// TargetFlags are the values of the target's own flags of up.
+	TargetFlags target.FlagValues
 }
 
 // UpResult is the summary of `up`.
 type UpResult struct {
+	Config  *config.Stack  `json:"-"`
 	Stack   string         `json:"stack"`
 	Outputs map[string]any `json:"outputs"`
 	// Changes counts the infrastructure steps by operation; no changes but "same" means nothing was touched.
@@ -107,13 +103,17 @@ type UpResult struct {
 	Phases  []PhaseResult  `json:"phases"`
 	// Expires is when a preview stack's TTL runs out (liftoff stacks gc destroys it then).
 	Expires *time.Time `json:"expires,omitempty"`
+	// Cost is the target's monthly estimate (nil: the machines are the user's own).
+	Cost *cost.Estimate `json:"cost,omitempty"`
+	// Failed: up stopped before the end; a rerun resumes.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // Up stands the stack up: infrastructure, then build, push and a blue-green
 // deploy. Every phase is idempotent, so a rerun after a failure or an
 // interruption resumes and finishes.
-func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
-	release, err := d.Lock(ctx)
+func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
+	release, err := d.lockStack(ctx, o.Config.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,8 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &UpResult{Stack: o.Config.Name}
+	res := &UpResult{Config: o.Config, Stack: o.Config.Name, Cost: tg.Cost(o.Config)}
+	defer func() { res.Failed = err != nil }()
 	var seen map[string]auto.ConfigValue // what the program was handed, once it ran
 	var st *engine.Stack
 	var outs engine.Outputs
@@ -145,7 +146,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 			return d.Targets.Program(o.Config, facts)(ctx)
 		}
 		if st, err = d.Engine.Stack(ctx, o.Config.Name, program, true); err != nil {
-			return err
+			return fmt.Errorf("open stack %s: %w", o.Config.Name, err)
 		}
 		if !o.SkipInfra {
 			if err := prepare(ctx, d, tg, st, o.Config); err != nil {
@@ -154,17 +155,17 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 		}
 		if o.Config.Preview != nil {
 			if err := tagPreview(ctx, st, o.Config, expires); err != nil {
-				return err
+				return fmt.Errorf("tag preview %s: %w", o.Config.Name, err)
 			}
 		}
 		if !o.SkipInfra {
-			if facts, err = tg.Preflight(ctx, target.PreflightInput{Config: o.Config, Stack: st, Log: d.Printer, Now: d.Now, AcceptNewHostKeys: o.AcceptNewHostKeys}); err != nil {
-				return err
+			if facts, err = tg.Preflight(ctx, target.PreflightInput{Config: o.Config, Stack: st, Log: d.Printer, Now: d.Now, Flags: o.TargetFlags}); err != nil {
+				return fmt.Errorf("preflight: %w", err)
 			}
 		}
 		if o.SkipInfra {
 			if outs, err = st.Outputs(ctx); err != nil {
-				return err
+				return fmt.Errorf("read the outputs of %s: %w", o.Config.Name, err)
 			}
 			return errSkipped
 		}
@@ -182,17 +183,17 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	}
 	t := SiteFromConfig(tg, o.Config)
 	if err := resolveSite(ctx, st, outs, &t, o.KubeDir, seen); err != nil {
-		return res, err
+		return res, fmt.Errorf("where the app goes: %w", err)
 	}
 	if o.Config.Preview != nil {
 		labelPreview(&t, o.Config, expires)
 	}
 	res.Site = t
-	image := o.Image
-	if image == "" {
-		image = o.Config.App.Image
+	ro := o.Rollout
+	if ro.Image == "" {
+		ro.Image = o.Config.App.Image
 	}
-	dr, err := Deploy(ctx, d, DeployOptions{Target: t, Image: image, Build: o.Build, Detach: !o.WaitScaleDown, Smoke: o.Smoke, ReadyTimeout: o.ReadyTimeout, Self: o.Self, Tune: o.Tune, Force: o.ForceDeploy})
+	dr, err := Deploy(ctx, d, DeployOptions{Site: t, Build: o.Build, Rollout: ro, Self: d.StackLock.Self, Tune: o.Tune})
 	if dr != nil {
 		res.Deploy = dr
 		res.Phases = append(res.Phases, dr.Phases...)
@@ -200,12 +201,20 @@ func Up(ctx context.Context, d Deps, o UpOptions) (*UpResult, error) {
 	return res, err
 }
 
+// PreviewResult is the plan of `preview`.
+type PreviewResult struct {
+	Stack string `json:"stack"`
+	// Changes counts the planned steps by operation; Steps are each resource's.
+	Changes engine.Changes `json:"changes"`
+	Steps   []engine.Step  `json:"steps"`
+	// Cost is the target's monthly estimate of the config (nil: none).
+	Cost *cost.Estimate `json:"cost,omitempty"`
+}
+
 // Preview plans the stack without changing anything; refresh reads the
-// live state first, so the plan shows drift. It returns the planned
-// changes by operation, and each resource's step.
-func Preview(ctx context.Context, d Deps, cfg *config.Stack, refresh bool) (engine.Changes, []engine.Step, error) {
-	var changes engine.Changes
-	var steps []engine.Step
+// live state first, so the plan shows drift.
+func Preview(ctx context.Context, d Deps, cfg *config.Stack, refresh bool) (*PreviewResult, error) {
+	res := &PreviewResult{Stack: cfg.Name}
 	_, err := runPhases(ctx, d, []phase{{"preview", func(ctx context.Context) error {
 		tg, err := d.Targets.For(cfg)
 		if err != nil {
@@ -213,17 +222,18 @@ func Preview(ctx context.Context, d Deps, cfg *config.Stack, refresh bool) (engi
 		}
 		st, err := d.Engine.Stack(ctx, cfg.Name, d.Targets.Program(cfg, target.Facts{}), true)
 		if err != nil {
-			return err
+			return fmt.Errorf("open stack %s: %w", cfg.Name, err)
 		}
 		if err := prepare(ctx, d, tg, st, cfg); err != nil {
 			return err
 		}
 		st.Refresh = refresh
-		changes, err = st.Preview(ctx, d.Printer)
-		steps = st.Steps()
+		res.Changes, err = st.Preview(ctx, d.Printer)
+		res.Steps = st.Steps()
+		res.Cost = tg.Cost(cfg)
 		return err
 	}}})
-	return changes, steps, err
+	return res, err
 }
 
 // prepare runs before the engine runs cfg's program: every resource plugin
@@ -239,7 +249,7 @@ func prepare(ctx context.Context, d Deps, tg target.Target, st *engine.Stack, cf
 	for _, key := range config.Missing(cfg) {
 		v, err := config.GenerateSecret()
 		if err != nil {
-			return err
+			return fmt.Errorf("generate a secret: %w", err)
 		}
 		entries[key] = engine.ConfigEntry{Value: v, Secret: true}
 		d.Printer.Infof("generated %s (stored encrypted in the stack's config)", config.ShortName(key))

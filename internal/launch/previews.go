@@ -44,7 +44,7 @@ func checkPreviews(ctx context.Context, e *engine.Engine, cfg *config.Stack) err
 	}
 	list, err := e.ListStacks(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("list the stacks: %w", err)
 	}
 	var others []string
 	for _, s := range list {
@@ -72,7 +72,7 @@ func OpenParent(ctx context.Context, e *engine.Engine, parent string) (*engine.S
 	}
 	outs, err := pst.Outputs(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the outputs of parent %s: %w", parent, err)
 	}
 	if outs.String("target") == "" {
 		return nil, failure.Newf(failure.NotFound, "run liftoff up -s "+parent+" first", "parent stack %s has no outputs: it was never stood up", parent)
@@ -84,7 +84,7 @@ func OpenParent(ctx context.Context, e *engine.Engine, parent string) (*engine.S
 // push to the pull request) extends it.
 func tagPreview(ctx context.Context, st *engine.Stack, cfg *config.Stack, expires time.Time) error {
 	if err := st.SetTag(ctx, TagPreviewOf, cfg.Preview.Of); err != nil {
-		return err
+		return fmt.Errorf("tag preview %s: %w", cfg.Name, err)
 	}
 	return st.SetTag(ctx, TagExpires, expires.UTC().Format(time.RFC3339))
 }

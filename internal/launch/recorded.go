@@ -24,11 +24,11 @@ func RecordedConfig(ctx context.Context, eng *engine.Engine, targets *target.Reg
 	}
 	outs, err := st.Outputs(ctx)
 	if err != nil {
-		return nil, true, err
+		return nil, true, fmt.Errorf("read the outputs of %s: %w", name, err)
 	}
 	tags, err := st.Tags(ctx)
 	if err != nil {
-		return nil, true, err
+		return nil, true, fmt.Errorf("read the tags of %s: %w", name, err)
 	}
 	rec := outputs.Decode(outs.Values())
 	vals := config.Values{}

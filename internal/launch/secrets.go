@@ -68,7 +68,7 @@ func (c SecretsChange) apply(cur config.AppSecrets, now time.Time) (config.AppSe
 func ReadSecrets(ctx context.Context, st *engine.Stack) (config.AppSecrets, error) {
 	all, err := st.AllConfig(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the app secrets: %w", err)
 	}
 	return appSecrets(all)
 }
@@ -96,19 +96,20 @@ func storeSecrets(ctx context.Context, st *engine.Stack, s config.AppSecrets) er
 // SecretsOptions say how to change the app's secrets.
 type SecretsOptions struct {
 	Stack  *engine.Stack
-	Target Site
+	Site   Site
 	Change SecretsChange
 	// NoRestart only stores the change; the next deploy applies it.
-	NoRestart    bool
-	LockWait     time.Duration
-	Smoke        rollout.SmokeMode
-	ReadyTimeout time.Duration
-	Self         lock.Holder
-	Tune         func(*rollout.Client)
+	NoRestart bool
+	// Rollout is how the change rolls out (Smoke, ReadyTimeout).
+	Rollout  rollout.DeployOptions
+	LockWait time.Duration
+	Self     lock.Holder
+	Tune     func(*rollout.Client)
 }
 
 // SecretsResult is what a change did. It never holds a value.
 type SecretsResult struct {
+	Stack   string        `json:"stack,omitempty"`
 	Names   []string      `json:"names"`
 	Version string        `json:"version"`
 	Changed bool          `json:"changed"`
@@ -128,7 +129,7 @@ func SetSecrets(ctx context.Context, d Deps, o SecretsOptions) (*SecretsResult, 
 	}
 	cur, err := ReadSecrets(ctx, o.Stack)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the app secrets: %w", err)
 	}
 	next, changed, err := o.Change.apply(cur, d.Now())
 	if err != nil {
@@ -144,43 +145,45 @@ func SetSecrets(ctx context.Context, d Deps, o SecretsOptions) (*SecretsResult, 
 		}
 		return res, nil
 	}
-	e, err := o.Target.Client(d, o.Self)
+	e, err := o.Site.Client(d, o.Self)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connect to %s: %w", o.Site.Namespace, err)
 	}
 	st, err := e.Status(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the slots of %s: %w", o.Site.App, err)
 	}
 	if st.Live == "" {
 		return nil, failure.Newf(failure.NotFound, "deploy the app first (liftoff up), or store it for the next deploy with --no-restart",
-			"%s has never been deployed in namespace %s", o.Target.App, o.Target.Namespace)
+			"%s has never been deployed in namespace %s", o.Site.App, o.Site.Namespace)
 	}
 	if !changed && liveRuns(st, res.Version) {
 		d.Printer.Infof("the live slot already runs these secrets (version %s): nothing to do", orNoneVersion(res.Version))
 		return res, nil
 	}
-	dr, err := Deploy(ctx, d, DeployOptions{Target: o.Target, ReuseLive: true, Action: rollout.ActionSecrets,
-		LockWait: o.LockWait, Smoke: o.Smoke, ReadyTimeout: o.ReadyTimeout, Self: o.Self, Tune: o.Tune, Detach: true,
-		Locked: func(ctx context.Context) (map[string]string, error) {
-			// Re-read under the lock: a change made meanwhile is kept.
-			cur, err := ReadSecrets(ctx, o.Stack)
-			if err != nil {
-				return nil, err
+	ro := o.Rollout
+	ro.ReuseLive, ro.Action, ro.Detach = true, rollout.ActionSecrets, true
+	ro.Locked = func(ctx context.Context, ro *rollout.DeployOptions) error {
+		// Re-read under the lock: a change made meanwhile is kept.
+		cur, err := ReadSecrets(ctx, o.Stack)
+		if err != nil {
+			return fmt.Errorf("read the app's secrets: %w", err)
+		}
+		next, changed, err := o.Change.apply(cur, d.Now())
+		if err != nil {
+			return err
+		}
+		if changed {
+			if err := storeSecrets(ctx, o.Stack, next); err != nil {
+				return fmt.Errorf("store the app's secrets: %w", err)
 			}
-			next, changed, err := o.Change.apply(cur, d.Now())
-			if err != nil {
-				return nil, err
-			}
-			if changed {
-				if err := storeSecrets(ctx, o.Stack, next); err != nil {
-					return nil, err
-				}
-				res.Stored = true
-			}
-			res.Names, res.Version = next.Names(), rollout.SecretsVersion(next.Env())
-			return next.Env(), nil
-		}})
+			res.Stored = true
+		}
+		res.Names, res.Version = next.Names(), rollout.SecretsVersion(next.Env())
+		ro.AppSecrets = next.Env()
+		return nil
+	}
+	dr, err := deployWith(ctx, d, e, DeployOptions{Site: o.Site, Rollout: ro, LockWait: o.LockWait, Self: o.Self, Tune: o.Tune})
 	res.Deploy = dr
 	return res, err
 }
@@ -203,6 +206,7 @@ func orNoneVersion(v string) string {
 
 // SecretsListing is `liftoff secrets ls`: names and times, never values.
 type SecretsListing struct {
+	Stack   string       `json:"stack,omitempty"`
 	Secrets []SecretInfo `json:"secrets"`
 	// Version is what the stack config holds; slots show what each runs.
 	Version string               `json:"version"`
@@ -221,7 +225,7 @@ type SecretInfo struct {
 func ListSecrets(ctx context.Context, d Deps, st *engine.Stack, t *Site, self lock.Holder) (*SecretsListing, error) {
 	s, err := ReadSecrets(ctx, st)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the app secrets: %w", err)
 	}
 	out := &SecretsListing{Version: rollout.SecretsVersion(s.Env())}
 	for _, n := range s.Names() {
@@ -232,11 +236,11 @@ func ListSecrets(ctx context.Context, d Deps, st *engine.Stack, t *Site, self lo
 	}
 	e, err := t.Client(d, self)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connect to %s: %w", t.Namespace, err)
 	}
 	status, err := e.Status(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the slots of %s: %w", t.App, err)
 	}
 	out.Live = status.Live
 	for _, sl := range status.Slots {

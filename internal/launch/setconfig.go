@@ -53,7 +53,7 @@ func SetConfig(ctx context.Context, o SetConfigOptions) (*SetConfigResult, error
 	}
 	def, known := config.Lookup(key)
 	ns, _, _ := strings.Cut(key, ":")
-	if !known && (ns == config.Namespace || key == "aws:region") {
+	if !known && config.OwnsNamespace(ns) {
 		return nil, failure.Newf(failure.Config, "see the config reference: docs/config.md", "%s is not a liftoff setting", config.ShortName(key))
 	}
 	if known && def.Secret() != o.Secret {
@@ -92,18 +92,18 @@ func SetConfig(ctx context.Context, o SetConfigOptions) (*SetConfigResult, error
 	}
 	eng, err := o.Engine(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open the engine: %w", err)
 	}
 	st, err := eng.Stack(ctx, o.Stack, nil, false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open stack %s: %w", o.Stack, err)
 	}
 	storeKey := key
 	if o.Path {
 		storeKey = config.FullName(o.Key)
 	}
 	if err := st.SetConfig(ctx, storeKey, engine.ConfigEntry{Value: value, Secret: o.Secret, Object: known && def.Type == "object" && !o.Path}, o.Path); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store %s: %w", key, err)
 	}
 	res := &SetConfigResult{Stack: o.Stack, Key: storeKey, Shown: value, Secret: o.Secret}
 	if o.Secret {

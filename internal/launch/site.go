@@ -2,8 +2,10 @@ package launch
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -11,9 +13,63 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
 	"github.com/liftoff-dev/liftoff/internal/target"
 )
+
+// Site is where the app goes: cluster, namespace, registry and secrets.
+type Site struct {
+	Kubeconfig string
+	Context    string
+	Namespace  string
+	App        string
+	Registry   string
+	Insecure   bool
+	Replicas   int
+	// SecretName is the Secret the pods read; SecretData, when set, is written to it.
+	SecretName string
+	SecretData map[string]string
+	// AppSecrets are the app's own variables (liftoff secrets), from the stack config.
+	AppSecrets       map[string]string
+	OTLPEndpoint     string
+	ImagePullSecrets []string
+	ScaleDownDelay   time.Duration
+	// RegistryUsername and RegistryPassword authenticate pushes (an in-cluster registry).
+	RegistryUsername string
+	RegistryPassword string
+	// RegistryPortForward ("namespace/service:port") pushes through a
+	// port-forward to a registry only the cluster's nodes can reach.
+	RegistryPortForward string
+	// URL is where users reach the app, when the stack knows it.
+	URL string
+	// NamespaceLabels and NamespaceAnnotations go on the app's namespace (a preview's parent and expiry).
+	NamespaceLabels      map[string]string
+	NamespaceAnnotations map[string]string
+}
+
+// Client connects a rollout client to the site.
+func (t Site) Client(d Deps, self lock.Holder) (*rollout.Client, error) {
+	e, err := rollout.New(rollout.AppRef{Kubeconfig: t.Kubeconfig, Context: t.Context, Namespace: t.Namespace, App: t.App,
+		NamespaceLabels: t.NamespaceLabels, NamespaceAnnotations: t.NamespaceAnnotations}, d.Printer, self)
+	if err != nil {
+		return nil, err
+	}
+	if t.ScaleDownDelay > 0 {
+		e.ScaleDownDelay = t.ScaleDownDelay
+	}
+	e.Now = d.Now
+	return e, nil
+}
+
+// rolloutOptions completes o with where the site keeps the app's settings
+// and secrets.
+func (t Site) rolloutOptions(o rollout.DeployOptions) rollout.DeployOptions {
+	o.Replicas, o.SecretName, o.SecretData = t.Replicas, t.SecretName, t.SecretData
+	o.OTLPEndpoint, o.ImagePullSecrets, o.AppSecrets = t.OTLPEndpoint, t.ImagePullSecrets, t.AppSecrets
+	return o
+}
 
 // SiteFromConfig is what the stack's config alone says about the site.
 func SiteFromConfig(tg target.Target, cfg *config.Stack) Site {
@@ -40,7 +96,7 @@ func StackSite(ctx context.Context, eng *engine.Engine, targets *target.Registry
 	}
 	outs, err := st.Outputs(ctx)
 	if err != nil {
-		return t, err
+		return t, fmt.Errorf("read the outputs of %s: %w", cfg.Name, err)
 	}
 	return t, ResolveSite(ctx, st, outs, &t, kubeDir)
 }
@@ -88,17 +144,17 @@ func resolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *
 	if rec.HasKubeconfig {
 		path := filepath.Join(kubeDir, st.Name()+".yaml")
 		if err := os.MkdirAll(kubeDir, 0o700); err != nil {
-			return err
+			return fmt.Errorf("keep the kubeconfig: %w", err)
 		}
 		if err := os.WriteFile(path, []byte(rec.KubeconfigContent), 0o600); err != nil {
-			return err
+			return fmt.Errorf("keep the kubeconfig: %w", err)
 		}
 		t.Kubeconfig = path
 	}
 	if all == nil {
 		var err error
 		if all, err = st.AllConfig(ctx); err != nil {
-			return err
+			return fmt.Errorf("read the config of %s: %w", st.Name(), err)
 		}
 	}
 	secrets, err := appSecrets(all)

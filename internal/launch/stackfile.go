@@ -75,7 +75,7 @@ func EnsurePreview(ctx context.Context, open func(context.Context) (*engine.Engi
 	}
 	st, err := eng.Stack(ctx, name, nil, false)
 	if err != nil {
-		return err
+		return fmt.Errorf("open stack %s: %w", name, err)
 	}
 	if err := st.SetConfig(ctx, "liftoff:ttl", engine.ConfigEntry{Value: ttl}, false); err != nil {
 		return fmt.Errorf("record ttl: %w", err)
@@ -88,7 +88,7 @@ func EnsurePreview(ctx context.Context, open func(context.Context) (*engine.Engi
 func CreateStack(ctx context.Context, eng *engine.Engine, stack string, vals config.Values, log *ui.Printer) error {
 	st, err := eng.Stack(ctx, stack, nil, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("open stack %s: %w", stack, err)
 	}
 	entries := map[string]engine.ConfigEntry{}
 	for k, v := range vals {
@@ -101,7 +101,7 @@ func CreateStack(ctx context.Context, eng *engine.Engine, stack string, vals con
 		for _, k := range config.Missing(cfg) {
 			v, err := config.GenerateSecret()
 			if err != nil {
-				return err
+				return fmt.Errorf("generate a secret: %w", err)
 			}
 			entries[k] = engine.ConfigEntry{Value: v, Secret: true}
 		}
@@ -110,7 +110,7 @@ func CreateStack(ctx context.Context, eng *engine.Engine, stack string, vals con
 		if rmErr := eng.RemoveStack(context.WithoutCancel(ctx), stack, true); rmErr != nil {
 			log.Warnf("could not remove the half-created stack %s: %v", stack, rmErr)
 		}
-		return err
+		return fmt.Errorf("store the generated secrets: %w", err)
 	}
 	return nil
 }

@@ -18,7 +18,10 @@ import (
 
 // lease is a held deploy lock.
 type lease struct {
-	e      *Client
+	e *Client
+	// parent is the deploy's context: the lease is deleted under it even
+	// after it was canceled.
+	parent context.Context
 	name   string
 	uid    string
 	cancel context.CancelCauseFunc
@@ -102,7 +105,7 @@ func holderOf(l *coordv1.Lease) lock.Holder {
 
 func (e *Client) hold(parent context.Context, l *coordv1.Lease) (context.Context, *lease, error) {
 	ctx, cancel := context.WithCancelCause(parent)
-	h := &lease{e: e, name: l.Name, uid: string(l.UID), cancel: cancel, done: make(chan struct{})}
+	h := &lease{e: e, parent: parent, name: l.Name, uid: string(l.UID), cancel: cancel, done: make(chan struct{})}
 	go h.renew(ctx)
 	return ctx, h, nil
 }
@@ -150,7 +153,7 @@ func (h *lease) stopRenewing() {
 func (h *lease) release() {
 	h.cancel(nil)
 	<-h.done
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.parent), 10*time.Second)
 	defer cancel()
 	leases := h.e.Kube.CoordinationV1().Leases(h.e.Ref.Namespace)
 	cur, err := leases.Get(ctx, h.name, metav1.GetOptions{})

@@ -8,6 +8,7 @@ package target
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -28,6 +29,15 @@ type Target interface {
 	// Name is the liftoff:target value it serves ("aws"); the preview
 	// target, which serves every stack with liftoff:previewOf, is "preview".
 	Name() string
+	// Config is what the config learns about the target: its own keys and
+	// how they parse, its summary, the managed services it offers
+	// (NewRegistry registers it; the preview target's is not).
+	Config() config.TargetSpec
+	// Flags are the target's own flags of `liftoff init` and `liftoff up`;
+	// their values reach InitValues and Preflight.
+	Flags() []Flag
+	// Commands are commands only this target needs (aws's eks-token).
+	Commands() []Command
 	// Program declares the stack's resources; facts are what Preflight found.
 	Program(ctx *pulumi.Context, cfg *config.Stack, facts Facts) error
 	// Plugins lists the resource plugins Program is sure to load.
@@ -74,9 +84,8 @@ type PreflightInput struct {
 	Stack *engine.Stack
 	Log   *ui.Printer
 	Now   func() time.Time
-	// AcceptNewHostKeys trusts hosts' unknown SSH keys on first use for this
-	// run (up --accept-new-host-keys), beside liftoff:acceptNewHostKeys.
-	AcceptNewHostKeys bool
+	// Flags are the target's own flags of `up` this run was given.
+	Flags FlagValues
 }
 
 // SweepInput is what Leftovers works with.
@@ -91,11 +100,9 @@ type SweepInput struct {
 // InitInput are `liftoff init`'s answers so far: the target's flags, and a
 // way to ask for what is missing (Ask returns def when it cannot prompt).
 type InitInput struct {
-	Kubeconfig, Context string
-	Region              string
-	Nodes               []map[string]any
-	Ask                 func(question, def string) (string, error)
-	Getenv              func(string) string
+	Flags  FlagValues
+	Ask    func(question, def string) (string, error)
+	Getenv func(string) string
 }
 
 // Base is the behaviour of a target that needs nothing before its program
@@ -104,6 +111,8 @@ type InitInput struct {
 type Base struct{}
 
 func (Base) Preflight(context.Context, PreflightInput) (Facts, error) { return Facts{}, nil }
+func (Base) Flags() []Flag                                            { return nil }
+func (Base) Commands() []Command                                      { return nil }
 func (Base) Cluster(*config.Stack) (string, string)                   { return "", "" }
 func (Base) SweepNamespaces(_ *config.Stack, appNamespace string) []string {
 	return []string{appNamespace}
@@ -125,19 +134,78 @@ type Registry struct {
 	prelude func(*pulumi.Context) error
 }
 
-// NewRegistry registers targets; preview serves every preview stack, and
-// prelude runs first in every program (it may be nil).
+// NewRegistry registers targets, and each one's config spec with the
+// config; preview serves every preview stack, and prelude runs first in
+// every program (it may be nil).
 func NewRegistry(prelude func(*pulumi.Context) error, preview Target, targets ...Target) *Registry {
 	r := &Registry{byName: map[string]Target{}, preview: preview, prelude: prelude}
 	for _, t := range targets {
-		if _, dup := r.byName[t.Name()]; dup {
-			panic("target: " + t.Name() + " registered twice") // a programming error, at start-up
-		}
-		r.byName[t.Name()] = t
-		r.names = append(r.names, t.Name())
+		r.Add(t)
 	}
-	sort.Strings(r.names)
 	return r
+}
+
+// With is a copy of the registry with one more target, whose spec it
+// registers with the config (a test's own target).
+func (r *Registry) With(t Target) *Registry {
+	c := &Registry{byName: map[string]Target{}, preview: r.preview, prelude: r.prelude, names: append([]string(nil), r.names...)}
+	for n, x := range r.byName {
+		c.byName[n] = x
+	}
+	c.Add(t)
+	return c
+}
+
+// Add registers one more target, at start-up.
+func (r *Registry) Add(t Target) {
+	if _, dup := r.byName[t.Name()]; dup {
+		panic("target: " + t.Name() + " registered twice") // a programming error, at start-up
+	}
+	if spec := t.Config(); string(spec.Name) != t.Name() {
+		panic(fmt.Sprintf("target: %s's config spec is named %q", t.Name(), spec.Name))
+	} else {
+		config.RegisterTarget(spec)
+	}
+	r.byName[t.Name()] = t
+	r.names = append(r.names, t.Name())
+	sort.Strings(r.names)
+}
+
+// Flags are the registered targets' flags of command, each name once.
+func (r *Registry) Flags(command string) []Flag {
+	var out []Flag
+	seen := map[string]bool{}
+	for _, t := range r.All() {
+		for _, f := range t.Flags() {
+			if f.Command == command && !seen[f.Name] {
+				seen[f.Name] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// FlagOwners are the targets that read flag name of command.
+func (r *Registry) FlagOwners(command, name string) []string {
+	var out []string
+	for _, t := range r.All() {
+		for _, f := range t.Flags() {
+			if f.Command == command && f.Name == name {
+				out = append(out, t.Name())
+			}
+		}
+	}
+	return out
+}
+
+// All are the registered targets, by name.
+func (r *Registry) All() []Target {
+	out := make([]Target, len(r.names))
+	for i, n := range r.names {
+		out[i] = r.byName[n]
+	}
+	return out
 }
 
 // Names are the registered targets, for prompts and errors.

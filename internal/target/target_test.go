@@ -17,6 +17,7 @@ type fake struct {
 }
 
 func (f fake) Name() string                                             { return f.name }
+func (f fake) Config() config.TargetSpec                                { return config.TargetSpec{Name: config.TargetName(f.name)} }
 func (fake) Program(*pulumi.Context, *config.Stack, target.Facts) error { return nil }
 
 // TestRegistry: a stack's target is chosen by liftoff:target, every preview

@@ -74,11 +74,15 @@ func namespace(t *testing.T, kube kubernetes.Interface, name string) {
 }
 
 func lbService(t *testing.T, kube kubernetes.Interface, ns, name string, finalizers ...string) {
-	must(t)(kube.CoreV1().Services(ns).Create(context.Background(), &corev1.Service{
+	must(t)(kube.CoreV1().Services(ns).Create(context.Background(), newLBService(name, finalizers...), metav1.CreateOptions{}))
+}
+
+func newLBService(name string, finalizers ...string) *corev1.Service {
+	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Finalizers: finalizers},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": name},
 			Ports: []corev1.ServicePort{{Port: 80}}},
-	}, metav1.CreateOptions{}))
+	}
 }
 
 // claim creates a PersistentVolume (a CSI disk with the given reclaim policy)
@@ -295,7 +299,10 @@ func TestSweepRecreated(t *testing.T) {
 				kube.CoreV1().Services("recreate").Patch(ctx, "traefik", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
 			}
 			if apierrors.IsNotFound(err) {
-				lbService(t, kube, "recreate", "traefik", lbFinalizer)
+				// t.Fatal belongs to the test's goroutine: report and stop.
+				if _, err := kube.CoreV1().Services("recreate").Create(ctx, newLBService("traefik", lbFinalizer), metav1.CreateOptions{}); err != nil {
+					t.Errorf("recreate the load balancer Service: %v", err)
+				}
 				return
 			}
 			time.Sleep(20 * time.Millisecond)

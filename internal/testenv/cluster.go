@@ -2,15 +2,8 @@ package testenv
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"embed"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -18,10 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -346,87 +336,6 @@ func (c *Cluster) Logs(n int) string {
 	return b.String()
 }
 
-func (c *Cluster) addNode(name string, tainted bool) error {
-	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name,
-			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
-		Status: corev1.NodeStatus{
-			Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"), corev1.ResourcePods: resource.MustParse("110")},
-			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"), corev1.ResourcePods: resource.MustParse("110")},
-		},
-	}
-	if tainted {
-		n.Spec.Taints = []corev1.Taint{{Key: KwokTaint, Value: "fake", Effect: corev1.TaintEffectNoSchedule}}
-	}
-	_, err := c.Client.CoreV1().Nodes().Create(context.Background(), n, metav1.CreateOptions{})
-	return err
-}
-
-func (c *Cluster) waitNodesReady() error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		nodes, err := c.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
-		ready, want := 0, len(c.Nodes)
-		if c.Node != nil {
-			want++
-		}
-		if err == nil {
-			for _, n := range nodes.Items {
-				for _, cond := range n.Status.Conditions {
-					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && !notReadyTainted(n) {
-						ready++
-					}
-				}
-			}
-		}
-		if ready == want {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d nodes ready and schedulable after 60s:\n%s", ready, want, c.Logs(20))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// notReadyTainted reports the taints the node lifecycle puts on a node until it is Ready.
-func notReadyTainted(n corev1.Node) bool {
-	for _, t := range n.Spec.Taints {
-		if strings.HasPrefix(t.Key, "node.kubernetes.io/") {
-			return true
-		}
-	}
-	return false
-}
-
-func writeStages(path string, forwardPort int) error {
-	ents, err := kwokStages.ReadDir("kwok")
-	if err != nil {
-		return err
-	}
-	docs := []string{fmt.Sprintf(`apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterPortForward
-metadata:
-  name: registry
-spec:
-  selector:
-    matchNames: [registry-0]
-  forwards:
-  - ports: [5000]
-    target:
-      port: %d
-      address: 127.0.0.1`, forwardPort)}
-	for _, e := range ents {
-		b, err := kwokStages.ReadFile("kwok/" + e.Name())
-		if err != nil {
-			return err
-		}
-		docs = append(docs, strings.TrimSpace(string(b)))
-	}
-	return os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")+"\n"), 0o644)
-}
-
 func httpOK(url string, client *http.Client) func() error {
 	if client == nil {
 		client = insecureClient()
@@ -461,90 +370,4 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// pki is the cluster's certificates, written as files in dir.
-type pki struct {
-	dir    string
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	client tlsPair
-}
-
-type tlsPair struct{ cert, key []byte }
-
-func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
-
-// writePKI writes the cluster's CA and certificates; the API server's is
-// valid for loopback and for ips (where nodes reach it, the kubernetes
-// Service's ClusterIP).
-func writePKI(dir string, ips []net.IP) (*pki, error) {
-	p := &pki{dir: filepath.Join(dir, "pki")}
-	if err := os.MkdirAll(p.dir, 0o700); err != nil {
-		return nil, err
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "liftoff-test-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	p.ca, _ = x509.ParseCertificate(der)
-	p.caKey = key
-	if err := writePEM(p.path("ca.crt"), "CERTIFICATE", der); err != nil {
-		return nil, err
-	}
-	serverCert, serverKey, err := p.issue("kube-apiserver", nil, []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-		append([]net.IP{net.ParseIP("127.0.0.1")}, ips...), x509.ExtKeyUsageServerAuth)
-	if err != nil {
-		return nil, err
-	}
-	os.WriteFile(p.path("apiserver.crt"), serverCert, 0o600)
-	os.WriteFile(p.path("apiserver.key"), serverKey, 0o600)
-	kc, kk, err := p.issue("kube-apiserver-kubelet-client", []string{"system:masters"}, nil, nil, x509.ExtKeyUsageClientAuth)
-	if err != nil {
-		return nil, err
-	}
-	os.WriteFile(p.path("apiserver-kubelet-client.crt"), kc, 0o600)
-	os.WriteFile(p.path("apiserver-kubelet-client.key"), kk, 0o600)
-	cc, ck, err := p.issue("admin", []string{"system:masters"}, nil, nil, x509.ExtKeyUsageClientAuth)
-	if err != nil {
-		return nil, err
-	}
-	p.client = tlsPair{cc, ck}
-	saKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	kb, _ := x509.MarshalECPrivateKey(saKey)
-	pb, _ := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
-	if err := writePEM(p.path("sa.key"), "EC PRIVATE KEY", kb); err != nil {
-		return nil, err
-	}
-	return p, writePEM(p.path("sa.pub"), "PUBLIC KEY", pb)
-}
-
-var serial int64 = 1
-
-func (p *pki) issue(cn string, orgs, dns []string, ips []net.IP, usage x509.ExtKeyUsage) ([]byte, []byte, error) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn, Organization: orgs},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), DNSNames: dns, IPAddresses: ips,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), nil
-}
-
-func writePEM(path, typ string, der []byte) error {
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
-}
-
-func (p *pki) writeKubeconfig(path, server, context string) error {
-	caPEM, _ := os.ReadFile(p.path("ca.crt"))
-	cfg := clientcmdConfig(server, context, caPEM, p.client.cert, p.client.key)
-	return clientcmd.WriteToFile(*cfg, path)
 }

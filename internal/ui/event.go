@@ -46,12 +46,19 @@ type Event struct {
 	Unit    string `json:"unit,omitempty"`
 	Waiting string `json:"waiting,omitempty"`
 
-	// summary and result
+	// summary and result: the human outputs, and the command's typed result
 	Outputs map[string]any `json:"outputs,omitempty"`
-	Data    map[string]any `json:"data,omitempty"`
+	Data    any            `json:"data,omitempty"`
 
 	// error
 	Class    string `json:"class,omitempty"`
 	ExitCode int    `json:"exit_code,omitempty"`
 	Fix      string `json:"fix,omitempty"`
+}
+
+// Fields is a decoded event's data as an object (nil when it has none):
+// what a consumer that decodes events into Event reads fields from.
+func (e Event) Fields() map[string]any {
+	m, _ := e.Data.(map[string]any)
+	return m
 }

@@ -69,7 +69,7 @@ func PrincipalARN(callerARN string) string {
 
 // Program declares the aws stack.
 func Program(ctx *pulumi.Context, cfg *config.Stack) error {
-	a := cfg.AWS
+	a := settings(cfg)
 	t := &Root{}
 	if err := ctx.RegisterComponentResource("liftoff:aws:Target", ctx.Stack(), t); err != nil {
 		return err

@@ -24,12 +24,23 @@ var awsPlugin = engine.PluginFor("aws", "github.com/pulumi/pulumi-aws/sdk/v6")
 // owns every namespace in it, and leaves tagged leftovers a sweep finds.
 type Target struct {
 	target.Base
-	// Kinds are what the leftover sweep deletes in region (teardown.AWSKinds
+	// Kinds are what the leftover sweep deletes in region (sweepKinds
 	// over the default credentials when nil; tests substitute an account).
 	Kinds func(ctx context.Context, region string) ([]teardown.Kind, error)
 }
 
-func (Target) Name() string { return string(config.AWS) }
+func (Target) Name() string { return string(Name) }
+
+// Config is the aws settings' spec.
+func (Target) Config() config.TargetSpec { return Spec }
+
+// Flags: init asks for the region.
+func (Target) Flags() []target.Flag {
+	return []target.Flag{{Command: target.CommandInit, Name: "region", Usage: "region, e.g. eu-west-1"}}
+}
+
+// Commands: the kubeconfig credential plugin.
+func (Target) Commands() []target.Command { return []target.Command{ekstoken} }
 
 func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) error {
 	return Program(ctx, cfg)
@@ -52,11 +63,11 @@ func (t Target) Leftovers(ctx context.Context, in target.SweepInput) (*teardown.
 	if kinds == nil {
 		kinds = accountKinds
 	}
-	k, err := kinds(ctx, in.Config.AWS.Region)
+	k, err := kinds(ctx, settings(in.Config).Region)
 	if err != nil {
 		return nil, err
 	}
-	return teardown.AWS{Project: in.Project, Stack: in.Config.Name, Kinds: k, Wait: in.Wait, Log: in.Log}.Sweep(ctx)
+	return teardown.TagSweep{Project: in.Project, Stack: in.Config.Name, Kinds: k, Wait: in.Wait, Log: in.Log}.Sweep(ctx)
 }
 
 func accountKinds(ctx context.Context, region string) ([]teardown.Kind, error) {
@@ -67,15 +78,15 @@ func accountKinds(ctx context.Context, region string) ([]teardown.Kind, error) {
 	if err != nil {
 		return nil, failure.New(failure.Auth, fmt.Errorf("aws credentials for the leftover sweep: %w", err), "configure AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, or SSO login)")
 	}
-	return teardown.AWSKinds(cfg), nil
+	return sweepKinds(cfg), nil
 }
 
 // Cost is the list-price estimate of what the config runs.
-func (Target) Cost(cfg *config.Stack) *cost.Estimate { return cost.AWS(cfg) }
+func (Target) Cost(cfg *config.Stack) *cost.Estimate { return estimate(cfg) }
 
 // InitValues asks for the region (default $AWS_REGION).
 func (Target) InitValues(in target.InitInput) (config.Values, error) {
-	region := in.Region
+	region := in.Flags.Get("region")
 	if region == "" {
 		var err error
 		if region, err = in.Ask("AWS region", in.Getenv("AWS_REGION")); err != nil {

@@ -32,7 +32,7 @@ type Root struct {
 
 // Program declares the homelab stack.
 func Program(ctx *pulumi.Context, cfg *config.Stack, facts target.Facts) error {
-	h := cfg.Homelab
+	h := settings(cfg)
 	if h.ImageDelivery == "import" {
 		return fmt.Errorf("liftoff:imageDelivery import: liftoff up ships images through the in-cluster registry only so far (fix: liftoff config rm imageDelivery); see README, homelab")
 	}

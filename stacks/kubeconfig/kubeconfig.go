@@ -35,7 +35,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	app, ns := cfg.App.Name, cfg.App.Namespace
 	outs := pulumi.Map{
 		outputs.Target: pulumi.String(string(cfg.Target)), outputs.App: pulumi.String(app), outputs.Namespace: pulumi.String(ns),
-		outputs.Kubeconfig: pulumi.String(cfg.Kubeconfig.Path), outputs.Context: pulumi.String(cfg.Kubeconfig.Context),
+		outputs.Kubeconfig: pulumi.String(settings(cfg).Path), outputs.Context: pulumi.String(settings(cfg).Context),
 		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
 		outputs.Registry: pulumi.String(cfg.Registry.Repository), outputs.RegistryInsecure: pulumi.Bool(cfg.Registry.Insecure),
 		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(app)), outputs.AppSecretManaged: pulumi.Bool(false),
@@ -43,7 +43,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	}
 	if NeedsProvider(cfg) {
 		prov, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
-			Kubeconfig: pulumi.String(cfg.Kubeconfig.Path), Context: pulumi.String(cfg.Kubeconfig.Context),
+			Kubeconfig: pulumi.String(settings(cfg).Path), Context: pulumi.String(settings(cfg).Context),
 		}, pulumi.Parent(t))
 		if err != nil {
 			return err

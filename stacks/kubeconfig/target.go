@@ -21,7 +21,18 @@ import (
 // namespaces.
 type Target struct{ target.Base }
 
-func (Target) Name() string { return string(config.Kubeconfig) }
+func (Target) Name() string { return string(Name) }
+
+// Config is the kubeconfig settings' spec.
+func (Target) Config() config.TargetSpec { return Spec }
+
+// Flags: init asks for the file and context.
+func (Target) Flags() []target.Flag {
+	return []target.Flag{
+		{Command: target.CommandInit, Name: "kubeconfig", Usage: "kubeconfig file (default $KUBECONFIG or ~/.kube/config)"},
+		{Command: target.CommandInit, Name: "context", Usage: "context in the file (default: its current context)"},
+	}
+}
 
 func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) error {
 	return Program(ctx, cfg)
@@ -36,7 +47,8 @@ func (Target) Plugins(cfg *config.Stack) []engine.Plugin {
 }
 
 func (Target) Cluster(cfg *config.Stack) (string, string) {
-	return cfg.Kubeconfig.Path, cfg.Kubeconfig.Context
+	c := settings(cfg)
+	return c.Path, c.Context
 }
 
 // SweepNamespaces: the app's, and the stack's own observability namespace.
@@ -50,7 +62,7 @@ func (Target) SweepNamespaces(cfg *config.Stack, appNamespace string) []string {
 // InitValues asks for the kubeconfig file (default the first of
 // $KUBECONFIG, or ~/.kube/config), stored as an absolute path.
 func (Target) InitValues(in target.InitInput) (config.Values, error) {
-	path := in.Kubeconfig
+	path := in.Flags.Get("kubeconfig")
 	if path == "" {
 		var err error
 		if path, err = in.Ask("kubeconfig file", defaultKubeconfig(in.Getenv)); err != nil {
@@ -61,8 +73,8 @@ func (Target) InitValues(in target.InitInput) (config.Values, error) {
 		path = abs
 	}
 	vals := config.Values{"liftoff:kubeconfig": config.Plain(path)}
-	if in.Context != "" {
-		vals["liftoff:context"] = config.Plain(in.Context)
+	if c := in.Flags.Get("context"); c != "" {
+		vals["liftoff:context"] = config.Plain(c)
 	}
 	return vals, nil
 }

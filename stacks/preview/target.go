@@ -15,6 +15,9 @@ type Target struct{ target.Base }
 
 func (Target) Name() string { return "preview" }
 
+// Config: a preview is no liftoff:target value; liftoff:previewOf chooses it.
+func (Target) Config() config.TargetSpec { return config.TargetSpec{Name: "preview"} }
+
 func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) error {
 	return Program(ctx, cfg)
 }

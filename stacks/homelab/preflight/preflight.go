@@ -1,7 +1,7 @@
-// Package homelab is what liftoff does to the user's own machines outside
+// Package preflight is what liftoff does for the homelab target to the user's own machines outside
 // the Pulumi program: the preflight that checks every host in parallel
 // before anything changes, and image import over SSH into k3s's containerd.
-package homelab
+package preflight
 
 import (
 	"github.com/liftoff-dev/liftoff/internal/hostscript"
@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/remote"
 )
 
@@ -100,13 +99,23 @@ type Preflight struct {
 	Now          func() time.Time
 }
 
-// Host is a config node as an SSH endpoint.
-func Host(n config.Node) remote.Host {
+// Node is one host of a homelab cluster, as liftoff:nodes lists it.
+type Node struct {
+	Name string `json:"name"` // Kubernetes node name; empty uses the host's hostname
+	Host string `json:"host"`
+	User string `json:"user"`
+	Port int    `json:"port"`
+	Key  string `json:"key"`
+	Role string `json:"role"`
+}
+
+// Host is a node as an SSH endpoint.
+func Host(n Node) remote.Host {
 	return remote.Host{Addr: n.Host, Port: n.Port, User: n.User, KeyPath: n.Key}
 }
 
 // Run checks every node in parallel and returns one report; it changes nothing.
-func (p *Preflight) Run(ctx context.Context, nodes []config.Node) *Report {
+func (p *Preflight) Run(ctx context.Context, nodes []Node) *Report {
 	rep := &Report{Hosts: make([]*HostReport, len(nodes))}
 	servers := 0
 	for _, n := range nodes {
@@ -127,7 +136,7 @@ func (p *Preflight) Run(ctx context.Context, nodes []config.Node) *Report {
 	return rep
 }
 
-func (p *Preflight) host(ctx context.Context, n config.Node, ha bool) *HostReport {
+func (p *Preflight) host(ctx context.Context, n Node, ha bool) *HostReport {
 	h := Host(n)
 	r := &HostReport{Host: h.Address(), Role: n.Role}
 	c, err := remote.Dial(ctx, h, p.Trust, p.timeout())
@@ -180,7 +189,7 @@ func (p *Preflight) host(ctx context.Context, n config.Node, ha bool) *HostRepor
 }
 
 // crossChecks compare hosts: node names must be unique, clocks close to ours.
-func (p *Preflight) crossChecks(nodes []config.Node, rep *Report) {
+func (p *Preflight) crossChecks(nodes []Node, rep *Report) {
 	nodeNames := make([]string, len(rep.Hosts)) // the Kubernetes node name: configured, or the hostname
 	hostsByName := map[string][]string{}
 	for i, h := range rep.Hosts {
@@ -241,7 +250,7 @@ func (p *Preflight) minDisk() int {
 
 // ImportImage streams an image archive (docker/OCI tarball) into k3s's
 // containerd on every node in parallel: the registry-less delivery.
-func ImportImage(ctx context.Context, trust *remote.Trust, nodes []config.Node, sudoPassword string, archive func() (io.ReadCloser, error)) error {
+func ImportImage(ctx context.Context, trust *remote.Trust, nodes []Node, sudoPassword string, archive func() (io.ReadCloser, error)) error {
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
@@ -264,7 +273,7 @@ func ImportImage(ctx context.Context, trust *remote.Trust, nodes []config.Node, 
 	return nil
 }
 
-func importOne(ctx context.Context, trust *remote.Trust, n config.Node, sudoPassword string, archive func() (io.ReadCloser, error)) error {
+func importOne(ctx context.Context, trust *remote.Trust, n Node, sudoPassword string, archive func() (io.ReadCloser, error)) error {
 	c, err := remote.Dial(ctx, Host(n), trust, 15*time.Second)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package cost
+package aws
 
 import (
 	"math"
@@ -6,9 +6,11 @@ import (
 	"testing"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/cost"
+	"github.com/liftoff-dev/liftoff/stacks/kubeconfig"
 )
 
-func parse(t *testing.T, stack string, kv map[string]string) *config.Stack {
+func parseCost(t *testing.T, stack string, kv map[string]string) *config.Stack {
 	t.Helper()
 	v := config.Values{"liftoff:target": config.Plain("aws"), "aws:region": config.Plain("us-east-1")}
 	for k, s := range kv {
@@ -21,19 +23,19 @@ func parse(t *testing.T, stack string, kv map[string]string) *config.Stack {
 	return cfg
 }
 
-func line(e *Estimate, class string) Line {
+func line(e *cost.Estimate, class string) cost.Line {
 	for _, l := range e.Lines {
 		if l.Class == class {
 			return l
 		}
 	}
-	return Line{Class: "missing"}
+	return cost.Line{Class: "missing"}
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 0.01 }
 
 func TestDefaults(t *testing.T) {
-	e := AWS(parse(t, "dev", nil))
+	e := estimate(parseCost(t, "dev", nil))
 	t.Log("\n" + e.String()) // go test ./internal/cost -run TestDefaults -v prints the default stack's estimate
 	// 2 spot nodes drawing from 5 types averaging $0.08728/h.
 	want := map[string]float64{
@@ -60,27 +62,27 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	od := AWS(parse(t, "dev", map[string]string{"liftoff:nodeCapacity": "on-demand", "liftoff:nat": "per-az", "liftoff:azCount": "3"}))
-	spot := AWS(parse(t, "dev", nil))
+	od := estimate(parseCost(t, "dev", map[string]string{"liftoff:nodeCapacity": "on-demand", "liftoff:nat": "per-az", "liftoff:azCount": "3"}))
+	spot := estimate(parseCost(t, "dev", nil))
 	if line(od, "nodes").USD <= line(spot, "nodes").USD*2 {
 		t.Errorf("on-demand %.2f not well above spot %.2f", line(od, "nodes").USD, line(spot, "nodes").USD)
 	}
 	if !near(line(od, "nat gateways").USD, 3*32.85) {
 		t.Errorf("per-az NAT %.2f", line(od, "nat gateways").USD)
 	}
-	prod := AWS(parse(t, "prod", nil))
+	prod := estimate(parseCost(t, "prod", nil))
 	if !near(line(prod, "rds").USD, 2*line(spot, "rds").USD) {
 		t.Errorf("prod rds %.2f is not Multi-AZ", line(prod, "rds").USD)
 	}
-	none := AWS(parse(t, "dev", map[string]string{"liftoff:nat": "none", "liftoff:database": "in-cluster", "liftoff:observability": "false"}))
+	none := estimate(parseCost(t, "dev", map[string]string{"liftoff:nat": "none", "liftoff:database": "in-cluster", "liftoff:observability": "false"}))
 	if line(none, "nat gateways").Class != "missing" || line(none, "rds").Class != "missing" || line(none, "observability volumes").Class != "missing" {
 		t.Errorf("lines %+v", none.Lines)
 	}
-	unknown := AWS(parse(t, "dev", map[string]string{"liftoff:nodeInstanceTypes": `["x9.large","x9a.large","x9i.large"]`}))
+	unknown := estimate(parseCost(t, "dev", map[string]string{"liftoff:nodeInstanceTypes": `["x9.large","x9a.large","x9i.large"]`}))
 	if l := line(unknown, "nodes"); !l.Unknown || l.USD != 0 {
 		t.Errorf("unknown types: %+v", l)
 	}
-	if AWS(&config.Stack{Target: config.Kubeconfig}) != nil {
+	if (kubeconfig.Target{}).Cost(&config.Stack{Target: kubeconfig.Name}) != nil {
 		t.Error("estimate for a non-aws stack")
 	}
 }

@@ -8,11 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/smithy-go"
 )
 
-// world is an in-memory AWS account: resources by kind, each tagged, some
+// world is an in-memory cloud account: resources by kind, each tagged, some
 // blocked by others, some (network interfaces) only detached a while after
 // what they were attached to is deleted, as with load balancers.
 type world struct {
@@ -113,7 +111,7 @@ func (w *world) kinds(names ...string) []Kind {
 }
 
 func (w *world) sweep(t *testing.T, ctx context.Context, stack string, wait time.Duration) (*Receipt, error) {
-	return AWS{Project: "shop", Stack: stack, Wait: wait, Log: &log{t: t},
+	return TagSweep{Project: "shop", Stack: stack, Wait: wait, Log: &log{t: t},
 		Kinds: w.kinds("load balancer", "target group", "network interface", "security group", "volume", "log group", "ecr repository"),
 		Now:   func() time.Time { return w.now },
 		Sleep: func(ctx context.Context, d time.Duration) error {
@@ -127,10 +125,10 @@ func (w *world) sweep(t *testing.T, ctx context.Context, stack string, wait time
 	}.Sweep(ctx)
 }
 
-// TestAWSSweep: only the project's stack's resources go, in dependency
+// TestTagSweep: only the project's stack's resources go, in dependency
 // order; a security group held by a load balancer's network interface is
 // retried with backoff until the interface detaches and is deleted.
-func TestAWSSweep(t *testing.T) {
+func TestTagSweep(t *testing.T) {
 	w := newWorld()
 	mine, sibling, otherProject := tags("shop", "pr-42"), tags("shop", "pr-7"), tags("blog", "pr-42")
 	w.add(&fakeRes{kind: "load balancer", id: "arn:nlb/pr-42", tags: mine})
@@ -179,10 +177,10 @@ func TestAWSSweep(t *testing.T) {
 	}
 }
 
-// TestAWSSweepLeft: what stays in use past the bounded wait, what AWS
+// TestTagSweepLeft: what stays in use past the bounded wait, what AWS
 // refuses, and a kind that cannot be listed are left, each with why; the
 // refused one is tried once, not on every round.
-func TestAWSSweepLeft(t *testing.T) {
+func TestTagSweepLeft(t *testing.T) {
 	w := newWorld()
 	mine := tags("shop", "pr-42")
 	w.add(&fakeRes{kind: "security group", id: "sg-held", tags: mine, blockedBy: []string{"instance/i-not-ours"}})
@@ -222,8 +220,8 @@ func TestAWSSweepLeft(t *testing.T) {
 	}
 }
 
-// TestAWSSweepInterrupted: a cancelled sweep stops between rounds with the context's error.
-func TestAWSSweepInterrupted(t *testing.T) {
+// TestTagSweepInterrupted: a cancelled sweep stops between rounds with the context's error.
+func TestTagSweepInterrupted(t *testing.T) {
 	w := newWorld()
 	w.add(&fakeRes{kind: "security group", id: "sg-held", tags: tags("shop", "pr-42"), blockedBy: []string{"instance/i"}})
 	w.res["instance/i"] = &fakeRes{}
@@ -231,25 +229,5 @@ func TestAWSSweepInterrupted(t *testing.T) {
 	cancel()
 	if _, err := w.sweep(t, ctx, "pr-42", time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
-	}
-}
-
-// TestClassify: the AWS error codes that mean "in use" and "gone" are recognised.
-func TestClassify(t *testing.T) {
-	for code, want := range map[string]error{
-		"DependencyViolation": ErrDependency, "ResourceInUse": ErrDependency, "InvalidNetworkInterface.InUse": ErrDependency,
-		"InvalidGroup.NotFound": ErrNotFound, "LoadBalancerNotFound": ErrNotFound, "RepositoryNotFoundException": ErrNotFound,
-		"UnauthorizedOperation": nil,
-	} {
-		err := classify(fmt.Errorf("operation error: %w", &smithy.GenericAPIError{Code: code, Message: "m"}))
-		if want == nil {
-			if errors.Is(err, ErrDependency) || errors.Is(err, ErrNotFound) {
-				t.Errorf("%s classified as %v", code, err)
-			}
-			continue
-		}
-		if !errors.Is(err, want) || !strings.Contains(err.Error(), code) {
-			t.Errorf("%s: %v, want %v", code, err, want)
-		}
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
-// The tags liftoff's aws provider puts on everything (defaultTags), and the
-// load balancer and volume controllers on what they create for the stack.
+// The tags a target's cloud provider puts on everything (defaultTags), and
+// the load balancer and volume controllers on what they create for the stack.
 const (
 	TagProject = outputs.TagProject
 	TagStack   = outputs.TagStack
@@ -35,7 +35,7 @@ type Resource struct {
 	Via string
 }
 
-// Kind is one class of AWS resource, behind the two calls the sweep needs.
+// Kind is one class of cloud resource, behind the two calls the sweep needs.
 type Kind interface {
 	// Name is the receipt's kind, e.g. "load balancer".
 	Name() string
@@ -46,14 +46,15 @@ type Kind interface {
 	Delete(ctx context.Context, id string) error
 }
 
-// AWS sweeps one stack's leftovers after the engine's destroy: what
-// controllers created outside Pulumi (load balancers, target groups,
-// volumes, network interfaces) and what a failed destroy left. Kinds run in
+// TagSweep sweeps one stack's leftovers in a cloud account after the
+// engine's destroy, by the stack's tags: what controllers created outside
+// Pulumi (load balancers, target groups, volumes, network interfaces) and
+// what a failed destroy left. Kinds run in
 // dependency order, every round; what is still in use is retried with
 // backoff until Wait runs out.
-type AWS struct {
+type TagSweep struct {
 	Project, Stack string
-	// Kinds in deletion order (AWSKinds outside tests).
+	// Kinds in deletion order, as the target lists them.
 	Kinds []Kind
 	// Wait bounds the retries (default 10m); Backoff is the first pause
 	// between rounds (default 5s, doubling up to 1m).
@@ -67,7 +68,7 @@ type AWS struct {
 // Sweep deletes every resource of the Kinds tagged with both the project and
 // the stack (a resource of another project's stack of the same name is not
 // ours), and returns the receipt. Only ctx's error is returned as an error.
-func (a AWS) Sweep(ctx context.Context) (*Receipt, error) {
+func (a TagSweep) Sweep(ctx context.Context) (*Receipt, error) {
 	wait, backoff := a.Wait, a.Backoff
 	if wait == 0 {
 		wait = 10 * time.Minute

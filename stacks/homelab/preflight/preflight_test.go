@@ -1,4 +1,4 @@
-package homelab
+package preflight
 
 import (
 	"github.com/liftoff-dev/liftoff/internal/hostscript"
@@ -18,15 +18,14 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/k3s"
-	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/remote"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 )
 
-func nodes(env *testenv.SSHEnv, roles ...string) []config.Node {
-	var out []config.Node
+func nodes(env *testenv.SSHEnv, roles ...string) []Node {
+	var out []Node
 	for i, h := range env.Hosts {
-		out = append(out, config.Node{Host: h.Addr, Port: h.Port, User: "root", Key: env.KeyPath, Role: roles[i]})
+		out = append(out, Node{Host: h.Addr, Port: h.Port, User: "root", Key: env.KeyPath, Role: roles[i]})
 	}
 	return out
 }
@@ -394,10 +393,10 @@ func TestImportImage(t *testing.T) {
 	}
 }
 
-func nodesOf(c *cluster) []config.Node {
-	var out []config.Node
+func nodesOf(c *cluster) []Node {
+	var out []Node
 	for _, n := range c.args.Nodes {
-		out = append(out, config.Node{Host: n.Host, Port: n.Port, User: n.User, Key: c.env.KeyPath, Role: n.Role})
+		out = append(out, Node{Host: n.Host, Port: n.Port, User: n.User, Key: c.env.KeyPath, Role: n.Role})
 	}
 	return out
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
-	"github.com/liftoff-dev/liftoff/stacks"
 )
 
 // ClusterFlags point at a cluster explicitly, for deploys without a stack.
@@ -50,7 +49,7 @@ func (f *Factory) Site(ctx context.Context, flags ClusterFlags) (launch.Site, *c
 		if err != nil {
 			return t, nil, err
 		}
-		if t, err = launch.StackSite(ctx, eng, stacks.Targets, cfg, filepath.Join(f.Home(), "kube", eng.Project())); err != nil {
+		if t, err = launch.StackSite(ctx, eng, f.targets(), cfg, filepath.Join(f.Home(), "kube", eng.Project())); err != nil {
 			return t, nil, err
 		}
 	} else if !flags.explicit() {

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Parse validates values for the named stack and returns the typed config.
+// It reports every problem at once, as *Errors.
+func Parse(stack string, values Values) (*Stack, error) {
+	r := &Reader{values: values}
+	s := &Stack{Name: stack}
+	r.Check(stackNameRE.MatchString(stack), "stack", stack,
+		"must be a lower-case DNS label of at most 30 characters (it names namespaces and cloud resources)",
+		"pick a name like dev, prod or pr-42")
+
+	for key := range values {
+		if strings.HasPrefix(key, Namespace+":") {
+			if _, ok := Lookup(key); !ok {
+				fix := "remove it: liftoff config rm " + ShortName(key)
+				if s := suggest(key); s != "" {
+					fix = "did you mean " + ShortName(s) + "? " + fix
+				}
+				r.Fail(key, values[key], "is not a liftoff setting", fix)
+			}
+		}
+	}
+
+	s.Target = TargetName(r.Enum("liftoff:target", "", TargetNames()...))
+	if _, ok := values["liftoff:target"]; !ok {
+		r.Fail("liftoff:target", Value{}, "is not set", "run liftoff init, or liftoff config set target "+DefaultTarget())
+	}
+	spec, _ := Spec(s.Target)
+
+	s.App.Name = r.Str("liftoff:app", DefaultApp, dnsLabel(40))
+	s.Preview = nil
+	if of := r.Str("liftoff:previewOf", "", dnsLabel(30)); of != "" {
+		r.Check(of != stack, "liftoff:previewOf", of, "names this stack itself", "name the parent stack, e.g. prod")
+		s.Preview = &Preview{Of: of, TTL: r.Duration("liftoff:ttl", 72*time.Hour, time.Hour, 720*time.Hour)}
+		for _, key := range []string{"liftoff:maxPreviews", "liftoff:previewDomain", "liftoff:observability", "liftoff:retention", "liftoff:alertWebhook"} {
+			if v, ok := values[key]; ok {
+				r.Fail(key, v, "is the parent stack's setting: a preview uses its parent's", "remove it (liftoff config rm "+ShortName(key)+") and set it on "+of)
+			}
+		}
+	} else {
+		r.ignore("liftoff:ttl")
+	}
+	s.MaxPreviews = r.Int("liftoff:maxPreviews", 10, 1, 100)
+	s.PreviewDomain = r.Str("liftoff:previewDomain", "", domainName)
+	defNS := s.App.Name
+	if s.Preview != nil {
+		defNS = s.App.Name + "-" + stack
+	}
+	s.App.Namespace = r.Str("liftoff:namespace", defNS, dnsLabel(63))
+	s.App.Replicas = r.Int("liftoff:replicas", DefaultReplicas, 1, 50)
+	s.App.Secrets = r.Secret("liftoff:appSecrets", false, func(v string) error { _, err := DecodeAppSecrets(v); return err })
+	s.App.Package = r.Str("liftoff:package", DefaultPackage, goPackage)
+	s.App.Image = r.Str("liftoff:image", "", imageRef)
+	s.App.Domain = r.Str("liftoff:domain", "", domainName)
+	s.ScaleDownDelay = r.Duration("liftoff:scaleDownDelay", 5*time.Minute, 0, 24*time.Hour)
+
+	s.Observability = Observability{
+		Enabled:         r.Bool("liftoff:observability", true) && s.Preview == nil,
+		Retention:       r.Duration("liftoff:retention", 7*24*time.Hour, 24*time.Hour, 90*24*time.Hour),
+		AlertWebhook:    r.Secret("liftoff:alertWebhook", false, alertWebhook),
+		GrafanaPassword: r.Secret("liftoff:grafanaPassword", false, GeneratedSecret),
+	}
+	s.Images = Images{
+		Postgres: r.Str("liftoff:postgresImage", DefaultPostgresImage, imageRef),
+		Valkey:   r.Str("liftoff:valkeyImage", DefaultValkeyImage, imageRef),
+		Registry: r.Str("liftoff:registryImage", DefaultRegistryImage, imageRef),
+	}
+
+	// A target's managed services are its own; a preview runs in-cluster
+	// on its parent's cluster.
+	dbModes, cacheModes := []string{"in-cluster", "external"}, []string{"in-cluster", "external", "none"}
+	dbDefault := "in-cluster"
+	if s.Preview == nil {
+		dbModes, cacheModes = append(dbModes, spec.Databases...), append(cacheModes, spec.Caches...)
+		if len(spec.Databases) > 0 {
+			dbDefault = spec.Databases[0]
+		}
+	}
+	s.Database.Mode = r.Enum("liftoff:database", dbDefault, dbModes...)
+	s.Database.URL = r.Secret("liftoff:databaseUrl", s.Database.Mode == "external", postgresURL)
+	s.Database.Password = r.Secret("liftoff:databasePassword", false, GeneratedSecret)
+	s.Cache.Mode = r.Enum("liftoff:cache", "in-cluster", cacheModes...)
+	s.Cache.URL = r.Secret("liftoff:cacheUrl", s.Cache.Mode == "external", redisURL)
+
+	if s.Preview != nil {
+		// A preview runs on its parent's cluster and registry, read from the
+		// parent's outputs: its own target settings would be ignored.
+		for key, v := range values {
+			if k, ok := Lookup(key); ok && k.Targets != nil {
+				r.Fail(key, v, "is read from the parent stack's outputs in a preview", "remove it: liftoff config rm "+ShortName(key))
+			}
+		}
+		if err := r.err(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	if spec.Parse != nil {
+		s.Section = spec.Parse(r, s)
+	}
+	if spec.ClusterServices {
+		s.Registry = Registry{
+			Repository: r.Str("liftoff:registry", "", repository),
+			Insecure:   r.Bool("liftoff:insecureRegistry", false),
+			Password:   r.Secret("liftoff:registryPassword", false, GeneratedSecret),
+		}
+		s.StorageClass = r.Str("liftoff:storageClass", spec.StorageClass, DNSSubdomain)
+	}
+
+	// Keys of another target are an error: they would be silently ignored.
+	for key, v := range values {
+		if k, ok := Lookup(key); ok && s.Target != "" && !k.AppliesTo(s.Target) && !r.used[key] {
+			r.Fail(key, v, fmt.Sprintf("does not apply to target %s", s.Target), "remove it: liftoff config rm "+ShortName(key))
+		}
+	}
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,203 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// problem is a validation failure of one value.
+type problem struct{ what, fix string }
+
+func (p *problem) Error() string { return p.what }
+
+// Bad is a validation failure: what is wrong, and the fix.
+func Bad(what, fix string) error { return &problem{what, fix} }
+
+var (
+	stackNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$`)
+	dnsLabelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+)
+
+// OneOf accepts the allowed values.
+func OneOf(allowed ...string) func(string) error {
+	return func(s string) error {
+		if slices.Contains(allowed, s) {
+			return nil
+		}
+		return Bad("must be one of "+strings.Join(allowed, ", "), "use one of "+strings.Join(allowed, ", "))
+	}
+}
+
+// Pattern accepts what matches re; example goes into the fix.
+func Pattern(re, example string) func(string) error {
+	c := regexp.MustCompile(re)
+	return func(s string) error {
+		if c.MatchString(s) {
+			return nil
+		}
+		return Bad("is not in the expected form", "use a value like "+example)
+	}
+}
+
+// NonEmpty accepts anything but blanks.
+func NonEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return Bad("must not be empty", "set a value")
+	}
+	return nil
+}
+
+func dnsLabel(maxLen int) func(string) error {
+	return func(s string) error {
+		if len(s) <= maxLen && dnsLabelRE.MatchString(s) {
+			return nil
+		}
+		return Bad(fmt.Sprintf("must be lower-case letters, digits and '-', at most %d characters", maxLen), "use a name like shortener")
+	}
+}
+
+// DNSSubdomain accepts a lower-case DNS name.
+func DNSSubdomain(s string) error {
+	for _, part := range strings.Split(s, ".") {
+		if dnsLabelRE.MatchString(part) {
+			continue
+		}
+		return Bad("must be a lower-case DNS name", "use a name like gp3 or local-path")
+	}
+	return nil
+}
+
+func domainName(s string) error {
+	if len(s) <= 253 && strings.Contains(s, ".") && DNSSubdomain(s) == nil {
+		return nil
+	}
+	return Bad("must be a lower-case DNS name with a dot", "use a name like sho.rt")
+}
+
+// HostOrIP accepts a host name or an IP address.
+func HostOrIP(s string) error {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return nil
+	}
+	if s != "" && len(s) <= 253 && DNSSubdomain(strings.ToLower(s)) == nil {
+		return nil
+	}
+	return Bad("must be a host name or IP address", "use e.g. 192.168.1.10 or office-1.lan")
+}
+
+// CIDR accepts a private IPv4 network from /minBits to /maxBits.
+func CIDR(minBits, maxBits int) func(string) error {
+	return func(s string) error {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() || p.Masked() != p {
+			return Bad("is not an IPv4 network in CIDR form", "use 10.0.0.0/16")
+		}
+		if p.Bits() < minBits || p.Bits() > maxBits {
+			return Bad(fmt.Sprintf("must be between /%d and /%d", minBits, maxBits), "use 10.0.0.0/16")
+		}
+		if !p.Addr().IsPrivate() {
+			return Bad("is not a private (RFC 1918) range", "use 10.0.0.0/16")
+		}
+		return nil
+	}
+}
+
+func goPackage(s string) error {
+	if s != "" && !strings.ContainsAny(s, " \t\n") {
+		return nil
+	}
+	return Bad("is not a Go package path", "use ./app/cmd/shortener")
+}
+
+// GeneratedSecret accepts what liftoff generates (Generate): it goes into URLs
+// and htpasswd files unescaped, so letters and digits only.
+func GeneratedSecret(s string) error {
+	if len(s) < 16 || strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+		return Bad("must be at least 16 letters and digits", "remove it and let liftoff generate one: liftoff config rm KEY, then liftoff up")
+	}
+	return nil
+}
+
+func imageRef(s string) error {
+	if _, err := name.ParseReference(s, name.StrictValidation); err != nil {
+		if _, err := name.ParseReference(s); err != nil {
+			return Bad("is not an image reference", "use registry.example.com/app@sha256:... or registry.example.com/app:tag")
+		}
+	}
+	return nil
+}
+
+func repository(s string) error {
+	if _, err := name.NewRepository(s); err != nil {
+		return Bad("is not a registry repository", "use a repository like ghcr.io/acme/shortener")
+	}
+	return nil
+}
+
+func postgresURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return Bad("must be a postgres:// URL with a host", "postgres://user:password@host:5432/db?sslmode=require")
+	}
+	return nil
+}
+
+func redisURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return Bad("must be a redis:// or rediss:// URL with a host", "redis://host:6379/0")
+	}
+	return nil
+}
+
+// alertWebhook accepts what Alertmanager gets a receiver for: a Slack or a
+// Discord webhook, or mailto: with the SMTP relay and sender.
+func alertWebhook(s string) error {
+	u, err := url.Parse(s)
+	host := ""
+	if err == nil {
+		host = u.Hostname()
+	}
+	switch {
+	case err == nil && u.Scheme == "https" && (host == "slack.com" || strings.HasSuffix(host, ".slack.com")):
+		return nil
+	case err == nil && u.Scheme == "https" && (host == "discord.com" || host == "discordapp.com" || strings.HasSuffix(host, ".discord.com")):
+		return nil
+	case err == nil && u.Scheme == "mailto":
+		q := u.Query()
+		if !strings.Contains(u.Opaque, "@") || q.Get("smarthost") == "" || q.Get("from") == "" {
+			return Bad("must name the address, the SMTP relay and the sender", "mailto:oncall@example.com?smarthost=smtp.example.com:587&from=alerts@example.com")
+		}
+		return nil
+	}
+	return Bad("must be a Slack or Discord webhook URL, or a mailto: address",
+		"https://hooks.slack.com/services/..., https://discord.com/api/webhooks/..., or mailto:oncall@example.com?smarthost=smtp.example.com:587&from=alerts@example.com")
+}
+
+// ParseDuration parses Go durations plus a whole-day suffix ("7d").
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// FormatDuration prints whole days as "Nd" and everything else as Go does.
+func FormatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}

@@ -1,0 +1,32 @@
+package rollout
+
+import (
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/liftoff-dev/liftoff/internal/failure"
+)
+
+// Image is a parsed image reference.
+type Image struct {
+	Ref        string
+	Repository string
+	Digest     string
+	Tag        string
+}
+
+// ParseImage reads repo@sha256:..., or repo:tag (allowed, but discouraged:
+// a tag can move under a running slot).
+func ParseImage(ref string) (Image, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return Image{}, failure.Newf(failure.Config, "pass --image repo@sha256:... (liftoff build prints it)", "image %q: %v", ref, err)
+	}
+	img := Image{Ref: ref, Repository: r.Context().Name()}
+	switch v := r.(type) {
+	case name.Digest:
+		img.Digest = v.DigestStr()
+	case name.Tag:
+		img.Tag = v.TagStr()
+	}
+	return img, nil
+}

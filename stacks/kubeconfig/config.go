@@ -1,0 +1,43 @@
+package kubeconfig
+
+import "github.com/liftoff-dev/liftoff/internal/config"
+
+// Name is the target's liftoff:target value.
+const Name config.TargetName = "kubeconfig"
+
+// Spec is what the config learns about the kubeconfig target: the file and
+// context it reaches the cluster with; the registry and volumes run in that
+// cluster. It is the target init offers first.
+var Spec = config.TargetSpec{
+	Name:            Name,
+	Summary:         "any cluster you already have, through a kubeconfig",
+	Default:         true,
+	ClusterServices: true,
+	Parse:           parse,
+	Keys: []config.Key{
+		{Name: "liftoff:kubeconfig", Type: "string", Default: "$KUBECONFIG or ~/.kube/config", Doc: "Path of the kubeconfig file."},
+		{Name: "liftoff:context", Type: "string", Default: "the file's current context", Doc: "Context in the kubeconfig."},
+	},
+}
+
+// Config is the kubeconfig target's own settings (config.Stack.Section).
+type Config struct {
+	Path    string
+	Context string
+}
+
+func parse(r *config.Reader, _ *config.Stack) any {
+	return &Config{
+		Path:    r.Str("liftoff:kubeconfig", "", config.NonEmpty),
+		Context: r.Str("liftoff:context", "", nil),
+	}
+}
+
+// settings is the kubeconfig section of a parsed config.
+func settings(cfg *config.Stack) *Config {
+	c, _ := cfg.Section.(*Config)
+	if c == nil {
+		return &Config{}
+	}
+	return c
+}
