@@ -52,7 +52,7 @@ build: bin/liftoff bin/shortener
 GO_SOURCES := go.mod go.sum $(shell find cmd internal stacks components charts app -type f -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null)
 
 bin/liftoff: $(GO_SOURCES)
-	@$(STEP) "bin/liftoff, the CLI (the demo runs it; it builds every test image)" "7 min" -- \
+	@$(STEP) "bin/liftoff, the CLI (the demo runs it; it builds every test image)" "7 min 30 s" -- \
 	  $(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/liftoff
 
 bin/shortener: $(GO_SOURCES)
@@ -62,8 +62,8 @@ bin/shortener: $(GO_SOURCES)
 test: deps tools testcluster test-go
 
 test-go:
-	@$(STEP) "go vet ./..." "1 min 30 s" -- $(GO) vet ./...
-	@$(STEP) "go test ./... (compiles the test binaries, then every test; the real-node tests are most of it)" "12 min" -- \
+	@$(STEP) "go vet ./..." "40 s" -- $(GO) vet ./...
+	@$(STEP) "go test ./... (compiles the test binaries, then every test; the real-node tests are most of it)" "8 min" -- \
 	  $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## deps: the Debian packages the tests need (installed only when missing, and only as root)
@@ -71,7 +71,7 @@ deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "==> installing Debian packages:$$missing (cold: about 15 s)"; \
+	    echo "==> installing Debian packages:$$missing (cold: about 15 s from Debian's mirror)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
@@ -81,7 +81,7 @@ tools: $(BIN)/pulumi $(BIN)/pulumi-resource-kubernetes
 
 $(BIN)/pulumi: tools/pulumi/go.mod tools/pulumi/go.sum
 	@mkdir -p $(BIN)
-	@cd tools/pulumi && $(STEP) "the pulumi CLI $(PULUMI_VERSION) (liftoff drives its engine)" "6 min" -- \
+	@cd tools/pulumi && $(STEP) "the pulumi CLI $(PULUMI_VERSION) (liftoff drives its engine)" "3 min" -- \
 	  $(GO) build -ldflags '-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(PULUMI_VERSION)' \
 	  -o $@ github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
@@ -89,7 +89,7 @@ $(BIN)/pulumi: tools/pulumi/go.mod tools/pulumi/go.sum
 # ship: gen/ downloads the provider module and writes it first.
 $(BIN)/pulumi-resource-kubernetes: tools/pulumi-kubernetes/go.mod tools/pulumi-kubernetes/go.sum tools/pulumi-kubernetes/main.go tools/pulumi-kubernetes/gen/main.go
 	@mkdir -p $(BIN)
-	@cd tools/pulumi-kubernetes && $(STEP) "the Kubernetes provider plugin $(K8S_PROVIDER_VERSION) (Pulumi applies the in-cluster stack with it)" "9 min" -- \
+	@cd tools/pulumi-kubernetes && $(STEP) "the Kubernetes provider plugin $(K8S_PROVIDER_VERSION) (Pulumi applies the in-cluster stack with it)" "5 min 40 s" -- \
 	  sh -c "$(GO) run ./gen -version $(K8S_PROVIDER_VERSION) && \
 	  $(GO) build -ldflags '-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$(K8S_PROVIDER_VERSION)' -o $@ ."
 
@@ -101,20 +101,20 @@ democluster: deps $(KUBE_BINS) $(NODE_IMAGES)
 
 $(KUBE_BINS) &: tools/kube/go.mod tools/kube/go.sum
 	@mkdir -p $(BIN)
-	@cd tools/kube && $(STEP) "Kubernetes $(KUBE_VERSION): the API server, controller manager and scheduler, the node's kubelet and kube-proxy" "9 min" -- \
+	@cd tools/kube && $(STEP) "Kubernetes $(KUBE_VERSION): the API server, controller manager and scheduler, the node's kubelet and kube-proxy" "5 min" -- \
 	  $(GO) build -ldflags '-s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION)' -o $(BIN)/ \
 	  $(addprefix k8s.io/kubernetes/cmd/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
 $(BIN)/kwok: tools/kwok/go.mod tools/kwok/go.sum
 	@mkdir -p $(BIN)
-	@cd tools/kwok && $(STEP) "kwok (simulated nodes for the rollout tests)" "2 min" -- $(GO) build -ldflags '-s -w' -o $@ sigs.k8s.io/kwok/cmd/kwok
+	@cd tools/kwok && $(STEP) "kwok (simulated nodes for the rollout tests)" "1 min" -- $(GO) build -ldflags '-s -w' -o $@ sigs.k8s.io/kwok/cmd/kwok
 
 # The real node's sandbox image and the echo server its own tests run, built
 # by liftoff's own builder (bin/liftoff, built once) from small Go programs
 # under internal/testenv.
 $(IMAGES)/%/index.json: internal/testenv/%/main.go | bin/liftoff
 	@rm -rf $(IMAGES)/$*
-	@$(STEP) "the $* image with liftoff build" "20 s" -- \
+	@$(STEP) "the $* image with liftoff build" "a few seconds" -- \
 	  env LIFTOFF_HOME=$(CACHE)/liftoff-home bin/liftoff build --package ./internal/testenv/$* --platform linux/$(GOARCH) --oci-layout $(IMAGES)/$*
 
 # Stand-ins for the official images of the in-cluster registry, PostgreSQL
@@ -124,7 +124,7 @@ $(IMAGES)/%/index.json: internal/testenv/%/main.go | bin/liftoff
 IMAGE_TOOLS := tools/images/go.mod tools/images/go.sum
 $(IMAGES)/registry/index.json: $(IMAGE_TOOLS) tools/images/registry/main.go | bin/liftoff
 	@rm -rf $(IMAGES)/registry
-	@$(STEP) "the in-cluster registry's stand-in image (CNCF distribution) with liftoff build" "2 min" -- \
+	@$(STEP) "the in-cluster registry's stand-in image (CNCF distribution) with liftoff build" "25 s" -- \
 	  env LIFTOFF_HOME=$(CACHE)/liftoff-home bin/liftoff --cwd tools/images build --package ./registry --platform linux/$(GOARCH) --oci-layout $(IMAGES)/registry
 
 $(BIN)/standin: $(IMAGE_TOOLS) tools/images/standin/main.go
@@ -132,10 +132,10 @@ $(BIN)/standin: $(IMAGE_TOOLS) tools/images/standin/main.go
 	@cd tools/images && $(GO) build -o $@ ./standin
 
 $(IMAGES)/postgres/index.json: $(BIN)/standin tools/images/postgres-entrypoint/main.go
-	@cd tools/images && $(STEP) "the PostgreSQL stand-in image from Debian's binaries" "30 s" -- $(BIN)/standin postgres $(IMAGES)/postgres
+	@cd tools/images && $(STEP) "the PostgreSQL stand-in image from Debian's binaries" "5 s" -- $(BIN)/standin postgres $(IMAGES)/postgres
 
 $(IMAGES)/valkey/index.json: $(BIN)/standin tools/images/valkey-entrypoint/main.go
-	@cd tools/images && $(STEP) "the Valkey stand-in image from Debian's redis-server" "20 s" -- $(BIN)/standin valkey $(IMAGES)/valkey
+	@cd tools/images && $(STEP) "the Valkey stand-in image from Debian's redis-server" "a few seconds" -- $(BIN)/standin valkey $(IMAGES)/valkey
 
 ## bench-app: wrk against the shortener (PostgreSQL + Redis) and a bare net/http server, POST /urls, peak RSS
 bench-app: deps
@@ -162,7 +162,7 @@ demo: deps tools democluster build $(BIN)/liftoff-demo
 	$(BIN)/liftoff-demo
 
 $(BIN)/liftoff-demo: $(GO_SOURCES)
-	@$(STEP) "the demo's driver (internal/demo)" "1 min" -- $(GO) build -o $@ ./internal/demo
+	@$(STEP) "the demo's driver (internal/demo)" "5 s after bin/liftoff" -- $(GO) build -o $@ ./internal/demo
 
 ## bench-deploy: deploy-to-flip, kube-proxy convergence, rollback and failed requests under load, on kwok nodes then on a real node
 bench-deploy: deps testcluster
