@@ -72,7 +72,8 @@ func TestNothingReachesOutsideTheRepository(t *testing.T) {
 			continue
 		}
 		for _, m := range outside.FindAllStringSubmatch(string(b), -1) {
-			if m[1] != "/charts" {
+			// A bare mention ("no ../shared beside it") depends on nothing.
+			if m[1] != "" && m[1] != "/charts" {
 				t.Errorf("%s reaches %s, outside the repository: a fresh clone has no ../shared", f, m[0])
 			}
 		}

@@ -47,6 +47,7 @@ Results go to stdout, progress to stderr; --json writes NDJSON events to stdout.
 		NewCmdLogs(f, nil),
 		NewCmdExec(f, nil),
 		NewCmdSecrets(f),
+		NewCmdDB(f),
 		NewCmdReleases(f, nil),
 		NewCmdOpen(f, nil),
 		NewCmdStacks(f),

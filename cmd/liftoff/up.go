@@ -28,6 +28,9 @@ type UpOptions struct {
 	TTL       string
 	// Refresh reads the live state of the infrastructure first, repairing drift.
 	Refresh bool
+	// AllowDataReplacement applies a plan that replaces or deletes what
+	// holds data (a renamed namespace, a removed homelab node).
+	AllowDataReplacement bool
 	// Rollout is what the deploy does: --image, --force-deploy, --smoke,
 	// --ready-timeout, handed down to the rollout as is.
 	Rollout rollout.DeployOptions
@@ -66,6 +69,7 @@ interruption, run up again and it resumes.`,
 	cmd.Flags().StringVar((*string)(&o.Rollout.Smoke), "smoke", string(rollout.SmokeAuto), "smoke test before the flip: auto, on, off")
 	cmd.Flags().StringVar(&o.PreviewOf, "preview-of", "", "make the stack a preview of this parent stack on its cluster (created from the parent's app settings when new)")
 	cmd.Flags().StringVar(&o.TTL, "ttl", "", "preview lifetime from now, e.g. 72h (sets liftoff:ttl; liftoff stacks gc destroys it afterwards)")
+	cmd.Flags().BoolVar(&o.AllowDataReplacement, "allow-data-replacement", false, "apply a plan that replaces or deletes what holds data (back it up first: liftoff db backup)")
 	cmd.Flags().BoolVar(&o.Refresh, "refresh", true, "read the infrastructure's live state first, so up repairs what was changed by hand")
 	cmd.Flags().DurationVar(&o.Rollout.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail the deploy when the new slot is not ready within this")
 	cmd.Flags().BoolVar(&o.WaitScaleDown, "wait-scale-down", false, "keep running until the previous slot is parked (default: the next liftoff command parks it)")
@@ -117,7 +121,7 @@ func runUp(ctx context.Context, o *UpOptions) error {
 	ro := o.Rollout
 	ro.Detach = !o.WaitScaleDown
 	res, err := launch.Up(ctx, d, launch.UpOptions{Config: cfg, SkipInfra: o.SkipInfra, InfraOnly: o.InfraOnly, Rollout: ro,
-		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), TargetFlags: o.TargetFlags, Refresh: o.Refresh,
+		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), TargetFlags: o.TargetFlags, Refresh: o.Refresh, AllowDataReplacement: o.AllowDataReplacement,
 		Build: launch.BuildOptions{Dir: f.Dir(), Package: cfg.App.Package, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil {
 		f.Printer().Summarize(res)

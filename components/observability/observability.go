@@ -114,7 +114,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	child := pulumi.Parent(o)
 	ns, err := corev1.NewNamespace(ctx, name+"-ns", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
-		Name: pulumi.String(a.Namespace), Labels: pulumi.StringMap{outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy)}}}, child)
+		Name: pulumi.String(a.Namespace), Labels: pulumi.ToStringMap(outputs.OwnerLabels(ctx.Project(), ctx.Stack()))}}, child)
 	if err != nil {
 		return nil, err
 	}

@@ -10,11 +10,14 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/kube"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // NodePort is where every node reaches the registry: containerd treats
 // localhost registries as plain-HTTP, so pods pull localhost:30500/...
-const NodePort = 30500
+// One cluster has one: a second stack's registry is refused before up
+// changes anything (internal/launch's ownership check).
+const NodePort = outputs.RegistryNodePort
 
 // InClusterArgs configure NewInCluster.
 type InClusterArgs struct {

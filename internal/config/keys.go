@@ -67,6 +67,10 @@ var Keys = []Key{
 	{Name: "liftoff:appSecrets", Type: "secret", Doc: "The app's own environment variables, encrypted as one JSON object. Managed by `liftoff secrets set/unset/ls`, not by `config set`."},
 	{Name: "liftoff:grafanaPassword", Type: "secret", Generated: true, Doc: "Grafana's admin password. Generated like `databasePassword`."},
 
+	{Name: "liftoff:backupSchedule", Type: "string", Default: "`0 3 * * *` (`off` on previews)", Doc: "When the database's scheduled backup runs in the cluster (a cron schedule, or `off`): a dump into a volume, a restore drill, its metadata ([data.md](data.md))."},
+	{Name: "liftoff:backupRetain", Type: "int", Default: "7", Doc: "How many scheduled backups the cluster keeps (1-365); older ones are deleted after each new one passes its drill."},
+	{Name: "liftoff:backupVerify", Type: "bool", Default: "true", Doc: "Restore each scheduled backup into a scratch database and count its rows; a backup that fails the drill is not kept."},
+
 	// Databases and caches; the registry and volumes of targets that run them in the cluster.
 	{Name: "liftoff:database", Type: "string", Default: "the target's managed database, or in-cluster", Doc: "Database: `in-cluster` PostgreSQL, `external` (`liftoff:databaseUrl`), or a managed database the target offers."},
 	{Name: "liftoff:cache", Type: "string", Default: "in-cluster", Doc: "Cache: `in-cluster` Valkey, `external` (`liftoff:cacheUrl`), `none`, or a managed cache the target offers."},

@@ -85,6 +85,15 @@ func Parse(stack string, values Values) (*Stack, error) {
 	s.Database.Mode = r.Enum("liftoff:database", dbDefault, dbModes...)
 	s.Database.URL = r.Secret("liftoff:databaseUrl", s.Database.Mode == "external", postgresURL)
 	s.Database.Password = r.Secret("liftoff:databasePassword", false, GeneratedSecret)
+	defSchedule := DefaultBackupSchedule
+	if s.Preview != nil {
+		defSchedule = "off" // a preview's data is its parent's copy, or throwaway
+	}
+	s.Backup = Backup{Schedule: r.Str("liftoff:backupSchedule", defSchedule, cronSchedule), Retain: r.Int("liftoff:backupRetain", 7, 1, 365),
+		Verify: r.Bool("liftoff:backupVerify", true)}
+	if s.Backup.Schedule == "off" {
+		s.Backup.Schedule = ""
+	}
 	s.Cache.Mode = r.Enum("liftoff:cache", "in-cluster", cacheModes...)
 	s.Cache.URL = r.Secret("liftoff:cacheUrl", s.Cache.Mode == "external", redisURL)
 

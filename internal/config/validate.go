@@ -110,6 +110,26 @@ func CIDR(minBits, maxBits int) func(string) error {
 	}
 }
 
+// cronSchedule accepts a Kubernetes CronJob schedule: five fields of
+// digits, names, * / , - (or @hourly, @daily, @weekly, @monthly), or off.
+func cronSchedule(s string) error {
+	const fix = `use five cron fields like "0 3 * * *" (03:00 daily), @daily, or off`
+	switch s {
+	case "off", "@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually":
+		return nil
+	}
+	fields := strings.Fields(s)
+	if len(fields) != 5 {
+		return Bad("must be a cron schedule of five fields", fix)
+	}
+	for _, f := range fields {
+		if strings.Trim(f, "0123456789*/,-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+			return Bad(fmt.Sprintf("has a field %q that is not cron", f), fix)
+		}
+	}
+	return nil
+}
+
 func goPackage(s string) error {
 	if s != "" && !strings.ContainsAny(s, " \t\n") {
 		return nil

@@ -251,3 +251,14 @@ func (e *Engine) passphrase() (string, bool) {
 	}
 	return strings.TrimSpace(string(b)), true
 }
+
+// Empty reports whether the stack is known to hold no resource yet: its
+// checkpoint is on disk and lists none, or there is no checkpoint on a
+// file backend. On other backends it cannot tell and says false.
+func (s *Stack) Empty() bool {
+	if _, latest, ok := s.latest(); ok {
+		return len(latest.Resources) == 0
+	}
+	_, local := FileBackendDir(s.e.Backend())
+	return local && !s.e.hasCheckpoint(s.name)
+}

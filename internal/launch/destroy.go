@@ -26,6 +26,19 @@ type DestroyOptions struct {
 	// Force carries on when the cluster cannot be reached (what runs there
 	// stays), and removes the state even when the receipt lists leftovers.
 	Force bool
+	// DeleteData destroys a database without a final backup. Without it,
+	// a database that goes with the stack (in the cluster, RDS) is backed
+	// up first into BackupDir, and destroy stops when that fails. A
+	// preview's is backed up only with Backup.
+	DeleteData bool
+	Backup     bool
+	BackupDir  string
+}
+
+// keepsData reports whether destroy takes a final backup first.
+func (o DestroyOptions) keepsData() bool {
+	dies := o.Config.Database.Mode == "in-cluster" || o.Config.Database.Mode == "rds"
+	return dies && !o.DeleteData && (o.Config.Preview == nil || o.Backup)
 }
 
 // DestroyResult is the receipt of `destroy`.
@@ -34,7 +47,9 @@ type DestroyResult struct {
 	StateRemoved bool              `json:"state_removed"`
 	Receipt      *teardown.Receipt `json:"receipt"`
 	// Clean: the receipt lists nothing left.
-	Clean  bool          `json:"clean"`
+	Clean bool `json:"clean"`
+	// FinalBackup is the database's backup taken before it was deleted.
+	FinalBackup *BackupResult `json:"final_backup,omitempty"`
 	Phases []PhaseResult `json:"phases"`
 }
 
@@ -87,6 +102,28 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 		return err
 	}
 	phases := []phase{
+		{"final backup", func(ctx context.Context) error {
+			if !o.keepsData() {
+				return errSkipped
+			}
+			outs, err := st.Outputs(ctx)
+			if err != nil {
+				return fmt.Errorf("read the outputs of %s: %w", o.Config.Name, err)
+			}
+			if len(outs) == 0 {
+				return errSkipped // never up'd: no data
+			}
+			t := SiteFromConfig(tg, d.Engine.Project(), o.Config)
+			if err := ResolveSite(ctx, st, outs, &t, o.KubeDir); err != nil {
+				return fmt.Errorf("where the database is: %w", err)
+			}
+			db := &DB{Site: t, Config: o.Config, Project: d.Engine.Project(), Dir: o.BackupDir, Self: d.StackLock.Self}
+			if res.FinalBackup, err = Backup(ctx, d, db, "", "final"); err != nil {
+				return failure.New(failure.ClassOf(err), fmt.Errorf("the final backup of %s's database failed, so nothing was destroyed: %w", o.Config.Name, err),
+					"make the database reachable and rerun, or destroy without a backup: liftoff destroy --delete-data")
+			}
+			return nil
+		}},
 		{"kubernetes", func(ctx context.Context) (err error) {
 			defer func() {
 				if err != nil {
@@ -101,7 +138,7 @@ func Destroy(ctx context.Context, d Deps, o DestroyOptions) (*DestroyResult, err
 			if len(outs) == 0 {
 				return errSkipped // never up'd: nothing deployed
 			}
-			t := SiteFromConfig(tg, o.Config)
+			t := SiteFromConfig(tg, d.Engine.Project(), o.Config)
 			if err := ResolveSite(ctx, st, outs, &t, o.KubeDir); err != nil {
 				return fmt.Errorf("where the app is: %w", err)
 			}

@@ -89,6 +89,9 @@ type UpOptions struct {
 	Tune func(*rollout.Client)
 	// TargetFlags are the values of the target's own flags of up.
 	TargetFlags target.FlagValues
+	// AllowDataReplacement applies a plan that replaces or deletes what
+	// holds data (see target.HoldsData); up refuses one otherwise.
+	AllowDataReplacement bool
 }
 
 // UpResult is the summary of `up`.
@@ -169,8 +172,20 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 			}
 			return errSkipped
 		}
+		if err := checkOwnership(ctx, d, tg, o.Config, st, o.KubeDir); err != nil {
+			return err
+		}
+		guarded := func() {}
+		if !st.Empty() {
+			if guarded, err = guardData(ctx, d, tg, st, o.Config, o.AllowDataReplacement); err != nil {
+				return err
+			}
+		}
 		st.Refresh = o.Refresh
 		outs, res.Changes, err = st.Up(ctx, d.Printer)
+		if err == nil {
+			guarded()
+		}
 		if err == nil && !res.Changes.HasChanges() {
 			d.Printer.Infof("infrastructure is up to date: nothing changed")
 		}
@@ -181,7 +196,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 	if err != nil || o.InfraOnly {
 		return res, err
 	}
-	t := SiteFromConfig(tg, o.Config)
+	t := SiteFromConfig(tg, d.Engine.Project(), o.Config)
 	if err := resolveSite(ctx, st, outs, &t, o.KubeDir, seen); err != nil {
 		return res, fmt.Errorf("where the app goes: %w", err)
 	}

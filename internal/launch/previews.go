@@ -19,7 +19,7 @@ const (
 	TagPreviewOf   = "liftoff:preview-of"
 	TagExpires     = "liftoff:expires"
 	LabelPreviewOf = outputs.LabelPreviewOf
-	LabelStack     = "liftoff.dev/stack"
+	LabelStack     = outputs.LabelStack
 	AnnExpires     = "liftoff.dev/expires"
 )
 
@@ -91,7 +91,10 @@ func tagPreview(ctx context.Context, st *engine.Stack, cfg *config.Stack, expire
 
 // labelPreview puts the parent and the expiry on the preview's namespace.
 func labelPreview(t *Site, cfg *config.Stack, expires time.Time) {
-	t.NamespaceLabels = map[string]string{LabelPreviewOf: cfg.Preview.Of, LabelStack: cfg.Name}
+	if t.NamespaceLabels == nil {
+		t.NamespaceLabels = map[string]string{}
+	}
+	t.NamespaceLabels[LabelPreviewOf], t.NamespaceLabels[LabelStack] = cfg.Preview.Of, cfg.Name
 	t.NamespaceAnnotations = map[string]string{AnnExpires: expires.UTC().Format(time.RFC3339)}
 }
 

@@ -71,10 +71,11 @@ func (t Site) rolloutOptions(o rollout.DeployOptions) rollout.DeployOptions {
 	return o
 }
 
-// SiteFromConfig is what the stack's config alone says about the site.
-func SiteFromConfig(tg target.Target, cfg *config.Stack) Site {
+// SiteFromConfig is what the stack's config alone says about the site: a
+// namespace liftoff makes for it carries project/stack as its owner.
+func SiteFromConfig(tg target.Target, project string, cfg *config.Stack) Site {
 	t := Site{App: cfg.App.Name, Namespace: cfg.App.Namespace, Replicas: cfg.App.Replicas, ScaleDownDelay: cfg.ScaleDownDelay,
-		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure}
+		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure, NamespaceLabels: outputs.OwnerLabels(project, cfg.Name)}
 	t.Kubeconfig, t.Context = tg.Cluster(cfg)
 	return t
 }
@@ -86,7 +87,7 @@ func StackSite(ctx context.Context, eng *engine.Engine, targets *target.Registry
 	if err != nil {
 		return Site{}, err
 	}
-	t := SiteFromConfig(tg, cfg)
+	t := SiteFromConfig(tg, eng.Project(), cfg)
 	st, err := eng.Stack(ctx, cfg.Name, nil, false)
 	if failure.ClassOf(err) == failure.NotFound {
 		return t, nil

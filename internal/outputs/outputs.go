@@ -68,7 +68,30 @@ const (
 	ManagedBy      = "liftoff"
 	// LabelPreviewOf is on a preview's namespace: its parent stack.
 	LabelPreviewOf = "liftoff.dev/preview-of"
+	// LabelProject and LabelStack are on every namespace a stack makes:
+	// its owner. up adopts no namespace of another owner; destroy deletes
+	// only its own.
+	LabelProject = "liftoff.dev/project"
+	LabelStack   = "liftoff.dev/stack"
 )
+
+// RegistryNodePort is the node port of the in-cluster registry: every
+// node reaches it at localhost:30500, so one cluster has one.
+const RegistryNodePort = 30500
+
+// OwnerLabels are the labels that mark an object as project/stack's.
+func OwnerLabels(project, stack string) map[string]string {
+	return map[string]string{LabelManagedBy: ManagedBy, LabelProject: project, LabelStack: stack}
+}
+
+// Owner names who owns an object by its labels: "project/stack", "" when
+// they name no stack.
+func Owner(labels map[string]string) string {
+	if labels[LabelStack] == "" {
+		return ""
+	}
+	return labels[LabelProject] + "/" + labels[LabelStack]
+}
 
 // EnvSecret is the app's Secret holding DATABASE_URL and CACHE_URL.
 func EnvSecret(app string) string { return app + "-env" }

@@ -2,20 +2,15 @@ package rollout
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
-	utilexec "k8s.io/client-go/util/exec"
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/kexec"
 )
 
 // ExecOptions say what `liftoff exec` runs, and where.
@@ -85,39 +80,6 @@ func (e *Client) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	container := p.Spec.Containers[0].Name
-	req := e.Kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(p.Namespace).Name(p.Name).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: container, Command: o.Command,
-			Stdin: o.Stdin != nil, Stdout: o.Stdout != nil, Stderr: o.Stderr != nil && !o.TTY, TTY: o.TTY}, scheme.ParameterCodec)
-	spdy, err := remotecommand.NewSPDYExecutor(e.Rest, http.MethodPost, req.URL())
-	if err != nil {
-		return 0, err
-	}
-	ws, err := remotecommand.NewWebSocketExecutor(e.Rest, http.MethodGet, req.URL().String())
-	if err != nil {
-		return 0, err
-	}
-	// Like kubectl: WebSockets where the API server has them, SPDY otherwise.
-	ex, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
-	if err != nil {
-		return 0, err
-	}
-	stderr := o.Stderr
-	if o.TTY {
-		stderr = nil
-	}
-	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: stderr, Tty: o.TTY, TerminalSizeQueue: o.Size})
-	var code utilexec.CodeExitError
-	if errors.As(err, &code) {
-		return code.Code, nil
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		return 0, fmt.Errorf("exec in pod %s: %w", p.Name, err)
-	}
-	return 0, nil
+	return kexec.Run(ctx, e.Kube, e.Rest, kexec.Options{Namespace: p.Namespace, Pod: p.Name, Container: p.Spec.Containers[0].Name,
+		Command: o.Command, Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, TTY: o.TTY, Size: o.Size})
 }

@@ -175,3 +175,15 @@ func (e *Client) Holder(ctx context.Context) (*lock.Holder, error) {
 	h := holderOf(l)
 	return &h, nil
 }
+
+// Locked runs fn under the app's deploy lock, so that nothing deploys,
+// promotes, rolls back or migrates meanwhile; fn's context ends when the
+// lock is lost.
+func (e *Client) Locked(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, l, err := e.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	return fn(ctx)
+}

@@ -98,11 +98,9 @@ type Client struct {
 	Smoke             SmokeMode
 }
 
-// New connects to the target's cluster and loads the embedded chart.
-func New(t AppRef, log Reporter, self lock.Holder) (*Client, error) {
-	if err := validTarget(t); err != nil {
-		return nil, err
-	}
+// Connect is a client of the cluster t names, without Helm or the chart:
+// for a look at the cluster before anything is deployed.
+func Connect(t AppRef) (kubernetes.Interface, *rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if t.Kubeconfig != "" {
 		rules.ExplicitPath = t.Kubeconfig
@@ -110,11 +108,23 @@ func New(t AppRef, log Reporter, self lock.Holder) (*Client, error) {
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: t.Context})
 	cfg, err := cc.ClientConfig()
 	if err != nil {
-		return nil, failure.New(failure.Config, fmt.Errorf("kubeconfig %s (context %q): %w", t.Kubeconfig, t.Context, err),
+		return nil, nil, failure.New(failure.Config, fmt.Errorf("kubeconfig %s (context %q): %w", t.Kubeconfig, t.Context, err),
 			"point --kubeconfig/--context (or liftoff:kubeconfig, liftoff:context) at a reachable cluster")
 	}
 	cfg.QPS, cfg.Burst = 50, 100
 	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return kube, cfg, nil
+}
+
+// New connects to the target's cluster and loads the embedded chart.
+func New(t AppRef, log Reporter, self lock.Holder) (*Client, error) {
+	if err := validTarget(t); err != nil {
+		return nil, err
+	}
+	kube, cfg, err := Connect(t)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 func (e *Client) selector(slot string) map[string]string {
@@ -38,6 +41,10 @@ func (e *Client) ensureNamespace(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("namespace %s: %w", e.Ref.Namespace, err)
+	}
+	if owner, me := outputs.Owner(ns.Labels), outputs.Owner(e.Ref.NamespaceLabels); owner != "" && me != "" && owner != me {
+		return failure.Newf(failure.Config, "give this stack a namespace of its own: liftoff config set namespace <name>",
+			"namespace %s belongs to stack %s, not to %s: nothing was deployed", e.Ref.Namespace, owner, me)
 	}
 	stale := false
 	for k, v := range e.Ref.NamespaceLabels {

@@ -34,7 +34,14 @@ const (
 var ErrUnreachable = errors.New("the app is not reachable through the API server")
 
 // smoke tests the preview Service through the API server's service proxy.
-func (e *Client) smoke(ctx context.Context) error {
+func (e *Client) smoke(ctx context.Context) error { return e.smokeService(ctx, e.PreviewService()) }
+
+// SmokeLive smoke-tests the live slot through the live Service: after a
+// change to what it runs on (a restore, a migration), before it is trusted.
+func (e *Client) SmokeLive(ctx context.Context) error { return e.smokeService(ctx, e.StableService()) }
+
+// smokeService smoke-tests the slot behind a Service through the API server's service proxy.
+func (e *Client) smokeService(ctx context.Context, svc string) error {
 	if e.Smoke == SmokeOff {
 		return nil
 	}
@@ -44,16 +51,20 @@ func (e *Client) smoke(ctx context.Context) error {
 	}
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	base := strings.TrimSuffix(e.Rest.Host, "/") + fmt.Sprintf("/api/v1/namespaces/%s/services/http:%s:http/proxy", e.Ref.Namespace, e.PreviewService())
+	base := strings.TrimSuffix(e.Rest.Host, "/") + fmt.Sprintf("/api/v1/namespaces/%s/services/http:%s:http/proxy", e.Ref.Namespace, svc)
 	err = Smoke(ctx, client, base)
 	if errors.Is(err, ErrUnreachable) && e.Smoke == SmokeAuto {
 		e.Log.Warnf("smoke test skipped: %v (run with --smoke on to require it)", err)
 		return nil
 	}
 	if err != nil {
-		return failure.New(failure.Health, fmt.Errorf("smoke test through %s: %w", e.PreviewService(), err), "the new slot answers but misbehaves; traffic was not flipped")
+		fix := "the new slot answers but misbehaves; traffic was not flipped"
+		if svc == e.StableService() {
+			fix = "the live slot answers but misbehaves"
+		}
+		return failure.New(failure.Health, fmt.Errorf("smoke test through %s: %w", svc, err), fix)
 	}
-	e.Log.Infof("smoke test passed through %s: created a link, resolved it, checked the redirect", e.PreviewService())
+	e.Log.Infof("smoke test passed through %s: created a link, resolved it, checked the redirect", svc)
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // removeApp uninstalls both releases and deletes liftoff's Services; the
@@ -64,6 +66,10 @@ func (e *Client) Teardown(ctx context.Context) error {
 	}
 	if ns.Labels[LabelManagedBy] != "liftoff" {
 		e.Log.Infof("namespace %s was not created by liftoff: keeping it", e.Ref.Namespace)
+		return nil
+	}
+	if owner, me := outputs.Owner(ns.Labels), outputs.Owner(e.Ref.NamespaceLabels); owner != "" && me != "" && owner != me {
+		e.Log.Infof("namespace %s belongs to stack %s: keeping it", e.Ref.Namespace, owner)
 		return nil
 	}
 	// The deploy lock is a Lease in the namespace and goes with it: it is

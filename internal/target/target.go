@@ -66,6 +66,10 @@ type Target interface {
 	// Cost is the stack's monthly estimate, nil when the machines are the
 	// user's own or already paid for.
 	Cost(cfg *config.Stack) *cost.Estimate
+	// HoldsData says what a plan's replace or delete of step's resource
+	// would lose ("" when nothing): up refuses such a plan before anything
+	// changes. Base knows the in-cluster kinds; targets add their own.
+	HoldsData(step engine.Step) string
 }
 
 // Facts are what a run verified before the program ran, kept beside the
@@ -125,6 +129,21 @@ func (Base) InitValues(InitInput) (config.Values, error) { return config.Values{
 func (Base) TeardownValues(outputs.Record) config.Values { return nil }
 func (Base) Plugins(*config.Stack) []engine.Plugin       { return nil }
 func (Base) Cost(*config.Stack) *cost.Estimate           { return nil }
+
+// HoldsData: a namespace goes with every volume in it; a volume claim with
+// its volume; the in-cluster PostgreSQL's StatefulSet moves to a new volume
+// when it is replaced (a new namespace, a new storage class).
+func (Base) HoldsData(s engine.Step) string {
+	switch {
+	case s.Type == "kubernetes:core/v1:Namespace":
+		return "the namespace, with every volume in it"
+	case s.Type == "kubernetes:core/v1:PersistentVolumeClaim":
+		return "the volume claim, with its volume"
+	case s.Type == "kubernetes:apps/v1:StatefulSet" && s.Name == "database":
+		return "PostgreSQL, whose replacement starts on an empty volume"
+	}
+	return ""
+}
 
 // Registry chooses a stack's target: the one place that does.
 type Registry struct {

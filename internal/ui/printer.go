@@ -218,8 +218,8 @@ func (p *Printer) Progress(msg string, done, total int64, unit string) {
 	case complete:
 	case p.opts.JSON && seen && now.Sub(last.at) < 500*time.Millisecond:
 		return
-	case !p.opts.JSON && !p.live && seen && quarter == last.quarter:
-		return
+	case !p.opts.JSON && !p.live && seen && quarter == last.quarter && (total > 0 || now.Sub(last.at) < 10*time.Second):
+		return // a log line per quarter, or every 10 s when the total is unknown
 	}
 	p.progress[msg] = progressMark{quarter: quarter, at: now}
 	if p.opts.JSON {
@@ -235,7 +235,7 @@ func (p *Printer) Progress(msg string, done, total int64, unit string) {
 	if total > 0 {
 		p.lineLocked(p.s.Err, "    %s: %s/%s", msg, formatAmount(done, unit), formatAmount(total, unit))
 	} else {
-		p.lineLocked(p.s.Err, "    %s", msg)
+		p.lineLocked(p.s.Err, "    %s: %s", msg, formatAmount(done, unit))
 	}
 }
 

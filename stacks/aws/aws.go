@@ -143,7 +143,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 
 	app, ns := cfg.App.Name, cfg.App.Namespace
 	nsRes, err := corev1.NewNamespace(ctx, "app-namespace", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
-		Name: pulumi.String(ns), Labels: pulumi.StringMap{outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy)}}},
+		Name: pulumi.String(ns), Labels: incluster.OwnerLabels(ctx)}},
 		append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...)
 	if err != nil {
 		return err
@@ -181,6 +181,9 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		AWSOpts: []pulumi.ResourceOption{pulumi.Provider(prov)}, KubeOpts: []pulumi.ResourceOption{pulumi.Provider(kube), pulumi.DependsOn([]pulumi.Resource{nsRes})}},
 		pulumi.Parent(t))
 	if err != nil {
+		return err
+	}
+	if err := incluster.Backups(ctx, cfg, addons.StorageClass, append(inNS, pulumi.DependsOn([]pulumi.Resource{sec}))...); err != nil {
 		return err
 	}
 	in, err := ingress.New(ctx, "ingress", &ingress.Args{App: app, AppNamespace: ns, Domain: cfg.App.Domain,

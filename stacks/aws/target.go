@@ -107,3 +107,11 @@ func (Target) TeardownValues(rec outputs.Record) config.Values {
 	}
 	return config.Values{"aws:region": config.Plain(rec.Region)}
 }
+
+// HoldsData: RDS besides the in-cluster kinds.
+func (t Target) HoldsData(s engine.Step) string {
+	if s.Type == "aws:rds/instance:Instance" {
+		return "the RDS database"
+	}
+	return t.Base.HoldsData(s)
+}

@@ -132,3 +132,13 @@ func nodeFlags(flags []string, key string) ([]map[string]any, error) {
 	}
 	return out, nil
 }
+
+// HoldsData: a node's k3s install, whose delete runs the k3s uninstall and
+// removes /var/lib/rancher/k3s with the node's local-path volumes, besides
+// the in-cluster kinds.
+func (t Target) HoldsData(s engine.Step) string {
+	if s.Type == "command:remote:Command" && !strings.HasSuffix(s.Name, "-kubeconfig") {
+		return "k3s on a node: its uninstall deletes /var/lib/rancher/k3s with the node's local-path volumes"
+	}
+	return t.Base.HoldsData(s)
+}

@@ -17,6 +17,7 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/liftoff-dev/liftoff/components/backup"
 	"github.com/liftoff-dev/liftoff/components/cache"
 	"github.com/liftoff-dev/liftoff/components/database"
 	"github.com/liftoff-dev/liftoff/components/observability"
@@ -50,7 +51,7 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 	app, ns := cfg.App.Name, cfg.App.Namespace
 	opts := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(prov)}
 	nsRes, err := corev1.NewNamespace(ctx, "app-namespace", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
-		Name: pulumi.String(ns), Labels: pulumi.StringMap{outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy)}}}, opts...)
+		Name: pulumi.String(ns), Labels: OwnerLabels(ctx)}}, opts...)
 	if err != nil {
 		return err
 	}
@@ -87,6 +88,12 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 	return nil
 }
 
+// OwnerLabels mark what the program makes as this stack's (up refuses to
+// adopt a namespace of another owner; destroy deletes only its own).
+func OwnerLabels(ctx *pulumi.Context) pulumi.StringMap {
+	return pulumi.ToStringMap(outputs.OwnerLabels(ctx.Project(), ctx.Stack()))
+}
+
 // AppData declares, in the app's namespace, PostgreSQL and Valkey when the
 // config runs them in the cluster (volumes on storageClass), and the app's
 // Secret with their URLs or the configured external ones. opts carry the
@@ -97,10 +104,26 @@ func AppData(ctx *pulumi.Context, cfg *config.Stack, storageClass string, opts .
 	if err != nil {
 		return err
 	}
-	_, err = corev1.NewSecret(ctx, "app-env", &corev1.SecretArgs{
+	sec, err := corev1.NewSecret(ctx, "app-env", &corev1.SecretArgs{
 		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(outputs.EnvSecret(app)), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{outputs.LabelName: pulumi.String(app), outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy)}},
 		StringData: env,
 	}, opts...)
+	if err != nil {
+		return err
+	}
+	return Backups(ctx, cfg, storageClass, append(opts, pulumi.DependsOn([]pulumi.Resource{sec}))...)
+}
+
+// Backups declares the database's scheduled backups in the app's
+// namespace when the config schedules them (the app's Secret holds the
+// database's URL, whichever kind it is).
+func Backups(ctx *pulumi.Context, cfg *config.Stack, storageClass string, opts ...pulumi.ResourceOption) error {
+	if cfg.Backup.Schedule == "" || cfg.Database.Mode == "" {
+		return nil
+	}
+	_, err := backup.New(ctx, "backup", &backup.Args{Namespace: cfg.App.Namespace, App: cfg.App.Name, Project: ctx.Project(), Stack: ctx.Stack(),
+		Image: cfg.Images.Postgres, Schedule: cfg.Backup.Schedule, Retain: cfg.Backup.Retain, Verify: cfg.Backup.Verify,
+		URLSecret: outputs.EnvSecret(cfg.App.Name), DatabaseMode: cfg.Database.Mode, StorageClass: storageClass}, opts...)
 	return err
 }
 

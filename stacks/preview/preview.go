@@ -123,7 +123,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	}
 	opts := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(prov)}
 	nsRes, err := corev1.NewNamespace(ctx, "app-namespace", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{
-		Name: pulumi.String(ns), Labels: pulumi.StringMap{outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy), outputs.LabelPreviewOf: pulumi.String(of)}}}, opts...)
+		Name: pulumi.String(ns), Labels: pulumi.ToStringMap(previewLabels(ctx, of))}}, opts...)
 	if err != nil {
 		return err
 	}
@@ -166,4 +166,11 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		outs[outputs.URL] = pulumi.String(scheme + "://" + host)
 	}
 	return incluster.Export(ctx, t, outs)
+}
+
+// previewLabels mark a preview's namespace as its stack's, and name its parent.
+func previewLabels(ctx *pulumi.Context, parent string) map[string]string {
+	l := outputs.OwnerLabels(ctx.Project(), ctx.Stack())
+	l[outputs.LabelPreviewOf] = parent
+	return l
 }

@@ -50,7 +50,9 @@ type image struct {
 var images = map[string]image{
 	"postgres": {
 		programs: []string{"/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/initdb", "/usr/lib/postgresql/15/bin/pg_isready",
-			"/usr/lib/postgresql/15/bin/psql"},
+			"/usr/lib/postgresql/15/bin/psql", "/usr/lib/postgresql/15/bin/pg_dump", "/usr/lib/postgresql/15/bin/pg_restore",
+			// What the official image's shell has and liftoff's backup job uses.
+			"/bin/cat", "/bin/date", "/bin/ls", "/bin/mkdir", "/bin/mv", "/bin/rm", "/bin/sleep", "/usr/bin/sort", "/usr/bin/tail", "/usr/bin/head", "/usr/bin/wc", "/usr/bin/sha256sum"},
 		// initdb runs postgres through popen, which needs /bin/sh.
 		aliases:    map[string]string{"/bin/sh": "/bin/dash"},
 		trees:      []string{"/usr/lib/postgresql/15/lib", "/usr/share/postgresql/15", "/usr/share/zoneinfo"},

@@ -1,0 +1,111 @@
+package launch
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/engine"
+	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
+	"github.com/liftoff-dev/liftoff/internal/target"
+)
+
+// checkOwnership runs before the engine changes anything, on a cluster the
+// stack shares (its target sweeps only some namespaces): every namespace
+// the stack makes must be free or already its own, and the in-cluster
+// registry's node port free or its own. A namespace of another stack is
+// refused naming that stack; one made by hand or another tool is refused
+// too. The cluster is reached through what the stack recorded, or what
+// its config says; a cluster the stack has yet to make is skipped.
+func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.Stack, st *engine.Stack, kubeDir string) error {
+	site := SiteFromConfig(tg, d.Engine.Project(), cfg)
+	namespaces := tg.SweepNamespaces(cfg, site.Namespace)
+	if namespaces == nil {
+		return nil // the stack owns its whole cluster
+	}
+	outs, err := st.Outputs(ctx)
+	if err != nil {
+		return fmt.Errorf("read the outputs of %s: %w", cfg.Name, err)
+	}
+	recorded := outputs.Decode(outs.Values())
+	if len(outs) > 0 {
+		if err := ResolveSite(ctx, st, outs, &site, kubeDir); err != nil {
+			return fmt.Errorf("where the app is: %w", err)
+		}
+	} else if cfg.Preview != nil {
+		parent, err := OpenParent(ctx, d.Engine, cfg.Preview.Of)
+		if err != nil {
+			return err
+		}
+		pouts, err := parent.Outputs(ctx)
+		if err != nil {
+			return fmt.Errorf("read the outputs of parent %s: %w", cfg.Preview.Of, err)
+		}
+		ns := site.Namespace
+		if err := ResolveSite(ctx, parent, pouts, &site, kubeDir); err != nil {
+			return fmt.Errorf("where the parent's app is: %w", err)
+		}
+		site.Namespace = ns
+	}
+	if site.Kubeconfig == "" && site.Context == "" {
+		return nil // a cluster this stack makes: nothing there yet
+	}
+	kube, _, err := rollout.Connect(rollout.AppRef{Kubeconfig: site.Kubeconfig, Context: site.Context})
+	if err != nil {
+		return fmt.Errorf("connect to check who owns %s: %w", site.Namespace, err)
+	}
+	me := d.Engine.Project() + "/" + cfg.Name
+	for _, name := range namespaces {
+		ns, err := kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read namespace %s: %w", name, err)
+		}
+		switch owner := outputs.Owner(ns.Labels); {
+		case owner == me:
+		case owner != "":
+			return failure.Newf(failure.Config, fixNamespace(name),
+				"namespace %s belongs to stack %s: this stack (%s) would take it over, and destroying either would delete the other's data; nothing was changed", name, owner, me)
+		case ns.Labels[outputs.LabelManagedBy] == outputs.ManagedBy && len(outs) > 0 && (recorded.Namespace == name || name != site.Namespace):
+			// made by this stack before namespaces carried their owner: up marks it now
+		default:
+			return failure.Newf(failure.Config, fixNamespace(name),
+				"namespace %s already exists and is not this stack's (made by hand, another tool, or a stack of an older liftoff): up would take it over; nothing was changed", name)
+		}
+	}
+	if cfg.Registry.Repository != "" || !cfg.UsesClusterServices() {
+		return nil
+	}
+	svcs, err := kube.CoreV1().Services(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list the cluster's Services: %w", err)
+	}
+	for _, s := range svcs.Items {
+		for _, p := range s.Spec.Ports {
+			if p.NodePort != outputs.RegistryNodePort || s.Namespace == site.Namespace {
+				continue
+			}
+			owner := outputs.Owner(s.Labels)
+			if ns, err := kube.CoreV1().Namespaces().Get(ctx, s.Namespace, metav1.GetOptions{}); err == nil && owner == "" {
+				owner = outputs.Owner(ns.Labels)
+			}
+			if owner == "" {
+				owner = "namespace " + s.Namespace
+			}
+			return failure.Newf(failure.Config, "give this stack a registry outside the cluster (liftoff config set registry ghcr.io/you/app): a cluster has one in-cluster registry",
+				"the in-cluster registry's node port %d is taken by Service %s/%s (%s): nothing was changed", outputs.RegistryNodePort, s.Namespace, s.Name, owner)
+		}
+	}
+	return nil
+}
+
+func fixNamespace(name string) string {
+	return "give this stack a namespace of its own: liftoff config set namespace <name> (" + name + " is taken)"
+}
