@@ -50,7 +50,7 @@ type DestroyResult struct {
 	Clean bool `json:"clean"`
 	// FinalBackup is the database's backup taken before it was deleted.
 	FinalBackup *BackupResult `json:"final_backup,omitempty"`
-	Phases []PhaseResult `json:"phases"`
+	Phases      []PhaseResult `json:"phases"`
 }
 
 // PhaseTimings are the phases of the run, for the summary's last line.
