@@ -113,6 +113,40 @@ func Apply(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	return n, nil
 }
 
+// Pending are the embedded migrations the database has not applied, in order.
+func Pending(ctx context.Context, pool *pgxpool.Pool) ([]Migration, error) {
+	all, err := All()
+	if err != nil {
+		return nil, err
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+		return nil, fmt.Errorf("look for schema_migrations: %w", err)
+	}
+	if !exists {
+		return all, nil
+	}
+	rows, err := pool.Query(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, err
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, err
+	}
+	applied := map[int]bool{}
+	for _, v := range versions {
+		applied[v] = true
+	}
+	var out []Migration
+	for _, m := range all {
+		if !applied[m.Version] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
 // Current returns the newest applied version, or 0.
 func Current(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row

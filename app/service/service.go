@@ -34,6 +34,10 @@ type Config struct {
 	MaxConns    int32
 	// AccessLogSample logs one in N fast, successful requests (see api.Server).
 	AccessLogSample uint64
+	// SkipMigrations leaves the schema to whoever deploys the app (liftoff
+	// runs `shortener migrate` as a deploy phase): the service checks the
+	// schema is current (GET /ready) but never changes it.
+	SkipMigrations bool
 }
 
 // Service is a running shortener, minus its listener.
@@ -64,12 +68,14 @@ func Start(ctx context.Context, c Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := migrate.Apply(octx, st.Pool)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("migrate: %w", err)
+	n := 0
+	if !c.SkipMigrations {
+		if n, err = migrate.Apply(octx, st.Pool); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
 	}
-	c.Log.Info("database ready", "migrations_applied", n, "schema_version", migrate.Latest(), "pool_conns", st.Pool.Stat().TotalConns())
+	c.Log.Info("database ready", "migrations_applied", n, "skip_migrations", c.SkipMigrations, "schema_version", migrate.Latest(), "pool_conns", st.Pool.Stat().TotalConns())
 
 	s := &Service{Store: st, log: c.Log}
 	if c.Events.Capacity <= 0 {

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,6 +181,64 @@ func TestE2EData(t *testing.T) {
 		t.Errorf("the cluster keeps %d scheduled backups (retain 1): %+v", len(listing.Cluster), listing.Cluster)
 	}
 
+	// Migrations run as a deploy phase. A breaking one is refused before
+	// anything runs.
+	migration := filepath.Join(c.dir, "app", "migrate", "sql", "0003_change.sql")
+	os.WriteFile(migration, []byte("ALTER TABLE urls DROP COLUMN title;\n"), 0o644)
+	liveImage := imageOf(t, cl, ns, selector(t, cl, ns))
+	r = c.run(append(up, "-s", "dev")...)
+	if r.code != 2 || !strings.Contains(r.err, "0003_change.sql drops a column") || !strings.Contains(r.err, "--allow-breaking-migration") {
+		t.Errorf("a breaking migration: exit %d\n%s", r.code, r.err)
+	}
+	if got := imageOf(t, cl, ns, selector(t, cl, ns)); got != liveImage {
+		t.Errorf("the refused migration's release went live: %s", got)
+	}
+	// One liftoff cannot see is breaking: the live slot's writes fail after
+	// it. It is caught before the flip: the new slot never starts, the live
+	// slot's reads never fail, and the way back is named.
+	os.WriteFile(migration, []byte(`CREATE FUNCTION no_new_users() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'closed'; END $$;
+CREATE TRIGGER no_new_users BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION no_new_users();
+`), 0o644)
+	idle := "green"
+	if selector(t, cl, ns) == "green" {
+		idle = "blue"
+	}
+	idleBefore := desiredReplicas(t, cl, ns, idle)
+	load := startLoad(url + "/" + codes[1])
+	r = c.run(append(up, "-s", "dev")...)
+	load.stop()
+	if r.code != 6 || !strings.Contains(r.err, "0003_change.sql") || !strings.Contains(r.err, "liftoff db restore") {
+		t.Errorf("a migration that breaks the live slot: exit %d\n%s", r.code, r.err)
+	}
+	if desired := desiredReplicas(t, cl, ns, idle); desired != idleBefore {
+		t.Errorf("the idle slot %s was started (%d replicas, was %d)", idle, desired, idleBefore)
+	}
+	if load.failed.Load() != 0 || load.ok.Load() == 0 {
+		t.Errorf("reads on the live slot during the attempt: %d failed of %d", load.failed.Load(), load.ok.Load()+load.failed.Load())
+	}
+	t.Logf("data figures: %d reads on the live slot during the broken migration, %d failed", load.ok.Load()+load.failed.Load(), load.failed.Load())
+	undo := regexp.MustCompile(`liftoff db restore (\S+)`).FindStringSubmatch(r.err)
+	if undo == nil {
+		t.Fatalf("no restore command in:\n%s", r.err)
+	}
+	c.mustRun("db", "restore", undo[1], "-s", "dev", "--yes", "--no-safety-backup")
+	os.Remove(migration)
+	c.mustRun(append(up, "-s", "dev")...)
+
+	// A pull request's preview starts with a copy of its parent's data;
+	// destroying it keeps no backup (it is a copy).
+	c.mustRun(append(up, "-s", "pr-1", "--preview-of", "dev", "--with-data")...)
+	purl := "http://" + clusterIP(t, cl, "shortener-pr-1", "shortener")
+	for _, code := range codes {
+		if status := redirect(t, purl, code); status != http.StatusFound {
+			t.Errorf("in the preview with data, link %s answers %d", code, status)
+		}
+	}
+	r = c.mustRun("destroy", "-s", "pr-1", "--yes", "--json")
+	if strings.Contains(r.out, "final_backup") {
+		t.Errorf("a preview's destroy took a backup:\n%s", r.out)
+	}
+
 	// destroy --yes keeps a final backup; a brand-new stack restores it.
 	r = c.mustRun("destroy", "-s", "dev", "--yes", "--json")
 	var destroyed struct {
@@ -277,4 +339,60 @@ func jobLogs(t *testing.T, cl *testenv.Cluster, ns, job string) string {
 		fmt.Fprintf(&b, "pod %s: %s %v\n", p.Name, raw, err)
 	}
 	return b.String()
+}
+
+// load follows one short link in a loop on 4 connections, counting what
+// answered 302 and what did not (errors included).
+type load struct {
+	ok, failed atomic.Int64
+	done       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startLoad(link string) *load {
+	l := &load{done: make(chan struct{})}
+	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for range 4 {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				resp, err := client.Get(link)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err == nil && resp.StatusCode == http.StatusFound {
+					l.ok.Add(1)
+				} else {
+					l.failed.Add(1)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) stop() {
+	close(l.done)
+	l.wg.Wait()
+}
+
+// desiredReplicas is a slot's desired replicas (0 before its first deploy).
+func desiredReplicas(t *testing.T, cl *testenv.Cluster, ns, slot string) int32 {
+	t.Helper()
+	d, err := cl.Client.AppsV1().Deployments(ns).Get(context.Background(), "shortener-"+slot, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *d.Spec.Replicas
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-dev/liftoff/internal/backup"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
@@ -59,6 +60,7 @@ The cluster comes from the stack's outputs, or from --kubeconfig/--context/--nam
 	fl.StringVar(&o.Rollout.Image, "image", "", "deploy this image (repo@sha256:...) instead of building")
 	fl.StringVar(&o.Package, "package", "", "Go main package to build (default: the stack's liftoff:package)")
 	fl.StringSliceVar(&o.Platforms, "platform", nil, "platforms to build (default: those of the cluster's nodes)")
+	fl.BoolVar(&o.Rollout.AllowBreakingMigration, "allow-breaking-migration", false, "run a migration liftoff sees the live slot would not survive (after a backup)")
 	fl.BoolVar(&o.Rollout.Force, "force-deploy", false, "deploy to the idle slot and flip even when the live slot already runs this image with these values and secrets")
 	fl.BoolVar(&o.Rollout.NoPromote, "no-promote", false, "stop before the flip; the new slot stays on the preview Service")
 	fl.BoolVar(&o.Rollout.Detach, "detach", false, "return after the flip instead of waiting to park the old slot (the next liftoff command parks it)")
@@ -108,8 +110,20 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 	if o.ScaleDownDelay > 0 {
 		t.ScaleDownDelay = o.ScaleDownDelay
 	}
+	self := lock.Self("liftoff deploy", f.Getenv, f.Now())
 	d := launch.Deps{Printer: f.Printer(), Now: f.Now}
-	res, err := launch.Deploy(ctx, d, launch.DeployOptions{Site: t, Rollout: ro, LockWait: o.LockWait, Self: lock.Self("liftoff deploy", f.Getenv, f.Now()),
+	var data *launch.DB
+	if cfg != nil {
+		if ro.Migrate == nil {
+			ro.Migrate = cfg.App.Migrate
+		}
+		eng, err := f.Engine(ctx)
+		if err != nil {
+			return err
+		}
+		data = &launch.DB{Site: t, Config: cfg, Project: eng.Project(), Dir: backup.Dir(f.Home(), eng.Project(), cfg.Name), Self: self}
+	}
+	res, err := launch.Deploy(ctx, d, launch.DeployOptions{Site: t, Rollout: ro, LockWait: o.LockWait, Self: self, Data: data,
 		Build: launch.BuildOptions{Dir: f.Dir(), Package: pkg, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
 	if res != nil && res.Result != nil {
 		f.Printer().Summarize(res)

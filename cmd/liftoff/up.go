@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-dev/liftoff/internal/backup"
+	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
 	"github.com/liftoff-dev/liftoff/internal/lock"
@@ -31,6 +34,8 @@ type UpOptions struct {
 	// AllowDataReplacement applies a plan that replaces or deletes what
 	// holds data (a renamed namespace, a removed homelab node).
 	AllowDataReplacement bool
+	// WithData fills a preview's database with a copy of its parent's.
+	WithData bool
 	// Rollout is what the deploy does: --image, --force-deploy, --smoke,
 	// --ready-timeout, handed down to the rollout as is.
 	Rollout rollout.DeployOptions
@@ -65,10 +70,12 @@ interruption, run up again and it resumes.`,
 	cmd.Flags().BoolVar(&o.InfraOnly, "infra-only", false, "stop after the infrastructure phase")
 	cmd.Flags().StringVar(&o.Rollout.Image, "image", "", "ship this prebuilt image (repo@sha256:...) instead of building")
 	cmd.Flags().StringSliceVar(&o.Platforms, "platform", nil, "platforms to build (default: those of the cluster's nodes)")
+	cmd.Flags().BoolVar(&o.Rollout.AllowBreakingMigration, "allow-breaking-migration", false, "run a migration liftoff sees the live slot would not survive (after a backup)")
 	cmd.Flags().BoolVar(&o.Rollout.Force, "force-deploy", false, "deploy to the idle slot and flip even when the live slot already runs this image with these values and secrets")
 	cmd.Flags().StringVar((*string)(&o.Rollout.Smoke), "smoke", string(rollout.SmokeAuto), "smoke test before the flip: auto, on, off")
 	cmd.Flags().StringVar(&o.PreviewOf, "preview-of", "", "make the stack a preview of this parent stack on its cluster (created from the parent's app settings when new)")
 	cmd.Flags().StringVar(&o.TTL, "ttl", "", "preview lifetime from now, e.g. 72h (sets liftoff:ttl; liftoff stacks gc destroys it afterwards)")
+	cmd.Flags().BoolVar(&o.WithData, "with-data", false, "a preview: copy its parent's data into it (a backup of the parent, restored into the preview)")
 	cmd.Flags().BoolVar(&o.AllowDataReplacement, "allow-data-replacement", false, "apply a plan that replaces or deletes what holds data (back it up first: liftoff db backup)")
 	cmd.Flags().BoolVar(&o.Refresh, "refresh", true, "read the infrastructure's live state first, so up repairs what was changed by hand")
 	cmd.Flags().DurationVar(&o.Rollout.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail the deploy when the new slot is not ready within this")
@@ -86,6 +93,11 @@ func runUp(ctx context.Context, o *UpOptions) error {
 	f := o.f
 	if err := checkRollout(o.Rollout); err != nil {
 		return err
+	}
+	if o.WithData && o.PreviewOf == "" {
+		if cfg, err := f.StackConfig(); err == nil && cfg.Preview == nil {
+			return failure.Newf(failure.Config, "drop --with-data, or make a preview: liftoff up --preview-of PARENT --with-data", "--with-data copies a parent's data into a preview; %s is not a preview", cfg.Name)
+		}
 	}
 	if o.PreviewOf != "" {
 		name, err := f.StackName()
@@ -122,10 +134,34 @@ func runUp(ctx context.Context, o *UpOptions) error {
 	ro.Detach = !o.WaitScaleDown
 	res, err := launch.Up(ctx, d, launch.UpOptions{Config: cfg, SkipInfra: o.SkipInfra, InfraOnly: o.InfraOnly, Rollout: ro,
 		KubeDir: filepath.Join(f.Home(), "kube", d.Engine.Project()), TargetFlags: o.TargetFlags, Refresh: o.Refresh, AllowDataReplacement: o.AllowDataReplacement,
-		Build: launch.BuildOptions{Dir: f.Dir(), Package: cfg.App.Package, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
+		BackupDir: backup.Dir(f.Home(), d.Engine.Project(), cfg.Name),
+		Build:     launch.BuildOptions{Dir: f.Dir(), Package: cfg.App.Package, Platforms: o.Platforms, CacheDir: filepath.Join(f.Home(), "cache", "image"), Getenv: f.Getenv}})
+	if err == nil && o.WithData && res.Deploy != nil {
+		err = copyParentData(ctx, f, d, cfg, res.Site)
+	}
 	if res != nil {
 		f.Printer().Summarize(res)
 	}
+	return err
+}
+
+// copyParentData restores a fresh backup of a preview's parent into it.
+func copyParentData(ctx context.Context, f *Factory, d launch.Deps, cfg *config.Stack, site launch.Site) error {
+	parent, err := f.stackConfig(cfg.Preview.Of)
+	if err != nil {
+		return fmt.Errorf("the parent's data: %w", err)
+	}
+	kubeDir := filepath.Join(f.Home(), "kube", d.Engine.Project())
+	psite, err := launch.StackSite(ctx, d.Engine, f.targets(), parent, kubeDir)
+	if err != nil {
+		return fmt.Errorf("the parent's data: %w", err)
+	}
+	project := d.Engine.Project()
+	from := &launch.DB{Site: psite, Config: parent, Project: project, Dir: backup.Dir(f.Home(), project, parent.Name), Self: d.StackLock.Self}
+	to := &launch.DB{Site: site, Config: cfg, Project: project, Dir: backup.Dir(f.Home(), project, cfg.Name), Self: d.StackLock.Self}
+	f.Printer().StartPhase("data")
+	_, err = launch.CopyData(ctx, d, from, to)
+	f.Printer().EndPhase("data", err)
 	return err
 }
 

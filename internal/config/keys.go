@@ -48,6 +48,7 @@ var Keys = []Key{
 	{Name: "liftoff:namespace", Type: "string", Default: "<app>, or <app>-<stack> for previews", Doc: "Kubernetes namespace of the application."},
 	{Name: "liftoff:replicas", Type: "int", Default: strconv.Itoa(DefaultReplicas), Doc: "Replicas per slot (1-50)."},
 	{Name: "liftoff:package", Type: "string", Default: DefaultPackage, Doc: "Go main package that `liftoff build` compiles into the image."},
+	{Name: "liftoff:migrate", Type: "string", Default: "`shortener migrate` for the bundled app, else `off`", Doc: "The app's migration command in its image, run as a deploy phase before the new slot starts (its plan: the command with `--plan`); `off` leaves migrations to the app. See [data.md](data.md#migrations)."},
 	{Name: "liftoff:image", Type: "string", Doc: "A prebuilt image to deploy instead of building (`repo@sha256:...` or `repo:tag`)."},
 	{Name: "liftoff:domain", Type: "string", Doc: "Public host name of the application, e.g. `sho.rt`. Empty serves on the load balancer's name."},
 	{Name: "liftoff:databaseUrl", Type: "secret", Doc: "PostgreSQL URL of an external database (`postgres://...`). Required when `liftoff:database` is `external`."},

@@ -57,6 +57,13 @@ func Parse(stack string, values Values) (*Stack, error) {
 	s.App.Secrets = r.Secret("liftoff:appSecrets", false, func(v string) error { _, err := DecodeAppSecrets(v); return err })
 	s.App.Package = r.Str("liftoff:package", DefaultPackage, goPackage)
 	s.App.Image = r.Str("liftoff:image", "", imageRef)
+	defMigrate := "off"
+	if s.App.Package == DefaultPackage {
+		defMigrate = DefaultMigrate
+	}
+	if m := r.Str("liftoff:migrate", defMigrate, NonEmpty); m != "off" {
+		s.App.Migrate = strings.Fields(m)
+	}
 	s.App.Domain = r.Str("liftoff:domain", "", domainName)
 	s.ScaleDownDelay = r.Duration("liftoff:scaleDownDelay", 5*time.Minute, 0, 24*time.Hour)
 

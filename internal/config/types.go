@@ -15,6 +15,8 @@ const (
 	// DefaultBackupSchedule is when the database's scheduled backup runs:
 	// every day at 03:00 in the cluster's time zone (UTC on most).
 	DefaultBackupSchedule = "0 3 * * *"
+	// DefaultMigrate is the bundled app's migration command.
+	DefaultMigrate = "shortener migrate"
 )
 
 // The official upstream images of what liftoff runs in a cluster, pinned by
@@ -67,6 +69,9 @@ type App struct {
 	Domain    string
 	// Secrets are the app's own environment variables (liftoff secrets).
 	Secrets Secret
+	// Migrate is the app's migration command in its image (nil: the app
+	// migrates itself at start); its plan is Migrate plus --plan.
+	Migrate []string
 }
 
 // Store is a database or cache choice.

@@ -366,3 +366,19 @@ func fetch(ctx context.Context, t *backup.Tools, m *backup.Meta, path string) er
 	}
 	return os.Rename(path+".partial", path)
 }
+
+// CopyData moves data between stacks: a backup of from's database (kept in
+// from.Dir) restored into to's, with no safety backup of what to held (a
+// preview's data is a copy). It is how a preview starts with its parent's
+// data, and how a stack moves clusters.
+func CopyData(ctx context.Context, d Deps, from, to *DB) (*RestoreResult, error) {
+	b, err := Backup(ctx, d, from, "", "copy-to-"+to.Config.Name)
+	if err != nil {
+		return nil, fmt.Errorf("back up %s: %w", from.Config.Name, err)
+	}
+	res, err := Restore(ctx, d, to, b.Path, true)
+	if err != nil {
+		return res, fmt.Errorf("restore %s's data into %s: %w", from.Config.Name, to.Config.Name, err)
+	}
+	return res, nil
+}

@@ -27,6 +27,9 @@ type DeployOptions struct {
 	Self     lock.Holder
 	// Tune lets tests shorten the client's waits.
 	Tune func(*rollout.Client)
+	// Data, when the app has a stack, is its database: a backup is taken
+	// before pending migrations run.
+	Data *DB
 }
 
 // DeployResult is the summary of `deploy`.
@@ -55,6 +58,16 @@ func deployWith(ctx context.Context, d Deps, e *rollout.Client, o DeployOptions)
 		o.Tune(e)
 	}
 	ro := o.Site.rolloutOptions(o.Rollout)
+	if o.Data != nil && len(ro.Migrate) > 0 && ro.BeforeMigrate == nil {
+		o.Data.client = e
+		ro.BeforeMigrate = func(ctx context.Context, pending []rollout.Migration) (string, error) {
+			b, err := Backup(ctx, d, o.Data, "", "before-migration")
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("liftoff db restore %s --stack %s", b.Name, o.Data.Config.Name), nil
+		}
+	}
 	res := &DeployResult{Site: o.Site, Image: ro.Image}
 	var phases []PhaseResult
 	if ro.Image == "" && !ro.ReuseLive {

@@ -92,6 +92,8 @@ type UpOptions struct {
 	// AllowDataReplacement applies a plan that replaces or deletes what
 	// holds data (see target.HoldsData); up refuses one otherwise.
 	AllowDataReplacement bool
+	// BackupDir holds the stack's backups (one is taken before migrations).
+	BackupDir string
 }
 
 // UpResult is the summary of `up`.
@@ -208,7 +210,11 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 	if ro.Image == "" {
 		ro.Image = o.Config.App.Image
 	}
-	dr, err := Deploy(ctx, d, DeployOptions{Site: t, Build: o.Build, Rollout: ro, Self: d.StackLock.Self, Tune: o.Tune})
+	if ro.Migrate == nil {
+		ro.Migrate = o.Config.App.Migrate
+	}
+	data := &DB{Site: t, Config: o.Config, Project: d.Engine.Project(), Dir: o.BackupDir, Self: d.StackLock.Self}
+	dr, err := Deploy(ctx, d, DeployOptions{Site: t, Build: o.Build, Rollout: ro, Self: d.StackLock.Self, Tune: o.Tune, Data: data})
 	if dr != nil {
 		res.Deploy = dr
 		res.Phases = append(res.Phases, dr.Phases...)

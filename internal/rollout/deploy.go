@@ -52,6 +52,17 @@ type DeployOptions struct {
 	// become ready.
 	Smoke        SmokeMode
 	ReadyTimeout time.Duration
+	// Migrate is the app's migration command in its image (empty: the app
+	// migrates itself at start). Its plan ("Migrate --plan") is read before
+	// the new slot starts; a migration liftoff sees is breaking is refused
+	// unless AllowBreakingMigration. The new slot runs with
+	// MIGRATE_ON_START=false.
+	Migrate                []string
+	AllowBreakingMigration bool
+	// BeforeMigrate runs under the deploy lock when migrations are
+	// pending, before they run (a backup); it returns how to undo them
+	// (the restore command), for the error when they fail.
+	BeforeMigrate func(ctx context.Context, pending []Migration) (undo string, err error)
 	// Locked runs once the deploy lock is held, before anything changes in
 	// the cluster; it may change the options (a secrets change re-reads the
 	// stored values under the lock, applies its change and stores them).
@@ -74,7 +85,9 @@ type Result struct {
 	Image    string `json:"image,omitempty"`
 	Promoted bool   `json:"promoted"`
 	// AlreadyLive: the live slot already ran this; nothing was deployed.
-	AlreadyLive bool   `json:"already_live,omitempty"`
+	AlreadyLive bool `json:"already_live,omitempty"`
+	// Migrations are the ones the deploy ran, by name.
+	Migrations []string `json:"migrations,omitempty"`
 	Service     string `json:"service"`
 	Preview     string `json:"preview_service"`
 	// Address is where the live Service answers (see Engine.Address).
@@ -132,6 +145,8 @@ type deployment struct {
 	slot  string // the slot being deployed
 	vals  map[string]any
 	spec  string
+	// secretsVersion is the app's secrets the new slot reads.
+	secretsVersion string
 	res   *Result
 	start time.Time
 }
@@ -159,6 +174,9 @@ func (e *Client) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 	}
 	if d.alreadyLive(ctx) {
 		return d.res, nil
+	}
+	if err := d.migrate(ctx); err != nil {
+		return nil, step(ErrMigrate, d.slot, err)
 	}
 	if err := d.bringUp(ctx); err != nil {
 		return nil, step(ErrBringUp, d.slot, err)
@@ -247,6 +265,7 @@ func (d *deployment) prepare(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	d.secretsVersion = version
 	if d.vals, err = e.values(d.slot, d.img, d.o, version); err != nil {
 		return version, err
 	}

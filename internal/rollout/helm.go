@@ -34,6 +34,10 @@ func (e *Client) values(slot string, img Image, o DeployOptions, secretsVersion 
 	if o.OTLPEndpoint != "" {
 		vals["env"].(map[string]any)["otlpEndpoint"] = o.OTLPEndpoint
 	}
+	if len(o.Migrate) > 0 {
+		// liftoff migrates before the slot starts: the app must not.
+		vals["env"].(map[string]any)["extra"] = map[string]any{"MIGRATE_ON_START": "false"}
+	}
 	if len(o.PodLabels) > 0 {
 		vals["podLabels"] = o.PodLabels
 	}

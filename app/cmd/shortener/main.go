@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "seed":
 		err = seedCmd(ctx, args, getenv, log)
 	case "migrate":
-		err = migrateCmd(ctx, getenv, log)
+		err = migrateCmd(ctx, args, getenv, log, stdout)
 	case "version":
 		fmt.Fprintln(stdout, version)
 	case "printenv":
@@ -146,8 +147,14 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) er
 			return fmt.Errorf("ACCESS_LOG_SAMPLE=%q: want a whole number of 1 or more (1 logs every request)", v)
 		}
 	}
+	migrateOnStart := true
+	if v := getenv("MIGRATE_ON_START"); v != "" {
+		if migrateOnStart, err = strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("MIGRATE_ON_START=%q: want true or false", v)
+		}
+	}
 	svc, err := service.Start(ctx, service.Config{DatabaseURL: dbURL, CacheURL: getenv("CACHE_URL"), Version: version,
-		Slot: getenv("SLOT"), Log: log, Tracer: tracer, Events: evOpts, AccessLogSample: sample})
+		Slot: getenv("SLOT"), Log: log, Tracer: tracer, Events: evOpts, AccessLogSample: sample, SkipMigrations: !migrateOnStart})
 	if err != nil {
 		return err
 	}
@@ -217,12 +224,36 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) string, log
 	return nil
 }
 
-func migrateCmd(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
+// migrateCmd applies the pending migrations, or with --plan prints them:
+// liftoff's migration phase reads the plan (to refuse a destructive
+// change before it runs), backs up, then applies. The plan goes out as
+// one block, between "-- liftoff:plan" and "-- liftoff:end", each
+// migration under "-- liftoff:migration NAME".
+func migrateCmd(ctx context.Context, args []string, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	plan := fs.Bool("plan", false, "print the pending migrations' SQL instead of applying them")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	st, err := openStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *plan {
+		pending, err := migrate.Pending(ctx, st.Pool)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		b.WriteString("-- liftoff:plan\n")
+		for _, m := range pending {
+			fmt.Fprintf(&b, "-- liftoff:migration %s\n%s\n", m.Name, strings.TrimSpace(m.SQL))
+		}
+		b.WriteString("-- liftoff:end\n")
+		_, err = io.WriteString(stdout, b.String())
+		return err
+	}
 	n, err := migrate.Apply(ctx, st.Pool)
 	if err != nil {
 		return err
