@@ -40,7 +40,7 @@ KUBE_BINS    := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-
 # stand-ins for the in-cluster registry, PostgreSQL and Valkey.
 NODE_IMAGES  := $(addprefix $(IMAGES)/,pause/index.json registry/index.json postgres/index.json valkey/index.json)
 
-.PHONY: all build test test-go deps tools testcluster democluster e2e e2e-up demo lint fuzz bench-app bench-image bench-deploy clean
+.PHONY: all build test test-go deps tools testcluster democluster e2e e2e-up demo lint fuzz bench-app bench-data bench-image bench-deploy clean
 
 all: build
 
@@ -140,6 +140,11 @@ $(IMAGES)/valkey/index.json: $(BIN)/standin tools/images/valkey-entrypoint/main.
 ## bench-app: wrk against the shortener (PostgreSQL + Redis) and a bare net/http server, POST /urls, peak RSS
 bench-app: deps
 	$(GO) test -run '^$$' -bench BenchmarkApp -benchtime 1x -timeout 10m ./app/cmd/shortener
+
+## bench-data: backup, restore drill and restore of the shortener's database at 100k and 1M links with their clicks, on the real node
+bench-data: deps democluster
+	set -o pipefail; $(GO) test -run '^$$' -bench BenchmarkBackup -benchtime 1x -timeout 30m ./internal/backup | tee $(CACHE)/bench-data.log
+	@grep '^bench-data:' $(CACHE)/bench-data.log
 
 ## bench-image: cold build+push, then incremental after a one-line change (times, bytes, layers)
 bench-image:

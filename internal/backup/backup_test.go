@@ -29,26 +29,8 @@ func TestDumpVerifyRestore(t *testing.T) {
 	}
 	image := cl.StandIns(t)["postgresImage"]
 	// The "app's" database is a tools pod's own server, reached over the pod network.
-	db, err := StartTools(ctx, Place{Kube: cl.Client, Rest: cl.Rest, Namespace: ns, App: "app", Image: image})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := startDatabase(t, cl, ns, image)
 	defer db.Close(ctx)
-	pod, err := cl.Client.CoreV1().Pods(ns).Get(ctx, db.Name(), metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pw string
-	for _, e := range pod.Spec.Containers[0].Env {
-		if e.Name == "POSTGRES_PASSWORD" {
-			pw = e.Value
-		}
-	}
-	url := "postgres://scratch:" + pw + "@" + pod.Status.PodIP + ":5432/scratch?sslmode=disable"
-	if _, err := cl.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-env"},
-		StringData: map[string]string{"DATABASE_URL": url}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	seed := `CREATE TABLE schema_migrations (version bigint PRIMARY KEY);
 INSERT INTO schema_migrations VALUES (1), (2);
 CREATE TABLE users (id bigserial PRIMARY KEY, name text);
