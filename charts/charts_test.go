@@ -1,6 +1,7 @@
 package charts
 
 import (
+	"encoding/json"
 	"io/fs"
 	"strings"
 	"testing"
@@ -147,5 +148,64 @@ func TestSchema(t *testing.T) {
 	vals, _ := chartutil.CoalesceValues(c, good)
 	if err := chartutil.ValidateAgainstSchema(c, vals); err != nil {
 		t.Errorf("good values rejected: %v", err)
+	}
+}
+
+// TestHardening: the shutdown budget follows the grace period (and a grace
+// period too short for it fails naming the field), the limits reach the
+// container, and the NetworkPolicy admits the ingress controller's
+// namespace, the hosts outside the pod ranges and the scrapers, nothing else.
+func TestHardening(t *testing.T) {
+	c := load(t)
+	with := func(extra map[string]any) map[string]any {
+		v := map[string]any{"slot": "green", "image": good["image"]}
+		for k, x := range extra {
+			v[k] = x
+		}
+		return v
+	}
+	out, err := render(t, c, with(map[string]any{"terminationGracePeriodSeconds": 60, "shutdownDelaySeconds": 5}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := out["shortener/templates/deployment.yaml"]
+	for _, want := range []string{"name: FLUSH_TIMEOUT\n              value: \"40s\"", "name: RATE_LIMIT_WRITES\n              value: \"10\"", "name: METRICS_ADDR\n              value: \":9091\""} {
+		if !strings.Contains(dep, want) {
+			t.Errorf("deployment lacks %q:\n%s", want, dep)
+		}
+	}
+	if _, err := render(t, c, with(map[string]any{"terminationGracePeriodSeconds": 20, "shutdownDelaySeconds": 5})); err == nil || !strings.Contains(err.Error(), "terminationGracePeriodSeconds") {
+		t.Errorf("a grace period too short to flush: %v", err)
+	}
+
+	np := func(vals map[string]any) (in []map[string]any) {
+		t.Helper()
+		out, err := render(t, c, with(map[string]any{"networkPolicy": vals}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Spec struct{ Ingress []map[string]any }
+		}
+		if err := yaml.Unmarshal([]byte(out["shortener/templates/networkpolicy.yaml"]), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.Spec.Ingress
+	}
+	open := np(map[string]any{"enabled": true})
+	if len(open) != 2 || open[0]["from"] != nil {
+		t.Errorf("without ingress namespaces the app port is open to the cluster, the metrics port is not: %v", open)
+	}
+	closed := np(map[string]any{"enabled": true, "ingressNamespaces": []any{"kube-system"},
+		"hostBlocks": []any{map[string]any{"cidr": "0.0.0.0/0", "except": []any{"10.42.0.0/16"}}}})
+	app, _ := json.Marshal(closed[0]["from"])
+	metrics, _ := json.Marshal(closed[1]["from"])
+	for _, want := range []string{`{"podSelector":{}}`, `"values":["kube-system"]`, `{"ipBlock":{"cidr":"0.0.0.0/0","except":["10.42.0.0/16"]}}`} {
+		if !strings.Contains(string(app), want) {
+			t.Errorf("app port sources %s lack %s", app, want)
+		}
+	}
+	if !strings.Contains(string(metrics), `"values":["observability"]`) || strings.Contains(string(metrics), "podSelector") {
+		t.Errorf("metrics port sources: %s", metrics)
 	}
 }

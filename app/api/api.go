@@ -3,10 +3,14 @@
 package api
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,22 +38,56 @@ type Server struct {
 	// is "blue" or "green"; empty outside a rollout).
 	Version, Slot string
 
-	// EnqueueWait is how long a redirect waits for room in a full event
-	// buffer before answering 503. Defaults to 2s.
+	// EnqueueWait bounds how long a redirect waits for its click: for room
+	// in a full buffer (then it answers 503), and with DurableClicks for
+	// the write (then it answers the redirect anyway; see recordClick).
+	// Defaults to 2s.
 	EnqueueWait time.Duration
-	// MaxList caps listings without pagination. Defaults to 10000.
+	// DurableClicks answers a redirect only once its click is written (a
+	// group commit: the redirects waiting together share one write), so an
+	// acknowledged click is durable and any replica lists it at once.
+	// Without it, a click is acknowledged from the buffer.
+	DurableClicks bool
+	// MaxList caps a listing's rows (with or without pagination); a page
+	// asks for at most this many. Defaults to 1000.
 	MaxList int
-	// AccessLogSample logs one in this many fast, successful requests
-	// (every error, every slow request, and every request at debug level
-	// are logged). Defaults to 100; 1 logs them all.
+	// Listings bounds the listings answered at once (their rows are in
+	// memory until written). Defaults to 4.
+	Listings int
+	// AccessLogSample logs one in this many fast, successful requests once
+	// AccessLogRate lines a second are logged: while the app is quiet every
+	// request is logged. Every error, slow request, and every request at
+	// debug level is logged. Defaults to 100 and 20; AccessLogSample 1
+	// logs them all.
 	AccessLogSample uint64
+	AccessLogRate   int64
 	// SlowRequest is the duration from which a request is always logged. Defaults to 500ms.
 	SlowRequest time.Duration
+	// RequestTimeout bounds a request's work (its context); bulk imports
+	// get BulkTimeout. Defaults to 10s and 60s.
+	RequestTimeout, BulkTimeout time.Duration
+	// WriteLimit limits each client's writes (POST, PUT, PATCH, DELETE),
+	// RedirectLimit its redirects; nil or a zero Rate does not limit.
+	WriteLimit, RedirectLimit *Limiter
+	// TrustedProxies are the ingress's addresses: from them, the client
+	// is read from X-Forwarded-For (ClientIP).
+	TrustedProxies []netip.Prefix
 
 	series     sync.Map // routeKey -> routeMetrics
 	draining   atomic.Bool
 	migrated   atomic.Bool
 	requestSeq atomic.Uint64
+	listSlots  chan struct{}
+	logWindow  atomic.Int64 // the second the access log counts lines in
+	logLines   atomic.Int64 // lines logged in that second
+}
+
+// MetricsHandler serves GET /metrics: the app serves it on a listener of
+// its own (METRICS_ADDR), which the public entry point never reaches.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
+	return mux
 }
 
 // Drain makes /ready fail, so load balancers stop sending traffic before shutdown.
@@ -67,12 +105,24 @@ func (s *Server) Handler() http.Handler {
 		s.SlowRequest = 500 * time.Millisecond
 	}
 	if s.MaxList <= 0 {
-		s.MaxList = 10000
+		s.MaxList = 1000
+	}
+	if s.Listings <= 0 {
+		s.Listings = 4
+	}
+	s.listSlots = make(chan struct{}, s.Listings)
+	if s.AccessLogRate <= 0 {
+		s.AccessLogRate = 20
+	}
+	if s.RequestTimeout <= 0 {
+		s.RequestTimeout = 10 * time.Second
+	}
+	if s.BulkTimeout <= 0 {
+		s.BulkTimeout = 60 * time.Second
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
 
 	mux.HandleFunc("POST /users/bulk", s.bulkUsers)
 	mux.HandleFunc("GET /users", s.listUsers)
@@ -141,7 +191,7 @@ func (s *Server) root(w http.ResponseWriter, r *http.Request) {
 }
 
 // page reads ?page=&per_page= (1-based). Without either, a listing returns
-// everything up to MaxList; page alone uses 20 per page.
+// up to MaxList rows; page alone uses 20 per page.
 func (s *Server) page(r *http.Request, f fields) store.Page {
 	q := r.URL.Query()
 	pageS, perS := q.Get("page"), q.Get("per_page")
@@ -158,8 +208,8 @@ func (s *Server) page(r *http.Request, f fields) store.Page {
 	}
 	if perS != "" {
 		n, err := strconv.Atoi(perS)
-		if err != nil || n < 1 || n > 1000 {
-			f["per_page"] = "must be a whole number from 1 to 1000"
+		if err != nil || n < 1 || n > s.MaxList {
+			f["per_page"] = fmt.Sprintf("must be a whole number from 1 to %d", s.MaxList)
 		}
 		per = n
 	}
@@ -172,8 +222,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ae):
 		writeError(w, ae)
-	case errors.As(err, &ce):
+	case errors.As(err, &ce) && ce.Field != "":
 		writeError(w, &apiError{Status: http.StatusConflict, Msg: ce.Error(), Fields: map[string]string{ce.Field: "already exists"}})
+	case errors.As(err, &ce):
+		s.Log.WarnContext(r.Context(), "conflict", "error", err.Error(), "route", r.Pattern)
+		writeError(w, errStatus(http.StatusConflict, "a value that must be unique already exists"))
 	case errors.Is(err, context.Canceled):
 		writeError(w, errStatus(499, "request cancelled"))
 	default:
@@ -204,21 +257,59 @@ func reply[T, J any](s *Server, w http.ResponseWriter, r *http.Request, what str
 }
 
 // listing answers a listing: its filters (f, already read) and paging
-// checked, the rows fetched, each rendered by out.
-func listing[T, J any](s *Server, w http.ResponseWriter, r *http.Request, f fields, fetch func(context.Context, store.Page) ([]T, error), out func(T) J) {
+// checked, the rows fetched, each rendered by out and written as it is
+// encoded. At most Listings run at once: a page of rows is in memory until
+// it is written, and the pod's memory is bounded.
+func listing[T, J any](s *Server, w http.ResponseWriter, r *http.Request, f fields, fetch func(context.Context, store.Page, func(T) error) error, out func(T) J) {
 	p := s.page(r, f)
 	if len(f) > 0 {
 		writeError(w, invalid(f))
 		return
 	}
-	rows, err := fetch(r.Context(), p)
-	if err != nil {
-		s.fail(w, r, err)
+	select {
+	case s.listSlots <- struct{}{}:
+		defer func() { <-s.listSlots }()
+	case <-r.Context().Done():
+		w.Header().Set("Retry-After", "1")
+		writeError(w, errStatus(http.StatusServiceUnavailable, "too many listings at once; retry"))
 		return
 	}
-	items := make([]J, len(rows))
-	for i, v := range rows {
-		items[i] = out(v)
+	// Rows go out as the database sends them: the pod holds one row and a
+	// 32 KiB buffer per listing, whatever the rows weigh (events written
+	// before details were bounded can be large).
+	bw := bufio.NewWriterSize(w, 32<<10)
+	started := false
+	err := fetch(r.Context(), p, func(v T) error {
+		b, err := json.Marshal(out(v))
+		if err != nil {
+			return err
+		}
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			bw.WriteByte('[')
+			started = true
+		} else {
+			bw.WriteByte(',')
+		}
+		_, err = bw.Write(b)
+		return err
+	})
+	switch {
+	case err != nil && !started:
+		s.fail(w, r, err)
+	case err != nil:
+		// Half a page is out with a 200: end the connection, so the client
+		// sees a failed response rather than a short, valid-looking one.
+		s.Log.ErrorContext(r.Context(), "listing cut short", "error", err.Error())
+		bw.Flush()
+		panic(http.ErrAbortHandler)
+	case !started:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		bw.WriteString("[]\n")
+	default:
+		bw.WriteString("]\n")
 	}
-	writeJSON(w, http.StatusOK, items)
+	bw.Flush()
 }

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"testing"
@@ -14,7 +16,15 @@ import (
 // metric reads one sample from /metrics, e.g. `shortener_cache_lookups_total{result="hit"}`.
 func (a *app) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	body := a.must(200, a.do("GET", "/metrics", "")).body
+	res, err := http.Get(a.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %s", res.StatusCode, body)
+	}
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` ([0-9.e+-]+)$`)
 	m := re.FindSubmatch(body)
 	if m == nil {

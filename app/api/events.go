@@ -40,12 +40,12 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if t := r.URL.Query().Get("event_type"); t != "" {
 		filter.EventType = &t
 	}
-	listing(s, w, r, f, func(ctx context.Context, p store.Page) ([]store.Event, error) {
+	listing(s, w, r, f, func(ctx context.Context, p store.Page, fn func(store.Event) error) error {
 		// Read-your-writes: clicks buffered on this replica are written first.
 		if err := s.Events.Flush(ctx); err != nil && !errors.Is(err, events.ErrClosed) {
-			return nil, fmt.Errorf("flush events: %w", err)
+			return fmt.Errorf("flush events: %w", err)
 		}
-		return s.Store.ListEvents(ctx, filter, p)
+		return s.Store.ListEvents(ctx, filter, p, fn)
 	}, eventOut)
 }
 
@@ -66,8 +66,8 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 			f["details"] = "must be a JSON object"
 		} else if p := validate.Details(m); p != "" {
 			f["details"] = p
-		} else {
-			details, _ = json.Marshal(m)
+		} else if details, _ = json.Marshal(m); len(details) > validate.MaxDetails {
+			f["details"] = fmt.Sprintf("must be at most %d bytes of JSON", validate.MaxDetails)
 		}
 	}
 	if len(f) > 0 {

@@ -27,7 +27,7 @@ func FuzzAPI(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { svc.Shutdown(context.Background(), nil) })
+	f.Cleanup(func() { svc.Shutdown(nil, 0, 10*time.Second) })
 	h := svc.Handler()
 	// A user and a link so that references can resolve.
 	for _, req := range []*http.Request{

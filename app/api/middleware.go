@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -93,6 +94,16 @@ func (s *Server) routeMetrics(k routeKey) routeMetrics {
 	return m
 }
 
+// methodLabel keeps the method label to a fixed set: a client can send any
+// method string, and each would be a new series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
 func (s *Server) middleware(next http.Handler) http.Handler {
 	prop := otel.GetTextMapPropagator()
 	// Without an exporter the tracer is a no-op: skip extracting, starting
@@ -118,6 +129,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			ctx, span = s.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 			r = r.WithContext(ctx)
 		}
+		timeout := s.RequestTimeout
+		if r.URL.Path == "/users/bulk" {
+			timeout = s.BulkTimeout
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
 		s.Metrics.InFlight.Add(1)
 		defer func() {
@@ -137,7 +155,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			d := time.Since(start)
-			m := s.routeMetrics(routeKey{route, r.Method, status})
+			m := s.routeMetrics(routeKey{route, methodLabel(r.Method), status})
 			m.requests.Inc()
 			m.duration.Observe(d.Seconds())
 			if !noTracing {
@@ -148,13 +166,32 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 				span.End()
 			}
-			// Every error and slow request, a sample of the rest: a line per
-			// request costs more CPU than the redirect itself at 16k req/s.
-			if status >= 400 || d >= s.SlowRequest || seq%s.AccessLogSample == 0 || s.Log.Enabled(ctx, slog.LevelDebug) {
+			// Every error and slow request, and every request while the app
+			// is quiet; above AccessLogRate lines a second, a sample of the
+			// rest: a line per request costs more CPU than the redirect
+			// itself at 16k req/s.
+			if status >= 400 || d >= s.SlowRequest || s.underLogRate(start) || seq%s.AccessLogSample == 0 || s.Log.Enabled(ctx, slog.LevelDebug) {
 				s.Log.InfoContext(ctx, "request", "method", r.Method, "route", route, "path", r.URL.Path, "status", status,
 					"duration_ms", float64(d.Microseconds())/1000, "bytes", rec.bytes, "request_id", rid)
 			}
 		}()
+		if isWrite(r.Method) && limited(rec, s.WriteLimit, ClientIP(r, s.TrustedProxies)) {
+			return
+		}
 		next.ServeHTTP(rec, r)
 	})
+}
+
+func isWrite(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete
+}
+
+// underLogRate counts a line against this second's AccessLogRate and
+// reports whether it is within it.
+func (s *Server) underLogRate(now time.Time) bool {
+	sec := now.Unix()
+	if w := s.logWindow.Load(); w != sec && s.logWindow.CompareAndSwap(w, sec) {
+		s.logLines.Store(0)
+	}
+	return s.logLines.Add(1) <= s.AccessLogRate
 }

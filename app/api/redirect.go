@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -14,6 +15,9 @@ import (
 // buffered, never written on the way.
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
+	if limited(w, s.RedirectLimit, ClientIP(r, s.TrustedProxies)) {
+		return
+	}
 	if !validCode(code) {
 		writeError(w, errStatus(http.StatusNotFound, "short code not found"))
 		return
@@ -40,15 +44,41 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		details := clickDetails(code, clip(r.UserAgent(), 256), clip(r.Referer(), 512))
 		urlID, userID := e.URLID, e.UserID
-		err := s.Events.AddWithin(ctx, store.Event{URLID: &urlID, UserID: &userID, EventType: "click", Timestamp: time.Now().UTC(), Details: details}, s.EnqueueWait)
+		err := s.recordClick(ctx, store.Event{URLID: &urlID, UserID: &userID, EventType: "click", Timestamp: time.Now().UTC(), Details: details})
 		if err != nil {
 			w.Header().Set("Retry-After", "1")
-			writeError(w, errStatus(http.StatusServiceUnavailable, "cannot record the click right now (%v); retry", err))
+			s.Log.WarnContext(ctx, "click not recorded", "error", err.Error(), "code", code)
+			writeError(w, errStatus(http.StatusServiceUnavailable, "cannot record the click right now; retry"))
 			return
 		}
 		s.Metrics.Redirects.Inc()
 	}
 	found(w, r, e.URL)
+}
+
+// recordClick queues a click and, with DurableClicks, waits until it is
+// written: the redirects waiting at once share one write (the buffer's
+// flush takes every click queued by then), so the batch grows with the
+// load. The wait is bounded by EnqueueWait. A slow database never fails a
+// redirect whose click is queued: once the wait runs out, the redirect is
+// answered, the click stays queued (written when the database answers, and
+// at shutdown within its flush budget) and shortener_clicks_late_total
+// counts it. Only a click that cannot be queued (the buffer stayed full for
+// the whole wait) fails its redirect, with 503 and Retry-After, so no
+// answered redirect's click is dropped.
+func (s *Server) recordClick(ctx context.Context, e store.Event) error {
+	if !s.DurableClicks {
+		return s.Events.AddWithin(ctx, e, s.EnqueueWait)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.EnqueueWait)
+	defer cancel()
+	if err := s.Events.Add(ctx, e); err != nil {
+		return err
+	}
+	if err := s.Events.Flush(ctx); err != nil {
+		s.Metrics.ClicksLate.Inc()
+	}
+	return nil
 }
 
 func clip(s string, n int) string {

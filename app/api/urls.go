@@ -76,7 +76,9 @@ func (s *Server) listURLs(w http.ResponseWriter, r *http.Request) {
 		}
 		filter.Active = &b
 	}
-	listing(s, w, r, f, func(ctx context.Context, p store.Page) ([]store.URL, error) { return s.Store.ListURLs(ctx, filter, p) }, urlOut)
+	listing(s, w, r, f, func(ctx context.Context, p store.Page, fn func(store.URL) error) error {
+		return s.Store.ListURLs(ctx, filter, p, fn)
+	}, urlOut)
 }
 
 func (s *Server) updateURL(w http.ResponseWriter, r *http.Request) {

@@ -71,10 +71,18 @@ func (t *table) get(col string) string {
 	return ""
 }
 
+// MaxID is the largest id an import may carry: an import moves the id
+// sequence past its largest id, and ids near the top of bigint would leave
+// the sequence no room (every later insert would fail).
+const MaxID = 1 << 40
+
 func (t *table) id(col string) (int64, error) {
 	v, err := strconv.ParseInt(t.get(col), 10, 64)
 	if err != nil || v <= 0 {
 		return 0, fmt.Errorf("%s must be a positive integer", col)
+	}
+	if v > MaxID {
+		return 0, fmt.Errorf("%s must be at most %d (imported ids move the id sequence past them)", col, int64(MaxID))
 	}
 	return v, nil
 }

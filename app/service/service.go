@@ -34,6 +34,9 @@ type Config struct {
 	MaxConns    int32
 	// AccessLogSample logs one in N fast, successful requests (see api.Server).
 	AccessLogSample uint64
+	// StatementTimeout bounds every query (0: none): a stalled database
+	// cannot hold the app's connections and goroutines forever.
+	StatementTimeout time.Duration
 	// SkipMigrations leaves the schema to whoever deploys the app (liftoff
 	// runs `shortener migrate` as a deploy phase): the service checks the
 	// schema is current (GET /ready) but never changes it.
@@ -64,7 +67,8 @@ func Start(ctx context.Context, c Config) (*Service, error) {
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	st, err := store.Open(octx, c.DatabaseURL, store.Options{MinConns: c.MinConns, MaxConns: c.MaxConns, Tracer: telemetry.QueryTracer{Tracer: c.Tracer}})
+	st, err := store.Open(octx, c.DatabaseURL, store.Options{MinConns: c.MinConns, MaxConns: c.MaxConns, Tracer: telemetry.QueryTracer{Tracer: c.Tracer},
+		StatementTimeout: c.StatementTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -100,16 +104,22 @@ func Start(ctx context.Context, c Config) (*Service, error) {
 // Handler is the HTTP API.
 func (s *Service) Handler() http.Handler { return s.API.Handler() }
 
-// Shutdown drains hs (if any), then writes every buffered event, then closes
-// the cache and the pool.
-func (s *Service) Shutdown(ctx context.Context, hs *http.Server) error {
+// Shutdown drains hs (if any) for at most drain, then writes every buffered
+// event, retrying for at most flush (a database down at SIGTERM has that
+// long to come back), then closes the cache and the pool. Each has its own
+// budget: a slow drain does not eat the flush's.
+func (s *Service) Shutdown(hs *http.Server, drain, flush time.Duration) error {
 	s.API.Drain()
 	if hs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), drain)
 		if err := hs.Shutdown(ctx); err != nil {
 			s.log.Error("draining requests", "error", err.Error())
 		}
+		cancel()
 	}
 	depth := s.Events.Depth()
+	ctx, cancel := context.WithTimeout(context.Background(), flush)
+	defer cancel()
 	err := s.Events.Close(ctx)
 	s.Cache.Close()
 	s.Store.Close()

@@ -91,18 +91,17 @@ type EventFilter struct {
 	EventType *string
 }
 
-// ListEvents lists events by id.
-func (s *Store) ListEvents(ctx context.Context, f EventFilter, p Page) ([]Event, error) {
+// ListEvents calls fn with each event of the page, by id, as it is read.
+func (s *Store) ListEvents(ctx context.Context, f EventFilter, p Page, fn func(Event) error) error {
 	// The index on event_type leaves clicks out (migration 0002); saying so
 	// for other types lets a prepared statement's generic plan use it.
 	typ := "($3::text IS NULL OR event_type = $3)"
 	if f.EventType != nil && *f.EventType != "click" {
 		typ = "event_type = $3 AND event_type <> 'click'"
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT `+eventCols+` FROM events
+	return list(ctx, s, scanEvent, fn, `SELECT `+eventCols+` FROM events
 		WHERE ($1::bigint IS NULL OR url_id = $1) AND ($2::bigint IS NULL OR user_id = $2) AND `+typ+`
 		ORDER BY id`+limitOffset(p), f.URLID, f.UserID, f.EventType)
-	return all(rows, err, scanEvent)
 }
 
 // ImportEvents inserts events keeping their ids; existing ids are left alone.

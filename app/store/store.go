@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,9 +20,18 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // ConflictError means a unique field already holds the value.
-type ConflictError struct{ Field string }
+type ConflictError struct {
+	// Field is the API field at fault ("" when the constraint is not one
+	// the API names: Constraint then says which, for the logs).
+	Field, Constraint string
+}
 
-func (e *ConflictError) Error() string { return e.Field + " already exists" }
+func (e *ConflictError) Error() string {
+	if e.Field == "" {
+		return "unique constraint " + e.Constraint + " violated"
+	}
+	return e.Field + " already exists"
+}
 
 // User is a user account.
 type User struct {
@@ -81,6 +91,8 @@ type Options struct {
 	MinConns int32
 	MaxConns int32
 	Tracer   pgx.QueryTracer
+	// StatementTimeout is every session's statement_timeout (0: none).
+	StatementTimeout time.Duration
 }
 
 // Open creates the pool and warms it: MinConns connections are established
@@ -95,6 +107,9 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	}
 	if !strings.Contains(url, "pool_min_conns") && o.MinConns > 0 {
 		cfg.MinConns = min(o.MinConns, cfg.MaxConns)
+	}
+	if o.StatementTimeout > 0 {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
 	cfg.HealthCheckPeriod = 5 * time.Second
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
@@ -173,7 +188,7 @@ func conflict(err error) error {
 		case strings.Contains(pg.ConstraintName, "short_code"):
 			return &ConflictError{Field: "short_code"}
 		}
-		return &ConflictError{Field: pg.ConstraintName}
+		return &ConflictError{Constraint: pg.ConstraintName} // logged, never shown
 	}
 	if errors.As(err, &pg) && pg.Code == "23503" {
 		return ErrNotFound
@@ -181,12 +196,40 @@ func conflict(err error) error {
 	return err
 }
 
-// all collects every row of a query.
-func all[T any](rows pgx.Rows, err error, scan pgx.RowToFunc[T]) ([]T, error) {
+// list runs a listing's query and calls fn with each row as it arrives.
+// The rows stream to the client while the statement runs, so the query
+// lasts as long as the client takes to read: in a read-only transaction
+// its statement timeout is the request's remaining time (at least a
+// second), not StatementTimeout, which would cut a large page short.
+func list[T any](ctx context.Context, s *Store, scan pgx.RowToFunc[T], fn func(T) error, sql string, args ...any) error {
+	return pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if d, ok := ctx.Deadline(); ok {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", max(time.Until(d).Milliseconds(), 1000))); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Query(ctx, sql, args...)
+		return each(rows, err, scan, fn)
+	})
+}
+
+// each calls fn with every row of a query as it arrives: one row in
+// memory at a time, however large the page (a listing streams through it).
+func each[T any](rows pgx.Rows, err error, scan pgx.RowToFunc[T], fn func(T) error) error {
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return pgx.CollectRows(rows, scan)
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // one collects the one row of a query; none is ErrNotFound.

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +44,8 @@ func TestInsertEventsMatchesCreateEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all, err := st.ListEvents(ctx, store.EventFilter{}, store.Page{})
+	var all []store.Event
+	err = st.ListEvents(ctx, store.EventFilter{}, store.Page{}, func(e store.Event) error { all = append(all, e); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,5 +63,21 @@ func TestInsertEventsMatchesCreateEvent(t *testing.T) {
 	}
 	if err := st.InsertEvents(ctx, []store.Event{{EventType: "x", Timestamp: time.Now()}}); err == nil {
 		t.Error("an event without details was stored")
+	}
+}
+
+// TestStatementTimeout: a query past the store's statement timeout is
+// cancelled by the server, so a stalled query frees its connection.
+func TestStatementTimeout(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.StartPostgres(t).URL, store.Options{StatementTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Now()
+	_, err = st.Pool.Exec(ctx, "SELECT pg_sleep(5)")
+	if err == nil || !strings.Contains(err.Error(), "statement timeout") || time.Since(start) > 3*time.Second {
+		t.Fatalf("pg_sleep(5) under a 200ms statement timeout: %v after %s", err, time.Since(start))
 	}
 }

@@ -78,12 +78,11 @@ type URLFilter struct {
 	Active *bool
 }
 
-// ListURLs lists links by id.
-func (s *Store) ListURLs(ctx context.Context, f URLFilter, p Page) ([]URL, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT `+urlCols+` FROM urls
+// ListURLs calls fn with each link of the page, by id, as it is read.
+func (s *Store) ListURLs(ctx context.Context, f URLFilter, p Page, fn func(URL) error) error {
+	return list(ctx, s, scanURL, fn, `SELECT `+urlCols+` FROM urls
 		WHERE ($1::bigint IS NULL OR user_id = $1) AND ($2::boolean IS NULL OR is_active = $2)
 		ORDER BY id`+limitOffset(p), f.UserID, f.Active)
-	return all(rows, err, scanURL)
 }
 
 // URLPatch holds the fields PUT /urls/{id} may change.

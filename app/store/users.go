@@ -32,10 +32,9 @@ func (s *Store) GetUser(ctx context.Context, id int64) (User, error) {
 	return one(rows, err, scanUser)
 }
 
-// ListUsers lists users by id.
-func (s *Store) ListUsers(ctx context.Context, p Page) ([]User, error) {
-	rows, err := s.Pool.Query(ctx, "SELECT "+userCols+" FROM users ORDER BY id"+limitOffset(p))
-	return all(rows, err, scanUser)
+// ListUsers calls fn with each user of the page, by id, as it is read.
+func (s *Store) ListUsers(ctx context.Context, p Page, fn func(User) error) error {
+	return list(ctx, s, scanUser, fn, "SELECT "+userCols+" FROM users ORDER BY id"+limitOffset(p))
 }
 
 // UpdateUser changes the given fields of a user.

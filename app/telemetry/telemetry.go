@@ -42,7 +42,11 @@ type Metrics struct {
 	EventsFlushDur  prometheus.Histogram
 	EventsFailures  prometheus.Counter
 	EventsRejectedC prometheus.Counter
-	Redirects       prometheus.Counter
+	// ClicksLate counts redirects answered before their click was written
+	// (DurableClicks, a database slower than the wait): the click stays
+	// queued and is written when the database answers.
+	ClicksLate prometheus.Counter
+	Redirects  prometheus.Counter
 
 	// InFlight counts requests being served. It is a plain integer read
 	// at scrape time: a prometheus.Gauge adds with a compare-and-swap loop
@@ -74,13 +78,14 @@ func NewMetrics(version, slot string, pool func() *pgxpool.Stat, depth func() in
 		EventsFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "shortener_events_write_failures_total", Help: "Failed batch writes (retried)."}),
 		EventsRejectedC: prometheus.NewCounter(prometheus.CounterOpts{Name: "shortener_events_rejected_total", Help: "Redirects refused with 503 because the event buffer stayed full."}),
 		Redirects:       prometheus.NewCounter(prometheus.CounterOpts{Name: "shortener_redirects_total", Help: "Successful redirects."}),
+		ClicksLate:      prometheus.NewCounter(prometheus.CounterOpts{Name: "shortener_clicks_late_total", Help: "Redirects answered before their click was written (a slow database); the click stays queued."}),
 	}
 	m.lookups = map[string]prometheus.Counter{}
 	for _, r := range []string{cache.Hit, cache.Miss, cache.Error} {
 		m.lookups[r] = m.CacheLookups.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Requests, m.Duration, m.CacheLookups, m.CacheUpGauge, m.EventsWrittenC, m.EventsFlushDur,
-		m.EventsFailures, m.EventsRejectedC, m.Redirects,
+		m.EventsFailures, m.EventsRejectedC, m.Redirects, m.ClicksLate,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shortener_http_requests_in_flight", Help: "Requests being served."},
 			func() float64 { return float64(m.InFlight.Load()) }),

@@ -43,6 +43,10 @@ func Title(s string) string {
 	return ""
 }
 
+// MaxDetails is the largest an event's details may be, encoded: listings
+// return up to a page of events, and a page must fit the pod's memory.
+const MaxDetails = 8 << 10
+
 // Details: a JSON object whose keys and strings hold no NUL (JSONB rejects \u0000).
 func Details(v any) string {
 	switch x := v.(type) {
@@ -69,7 +73,10 @@ func Details(v any) string {
 	return ""
 }
 
-// URL: an absolute http(s) URL with a host, no whitespace, at most 2048 bytes.
+// URL: an absolute http(s) URL with a host, no whitespace, at most 2048
+// bytes, and no user info: https://bank.example@evil.example reads as the
+// bank's to a person and goes to evil.example, a phishing link's favourite
+// shape.
 func URL(s string) string {
 	const bad = "must be an absolute http(s) URL with a host, like https://example.com/page"
 	if len(s) > 2048 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
@@ -78,6 +85,9 @@ func URL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return bad
+	}
+	if u.User != nil || strings.Contains(u.Host, "@") {
+		return "must not carry a user name or password before the host (user@host): such links hide where they go"
 	}
 	return ""
 }

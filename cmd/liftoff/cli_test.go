@@ -166,6 +166,7 @@ func TestGlobalFlags(t *testing.T) {
 
 func TestExitCodes(t *testing.T) {
 	c := newCLI(t)
+	kc := kubeconfigFile(t)
 	cases := []struct {
 		args []string
 		code int
@@ -181,7 +182,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"init", "--target", "aws"}, 2, "aws:region"},
 		{[]string{"init", "--target", "homelab", "--node", "master:10.0.0.1"}, 2, "ROLE:USER@HOST"},
 		{[]string{"init", "--target", "kubeconfig", "--region", "eu-west-1"}, 2, "--region applies to aws stacks only"},
-		{[]string{"init", "--target", "kubeconfig", "--set", "replicas=0"}, 2, "replicas"},
+		{[]string{"init", "--target", "kubeconfig", "--kubeconfig", kc, "--set", "replicas=0"}, 2, "replicas"},
+		{[]string{"init", "--target", "kubeconfig", "--kubeconfig", "/nonexistent"}, 2, "/nonexistent does not exist"},
 		{[]string{"config", "get", "-s", "dev"}, 9, "init"},
 		{[]string{"version", "extra"}, 2, "takes 0 argument"},
 		{[]string{"kubeconfig", "--set-current"}, 2, "needs --merge"},
@@ -251,7 +253,7 @@ func TestVersionAndDoctor(t *testing.T) {
 func TestEndToEnd(t *testing.T) {
 	c := newCLI(t).withEngine()
 	const secret = "postgres://app:s3cr3t-pw@db.internal:5432/app"
-	c.mustRun("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", "/k/config", "--registry", "127.0.0.1:5000/app",
+	c.mustRun("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", kubeconfigFile(t), "--registry", "127.0.0.1:5000/app",
 		"--set", "database=external", "--set-secret", "databaseUrl="+secret, "--set", "observability=false", "--set", "cache=none")
 	if b, _ := os.ReadFile(filepath.Join(c.dir, "Pulumi.dev.yaml")); !bytes.Contains(b, []byte("encryptionsalt")) || bytes.Contains(b, []byte("s3cr3t")) {
 		t.Fatalf("stack file: %s", b)
@@ -445,7 +447,8 @@ func TestPreviewsAndGC(t *testing.T) {
 	if r := c.run("up", "-s", "pr-1", "--preview-of", "prod"); r.code != 9 || !strings.Contains(r.err, "parent stack prod has no settings file") {
 		t.Errorf("preview of a missing parent: exit %d, %s", r.code, r.err)
 	}
-	c.mustRun(append([]string{"init", "-s", "prod", "--kubeconfig", "/k/config", "--registry", "127.0.0.1:5000/app", "--set", "observability=false", "--set", "maxPreviews=2"}, own...)...)
+	kc := kubeconfigFile(t)
+	c.mustRun(append([]string{"init", "-s", "prod", "--kubeconfig", kc, "--registry", "127.0.0.1:5000/app", "--set", "observability=false", "--set", "maxPreviews=2"}, own...)...)
 	if r := c.run("up", "-s", "pr-1", "--preview-of", "prod", "--infra-only"); r.code != 9 || !strings.Contains(r.err, "never stood up") {
 		t.Errorf("preview of a parent never up'd: exit %d, %s", r.code, r.err)
 	}
@@ -461,7 +464,7 @@ func TestPreviewsAndGC(t *testing.T) {
 	}
 	// The preview reads the parent's cluster and registry from its outputs.
 	r := c.mustRun("up", "-s", "pr-2", "--preview-of", "prod", "--ttl", "1h", "--infra-only", "--json")
-	if !strings.Contains(r.out, `"kubeconfig":"/k/config"`) || !strings.Contains(r.out, `"registry":"127.0.0.1:5000/app"`) || !strings.Contains(r.out, `"previewOf":"prod"`) {
+	if !strings.Contains(r.out, `"kubeconfig":"`+kc+`"`) || !strings.Contains(r.out, `"registry":"127.0.0.1:5000/app"`) || !strings.Contains(r.out, `"previewOf":"prod"`) {
 		t.Errorf("preview outputs do not carry the parent's cluster and registry:\n%s", r.out)
 	}
 	c.clock = func() time.Time { return time.Now().Add(-2 * time.Hour) } // pr-1 went up two hours ago
@@ -486,8 +489,9 @@ func TestPreviewsAndGC(t *testing.T) {
 	if r := c.run("stacks", "gc"); r.code != 2 || !strings.Contains(r.err, "--yes") {
 		t.Errorf("gc without --yes: %+v", r)
 	}
-	// The preview's cluster (/k/config) does not exist: without --force gc
-	// stops at the cluster and keeps the state.
+	// The preview's cluster is gone (its kubeconfig with it): without
+	// --force gc stops at the cluster and keeps the state.
+	os.Remove(kc)
 	if r := c.run("stacks", "gc", "--yes"); r.code == 0 || !strings.Contains(r.err, "--force") {
 		t.Errorf("gc with the preview's cluster gone: %+v", r)
 	}
@@ -508,4 +512,20 @@ func TestPreviewsAndGC(t *testing.T) {
 	if r := c.mustRun("stacks", "gc", "--dry-run"); !strings.Contains(r.out, "no expired previews") {
 		t.Errorf("second dry run: %s", r.out)
 	}
+}
+
+// kubeconfigFile writes a kubeconfig whose one context (current) names a
+// cluster nothing answers for: init accepts it, a run that needs the
+// cluster says it does not answer.
+func kubeconfigFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	os.WriteFile(path, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: k, user: {token: t}}]
+contexts: [{name: k, context: {cluster: k, user: k}}]
+current-context: k
+`), 0o600)
+	return path
 }

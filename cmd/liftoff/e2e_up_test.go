@@ -71,7 +71,11 @@ func TestE2EUp(t *testing.T) {
 		t.Fatalf("blue runs %s, not an image of the in-cluster registry", blueImage)
 	}
 	sec, err := cl.Client.CoreV1().Secrets(ns).Get(ctx, "shortener-env", metav1.GetOptions{})
-	if err != nil || !strings.Contains(string(sec.Data["DATABASE_URL"]), "@postgres.shop.svc:5432/app") || string(sec.Data["CACHE_URL"]) != "redis://valkey.shop.svc:6379/0" {
+	// The app logs in to both with passwords of their own: PostgreSQL as its
+	// non-superuser login, Valkey as its ACL user.
+	if db, cache := string(sec.Data["DATABASE_URL"]), string(sec.Data["CACHE_URL"]); err != nil ||
+		!strings.HasPrefix(db, "postgres://app_") || !strings.Contains(db, "@postgres.shop.svc:5432/app") ||
+		!strings.HasPrefix(cache, "redis://app:") || !strings.HasSuffix(cache, "@valkey.shop.svc:6379/0") {
 		t.Fatalf("app secret: %v %q %q", err, sec.Data["DATABASE_URL"], sec.Data["CACHE_URL"])
 	}
 	st := run("status")
@@ -103,8 +107,9 @@ func TestE2EUp(t *testing.T) {
 	}
 
 	step("SIGKILL liftoff up during its deploy phase")
-	// New pods stop being scheduled, so the deploy waits on them; the push
-	// before it still reaches the in-cluster registry through the kubelet.
+	// New pods stop being scheduled, so the deploy waits on them (first on
+	// the migration plan's Job, under the deploy lock); the push before it
+	// still reaches the in-cluster registry through the kubelet.
 	scheduler := cl.Component("kube-scheduler")
 	scheduler.Signal(syscall.SIGSTOP)
 	// Nothing changed since the last up: --force-deploy makes it deploy anyway.
@@ -117,7 +122,7 @@ func TestE2EUp(t *testing.T) {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "deploying ") {
+			if strings.HasPrefix(sc.Text(), "==> deploy") {
 				close(inDeploy)
 				io.Copy(io.Discard, stderr)
 				return

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/liftoff-dev/liftoff/internal/atomicfile"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
@@ -265,14 +266,22 @@ func (f *Factory) EnsurePassphrase() error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, []byte(base64.RawURLEncoding.EncodeToString(buf)+"\n"), 0o600); err != nil {
+	// Under the file's lock, and only when still missing: two first runs at
+	// once must not each make a passphrase and encrypt with the one that
+	// loses. Written whole or not at all.
+	created := false
+	err := atomicfile.Update(path, 0o600, func(_ []byte, exists bool) ([]byte, error) {
+		if exists {
+			return nil, nil
+		}
+		buf := make([]byte, 32)
+		if _, err := rand.Read(buf); err != nil {
+			return nil, err
+		}
+		created = true
+		return []byte(base64.RawURLEncoding.EncodeToString(buf) + "\n"), nil
+	})
+	if err != nil || !created {
 		return err
 	}
 	f.Printer().Warnf("created %s to encrypt stack secrets: back it up; without it the secrets cannot be read", path)

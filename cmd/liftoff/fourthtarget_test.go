@@ -114,7 +114,7 @@ func TestFourthTarget(t *testing.T) {
 	// The kubeconfig stack next to it refuses the vm's key by name.
 	c2 := newCLI(t)
 	c2.targets = c.targets
-	if r := c2.run("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", "/k", "--set", "vmHost=10.0.0.5"); r.code != 2 || !strings.Contains(r.err, "does not apply to target kubeconfig") {
+	if r := c2.run("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", kubeconfigFile(t), "--set", "vmHost=10.0.0.5"); r.code != 2 || !strings.Contains(r.err, "does not apply to target kubeconfig") {
 		t.Errorf("vm key on kubeconfig: %+v", r)
 	}
 }

@@ -8,6 +8,8 @@ package backup
 import (
 	_ "embed"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
@@ -83,13 +85,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		corev1.EnvVarArgs{Name: pulumi.String("DATABASE_URL"), ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
 			Name: pulumi.String(args.URLSecret), Key: pulumi.String("DATABASE_URL")}}},
 	}
-	for k, v := range map[string]string{"PROJECT": args.Project, "STACK": args.Stack, "APP": args.App, "DATABASE_MODE": args.DatabaseMode,
+	// In a fixed order: a map's would change the CronJob on every up.
+	vars := map[string]string{"PROJECT": args.Project, "STACK": args.Stack, "APP": args.App, "DATABASE_MODE": args.DatabaseMode,
 		"BACKUP_RETAIN": strconv.Itoa(args.Retain), "BACKUP_VERIFY": strconv.FormatBool(args.Verify),
-		"COUNTS_SQL": dbbackup.CountsSQL, "MIGRATION_SQL": dbbackup.MigrationSQL} {
-		env = append(env, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(v)})
+		"COUNTS_SQL": dbbackup.CountsSQL, "MIGRATION_SQL": dbbackup.MigrationSQL}
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env = append(env, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(vars[k])})
 	}
 	labels := pulumi.StringMap{outputs.LabelName: pulumi.String(args.App), outputs.LabelManagedBy: pulumi.String(outputs.ManagedBy),
-		"liftoff.dev/component": pulumi.String("db-backup")}
+		"liftoff.dev/component": pulumi.String("db-backup"), outputs.ClientLabel("postgres"): pulumi.String("true")}
 	_, err = batchv1.NewCronJob(ctx, name, &batchv1.CronJobArgs{
 		Metadata: kube.Meta(JobName, args.Namespace),
 		Spec: &batchv1.CronJobSpecArgs{

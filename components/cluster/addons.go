@@ -117,12 +117,20 @@ func NewAddons(ctx *pulumi.Context, name string, args *AddonsArgs, opts ...pulum
 	return a, ctx.RegisterResourceOutputs(a, pulumi.Map{"storageClass": pulumi.String(a.StorageClass)})
 }
 
+// addonValues configure add-ons: the VPC CNI enforces NetworkPolicies
+// (its network policy agent), without which the policies liftoff declares
+// for PostgreSQL, Valkey, the registry and the app count for nothing.
+var addonValues = map[string]string{"vpc-cni": `{"enableNetworkPolicy":"true"}`}
+
 func addon(ctx *pulumi.Context, prefix string, c *Cluster, addonName string, versions map[string]string, role pulumi.StringInput, opts ...pulumi.ResourceOption) (*eks.Addon, error) {
 	args := &eks.AddonArgs{ClusterName: c.Name, AddonName: pulumi.String(addonName), AddonVersion: pulumi.String(versions[addonName]),
 		// Take over what EKS installed by itself on create; keep user edits out on update.
 		ResolveConflictsOnCreate: pulumi.String("OVERWRITE"), ResolveConflictsOnUpdate: pulumi.String("OVERWRITE")}
 	if role != nil {
 		args.ServiceAccountRoleArn = role
+	}
+	if values, ok := addonValues[addonName]; ok {
+		args.ConfigurationValues = pulumi.String(values)
 	}
 	return eks.NewAddon(ctx, prefix+"-"+addonName, args, opts...)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/kube"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // InClusterArgs configure NewInCluster.
@@ -19,7 +20,9 @@ type InClusterArgs struct {
 	SizeGB       int
 	// Image is the official postgres image, or one that behaves as it does.
 	Image string
-	// Password is user app's (a secret liftoff generates: letters and digits).
+	// Password is the app's login's (a secret liftoff generates: letters and
+	// digits); it is also the bootstrap superuser app's until liftoff
+	// removes that one's password (launch's database logins).
 	Password pulumi.StringInput
 }
 
@@ -57,6 +60,7 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 			Name: secret.Metadata.Name(), Key: pulumi.String("POSTGRES_PASSWORD")}}},
 	}
 	_, _, err = kube.StatefulService{Name: "postgres", Namespace: args.Namespace, Image: args.Image, UID: 999, Port: 5432, Env: env,
+		Admit:     &kube.Admission{Clients: true},
 		MountPath: "/var/lib/postgresql/data", Size: fmt.Sprintf("%dGi", args.SizeGB), StorageClass: args.StorageClass,
 		Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")}, Limits: pulumi.StringMap{"memory": pulumi.String("1Gi")},
 		Probe: &corev1.ProbeArgs{Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"pg_isready", "-U", "app", "-d", "app"})}},
@@ -64,6 +68,11 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 	if err != nil {
 		return nil, err
 	}
-	c.URL = pulumi.ToSecret(pulumi.Sprintf("postgres://app:%s@postgres.%s.svc:5432/app?sslmode=disable", pw, args.Namespace)).(pulumi.StringOutput)
+	// The app logs in as the password's own role (outputs.DatabaseLogin),
+	// which liftoff makes before the deploy (user app is the server's
+	// superuser: liftoff's alone, over the pod's socket).
+	c.URL = pulumi.ToSecret(pw.ApplyT(func(p string) string {
+		return fmt.Sprintf("postgres://%s:%s@postgres.%s.svc:5432/app?sslmode=disable", outputs.DatabaseLogin(p), p, args.Namespace)
+	})).(pulumi.StringOutput)
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"url": c.URL})
 }

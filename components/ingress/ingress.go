@@ -19,6 +19,9 @@ import (
 // Traefik is the pinned chart.
 var Traefik = struct{ Name, Repo, Version string }{"traefik", "https://traefik.github.io/charts", "37.1.2"}
 
+// DefaultNamespace is where Traefik runs unless Args say otherwise.
+const DefaultNamespace = "ingress"
+
 // Args configure the entry point.
 type Args struct {
 	// Namespace of Traefik (default "ingress").
@@ -83,7 +86,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("ingress: a certificate needs a domain to serve")
 	}
 	if args.Namespace == "" {
-		args.Namespace = "ingress"
+		args.Namespace = DefaultNamespace
 	}
 	in := &Ingress{}
 	if err := ctx.RegisterComponentResource("liftoff:ingress:Ingress", name, in, opts...); err != nil {

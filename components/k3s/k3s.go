@@ -100,6 +100,11 @@ func (a *Args) Validate() error {
 		if n.Host == "" || n.Port < 1 || n.User == "" {
 			return fmt.Errorf("k3s: node %d needs host, port and user", i)
 		}
+		// pulumi-command trusts any host key unless given one: without it
+		// the install would send the cluster token to whoever answers.
+		if n.HostKey == "" {
+			return fmt.Errorf("k3s: node %d (%s) has no verified host key: liftoff up verifies each node's key (known_hosts, or --accept-new-host-keys) and pins it before the install; the plain pulumi CLI cannot, so run liftoff up", i, n.Host)
+		}
 		switch n.Role {
 		case "server":
 			servers++

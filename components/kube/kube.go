@@ -3,6 +3,7 @@
 package kube
 
 import (
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -61,6 +62,8 @@ type StatefulService struct {
 	// ExtraVolumes are mounted next to the data volume (e.g. a Secret).
 	ExtraVolumes corev1.VolumeArray
 	ExtraMounts  corev1.VolumeMountArray
+	// Admit, when set, is who alone reaches Port (a NetworkPolicy).
+	Admit *Admission
 }
 
 // Declare creates the StatefulSet and its Service.
@@ -110,6 +113,9 @@ func (s StatefulService) Declare(ctx *pulumi.Context, prefix string, opts ...pul
 		Metadata: meta,
 		Spec:     &corev1.ServiceSpecArgs{Type: pulumi.String(typ), Selector: labels, Ports: corev1.ServicePortArray{port}},
 	}, opts...)
+	if err == nil && s.Admit != nil {
+		err = declarePolicy(ctx, prefix, s.Name, s.Namespace, s.Port, *s.Admit, opts...)
+	}
 	return sts, svc, err
 }
 
@@ -121,4 +127,14 @@ func every(p *corev1.ProbeArgs, period int) *corev1.ProbeArgs {
 	c := *p
 	c.PeriodSeconds = pulumi.Int(period)
 	return &c
+}
+
+// NewProvider declares the Kubernetes provider every program's in-cluster
+// resources go through. Secrets are updated in place (enableSecretMutable):
+// by default the provider replaces a Secret whose data changes, which
+// turns a password rotation into the replacement of the Secret and of the
+// StatefulSet that reads it.
+func NewProvider(ctx *pulumi.Context, name string, args *kubernetes.ProviderArgs, opts ...pulumi.ResourceOption) (*kubernetes.Provider, error) {
+	args.EnableSecretMutable = pulumi.Bool(true)
+	return kubernetes.NewProvider(ctx, name, args, opts...)
 }

@@ -297,8 +297,13 @@ func TestAlertsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Shutdown(context.Background(), nil)
-	a := &app{t: t, addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), h: svc.Handler()}
+	defer svc.Shutdown(nil, 0, 10*time.Second)
+	// One listener for the test: the API and, as the pod's metrics port
+	// serves it, /metrics.
+	mux := http.NewServeMux()
+	mux.Handle("/", svc.Handler())
+	mux.Handle("GET /metrics", svc.API.MetricsHandler())
+	a := &app{t: t, addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), h: mux}
 	a.start()
 	defer a.stop()
 	base := "http://" + a.addr

@@ -222,7 +222,7 @@ func TestMetricNamesExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Shutdown(context.Background(), nil)
+	defer svc.Shutdown(nil, 0, 10*time.Second)
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
 	// Exercise the paths that create labelled series: a redirect, a cache lookup, a 404, a rejected event write is not needed.
@@ -234,7 +234,9 @@ func TestMetricNamesExist(t *testing.T) {
 	noFollow.Get(srv.URL + "/" + code)
 	noFollow.Get(srv.URL + "/nope")
 	http.Get(srv.URL + "/events")
-	res, _ = http.Get(srv.URL + "/metrics")
+	ms := httptest.NewServer(svc.API.MetricsHandler())
+	defer ms.Close()
+	res, _ = http.Get(ms.URL + "/metrics")
 	exposition, _ := io.ReadAll(res.Body)
 	exported := map[string]bool{}
 	for _, line := range strings.Split(string(exposition), "\n") {

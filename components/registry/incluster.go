@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/kube"
+	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
@@ -30,6 +31,10 @@ type InClusterArgs struct {
 	Image string
 	// Password is user liftoff's (a secret liftoff generates: letters and digits).
 	Password pulumi.StringInput
+	// Blocks are the sources that pull (nodes, outside the pod ranges):
+	// with them, a NetworkPolicy keeps every pod out; without, the
+	// registry's password alone guards it.
+	Blocks []config.Block
 }
 
 // InCluster is an OCI registry with htpasswd authentication.
@@ -73,7 +78,7 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 		MountPath: "/var/lib/registry", Size: fmt.Sprintf("%dGi", args.SizeGB), StorageClass: args.StorageClass,
 		Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")}, Limits: pulumi.StringMap{"memory": pulumi.String("256Mi")},
 		Probe:       &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.String("main")}},
-		ServiceType: "NodePort", NodePort: NodePort,
+		ServiceType: "NodePort", NodePort: NodePort, Admit: admit(args.Blocks),
 		ExtraVolumes: corev1.VolumeArray{corev1.VolumeArgs{Name: pulumi.String("auth"), Secret: &corev1.SecretVolumeSourceArgs{SecretName: auth.Metadata.Name()}}},
 		ExtraMounts:  corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String("/auth"), ReadOnly: pulumi.Bool(true)}},
 	}.Declare(ctx, name, child)
@@ -84,4 +89,13 @@ func NewInCluster(ctx *pulumi.Context, name string, args *InClusterArgs, opts ..
 	r.Username = pulumi.String("liftoff").ToStringOutput()
 	r.Password = pulumi.ToSecret(args.Password).(pulumi.StringOutput)
 	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"host": r.Host, "username": r.Username, "password": r.Password})
+}
+
+// admit is the registry's admission: the nodes (pushes go through a
+// port-forward, inside the pod), when they can be told from the pods.
+func admit(blocks []config.Block) *kube.Admission {
+	if len(blocks) == 0 {
+		return nil
+	}
+	return &kube.Admission{Blocks: blocks}
 }

@@ -103,7 +103,8 @@ func StartTools(ctx context.Context, p Place) (*Tools, error) {
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace, Labels: map[string]string{
-			outputs.LabelManagedBy: "liftoff", LabelComponent: ComponentTools, outputs.LabelName: p.App}},
+			outputs.LabelManagedBy: "liftoff", LabelComponent: ComponentTools, outputs.LabelName: p.App,
+			outputs.ClientLabel("postgres"): "true"}},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			TerminationGracePeriodSeconds: ptr.To[int64](1),

@@ -61,10 +61,11 @@ var Keys = []Key{
 	{Name: "liftoff:ttl", Type: "duration", Default: "72h", Doc: "Lifetime of a preview stack; `liftoff stacks gc` destroys it afterwards (1h-720h)."},
 	{Name: "liftoff:previewDomain", Type: "string", Doc: "Wildcard DNS domain of this stack's previews: preview `pr-42` is served at `pr-42.<previewDomain>` through the cluster's ingress. Unset: previews are reached in the cluster or by port-forward."},
 	{Name: "liftoff:maxPreviews", Type: "int", Default: "10", Doc: "Most preview stacks one parent may have at once (1-100)."},
-	{Name: "liftoff:postgresImage", Type: "string", Default: "`postgres:16.9-bookworm` by digest", Doc: "Image of the in-cluster PostgreSQL (a mirror for air-gapped clusters); it must behave as the official image (`POSTGRES_*` variables, uid 999)."},
+	{Name: "liftoff:postgresImage", Type: "string", Default: "`postgres:16.9-bookworm` by digest", Doc: "Image of the in-cluster PostgreSQL, and of the database tools liftoff runs in the cluster for any database (backups, restores, drills): a mirror for air-gapped clusters; it must behave as the official image (`POSTGRES_*` variables, uid 999, `pg_dump`, `pg_restore`, `psql`)."},
 	{Name: "liftoff:valkeyImage", Type: "string", Default: "`valkey/valkey:8.1.3-bookworm` by digest", Doc: "Image of the in-cluster Valkey; it must take `valkey-server` flags as arguments."},
 	{Name: "liftoff:registryImage", Type: "string", Default: "`registry:2.8.3` by digest", Doc: "Image of the in-cluster registry; it must read the `REGISTRY_*` variables of CNCF distribution."},
 	{Name: "liftoff:databasePassword", Type: "secret", Generated: true, Doc: "Password of the in-cluster PostgreSQL. Generated (32 letters and digits) by `liftoff init` or the first `up` that needs it."},
+	{Name: "liftoff:cachePassword", Type: "secret", Generated: true, Doc: "Password of the in-cluster Valkey's user `app` (its default user is off). Generated like `databasePassword`."},
 	{Name: "liftoff:appSecrets", Type: "secret", Doc: "The app's own environment variables, encrypted as one JSON object. Managed by `liftoff secrets set/unset/ls`, not by `config set`."},
 	{Name: "liftoff:grafanaPassword", Type: "secret", Generated: true, Doc: "Grafana's admin password. Generated like `databasePassword`."},
 
@@ -78,6 +79,7 @@ var Keys = []Key{
 	{Name: "liftoff:registry", Targets: []TargetName{}, clusterServices: true, Type: "string", Doc: "Registry repository to push to, e.g. `ghcr.io/acme/shortener`. Unset runs an in-cluster registry."},
 	{Name: "liftoff:insecureRegistry", Targets: []TargetName{}, clusterServices: true, Type: "bool", Default: "false", Doc: "Push over plain HTTP to a non-loopback registry."},
 	{Name: "liftoff:registryPassword", Targets: []TargetName{}, clusterServices: true, Type: "secret", Generated: true, Doc: "Password of the in-cluster registry (user `liftoff`). Generated like `databasePassword`."},
+	{Name: "liftoff:podCIDRs", Targets: []TargetName{}, clusterServices: true, Type: "list", Default: "homelab: 10.42.0.0/16 (k3s's default); kubeconfig: unset", Doc: "The cluster's pod ranges (`kubectl get nodes -o jsonpath='{..podCIDR}'`; on a homelab, k3s's `--cluster-cidr`). With them the NetworkPolicies admit, besides the pods they name, only what comes from outside them (nodes, the API server) to the app and the registry. Unset on kubeconfig: those two stay open to the cluster network (the databases' and cache's policies do not need it)."},
 	{Name: "liftoff:storageClass", Targets: []TargetName{}, clusterServices: true, Type: "string", Doc: "StorageClass for volumes; unset uses the target's default, or the cluster's."},
 }
 

@@ -103,6 +103,7 @@ func Parse(stack string, values Values) (*Stack, error) {
 	}
 	s.Cache.Mode = r.Enum("liftoff:cache", "in-cluster", cacheModes...)
 	s.Cache.URL = r.Secret("liftoff:cacheUrl", s.Cache.Mode == "external", redisURL)
+	s.Cache.Password = r.Secret("liftoff:cachePassword", false, GeneratedSecret)
 
 	if s.Preview != nil {
 		// A preview runs on its parent's cluster and registry, read from the

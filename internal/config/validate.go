@@ -110,6 +110,18 @@ func CIDR(minBits, maxBits int) func(string) error {
 	}
 }
 
+// AnyCIDR accepts an IPv4 or IPv6 network in CIDR form.
+func AnyCIDR(s string) error {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || p.Masked() != p {
+		return Bad("is not a network in CIDR form", "use e.g. 10.42.0.0/16")
+	}
+	return nil
+}
+
+// NamespaceName accepts a Kubernetes namespace name.
+func NamespaceName(s string) error { return dnsLabel(63)(s) }
+
 // cronSchedule accepts a Kubernetes CronJob schedule: five fields of
 // digits, names, * / , - (or @hourly, @daily, @weekly, @monthly), or off.
 func cronSchedule(s string) error {

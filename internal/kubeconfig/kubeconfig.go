@@ -4,11 +4,11 @@ package kubeconfig
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/liftoff-dev/liftoff/internal/atomicfile"
 )
 
 // Merge adds every cluster, user and context of doc to the kubeconfig file at
@@ -19,39 +19,35 @@ func Merge(path string, doc []byte, setCurrent bool) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack kubeconfig: %w", err)
 	}
-	out := clientcmdapi.NewConfig()
-	if b, err := os.ReadFile(path); err == nil {
-		if out, err = clientcmd.Load(b); err != nil {
-			return nil, fmt.Errorf("%s: %w (nothing was changed)", path, err)
-		}
-	} else if !os.IsNotExist(err) {
-		return nil, err
-	}
-	for k, v := range in.Clusters {
-		out.Clusters[k] = v
-	}
-	for k, v := range in.AuthInfos {
-		out.AuthInfos[k] = v
-	}
 	var added []string
-	for k, v := range in.Contexts {
-		out.Contexts[k] = v
-		added = append(added, k)
-	}
-	if setCurrent || out.CurrentContext == "" {
-		out.CurrentContext = in.CurrentContext
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	// Write beside and rename: a crash never leaves a truncated kubeconfig.
-	b, err := clientcmd.Write(*out)
+	// Under the file's lock, written beside and renamed: two merges at once
+	// both land, and a crash never leaves a truncated kubeconfig.
+	err = atomicfile.Update(path, 0o600, func(old []byte, exists bool) ([]byte, error) {
+		out := clientcmdapi.NewConfig()
+		if exists {
+			var err error
+			if out, err = clientcmd.Load(old); err != nil {
+				return nil, fmt.Errorf("%s: %w (nothing was changed)", path, err)
+			}
+		}
+		for k, v := range in.Clusters {
+			out.Clusters[k] = v
+		}
+		for k, v := range in.AuthInfos {
+			out.AuthInfos[k] = v
+		}
+		added = added[:0]
+		for k, v := range in.Contexts {
+			out.Contexts[k] = v
+			added = append(added, k)
+		}
+		if setCurrent || out.CurrentContext == "" {
+			out.CurrentContext = in.CurrentContext
+		}
+		return clientcmd.Write(*out)
+	})
 	if err != nil {
 		return nil, err
 	}
-	tmp := path + ".liftoff-tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return nil, err
-	}
-	return added, os.Rename(tmp, path)
+	return added, nil
 }

@@ -36,6 +36,12 @@ type DB struct {
 	client *rollout.Client
 }
 
+// inCluster reports whether the database is the in-cluster PostgreSQL
+// whose logins liftoff manages.
+func (db *DB) inCluster() bool {
+	return db != nil && db.Config != nil && db.Config.Database.Mode == "in-cluster" && db.Config.Database.Password.IsSet()
+}
+
 // Client is the connection to the app's cluster, made at the first call.
 func (db *DB) Client(d Deps) (*rollout.Client, error) {
 	if db.client != nil {

@@ -86,6 +86,22 @@ func deployWith(ctx context.Context, d Deps, e *rollout.Client, o DeployOptions)
 		if r != nil && ro.ReuseLive {
 			res.Image = r.Image
 		}
+		if err == nil && o.Data.inCluster() {
+			// A login no session uses any more (the old slot's, after a
+			// rotation) loses its password; a failure here is reported, the
+			// deploy stands.
+			login, _, rerr := databaseCredentials(ctx, e, o.Site.SecretName)
+			var retired []string
+			if rerr == nil {
+				retired, rerr = retireLogins(ctx, e, login)
+			}
+			switch {
+			case rerr != nil:
+				d.Printer.Warnf("%v (the next up or deploy retries)", rerr)
+			case len(retired) > 0:
+				d.Printer.Infof("retired database logins (no login, no password left): %s", strings.Join(retired, ", "))
+			}
+		}
 		return err
 	}}})
 	res.Phases = append(phases, ph...)

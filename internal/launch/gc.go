@@ -85,5 +85,9 @@ func gcOne(ctx context.Context, d Deps, o GCOptions, stack string) (*DestroyResu
 	if err != nil {
 		return nil, fmt.Errorf("the config of preview %s: %w", stack, err)
 	}
+	if cfg.Preview == nil {
+		return nil, failure.Newf(failure.Config, "destroy it with liftoff destroy --stack "+stack+" if it should go",
+			"%s is tagged as an expired preview but its settings make it no preview (no previewOf): gc destroys previews only, and left it", stack)
+	}
 	return Destroy(ctx, d, DestroyOptions{Config: cfg, KubeDir: o.KubeDir, Force: o.Force})
 }

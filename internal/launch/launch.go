@@ -16,6 +16,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/cost"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/ui"
@@ -174,8 +175,12 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 			}
 			return errSkipped
 		}
-		if err := checkOwnership(ctx, d, tg, o.Config, st, o.KubeDir); err != nil {
-			return err
+		// A run that touches no cluster (infrastructure only, and a program
+		// with no provider: nothing in the cluster) needs none to answer.
+		if !o.InfraOnly || len(tg.Plugins(o.Config)) > 0 {
+			if err := checkOwnership(ctx, d, tg, o.Config, st, o.KubeDir); err != nil {
+				return err
+			}
 		}
 		guarded := func() {}
 		if !st.Empty() {
@@ -214,7 +219,21 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 		ro.Migrate = o.Config.App.Migrate
 	}
 	data := &DB{Site: t, Config: o.Config, Project: d.Engine.Project(), Dir: o.BackupDir, Self: d.StackLock.Self}
-	dr, err := Deploy(ctx, d, DeployOptions{Site: t, Build: o.Build, Rollout: ro, Self: d.StackLock.Self, Tune: o.Tune, Data: data})
+	e, err := data.Client(d)
+	if err != nil {
+		return res, err
+	}
+	if data.inCluster() {
+		login, password, err := databaseCredentials(ctx, e, t.SecretName)
+		if err != nil {
+			return res, err
+		}
+		if err := ensureLogins(ctx, e, password); err != nil {
+			return res, err
+		}
+		d.Printer.Infof("database login %s ready (no superuser; owner of the app's database through %s)", login, outputs.DatabaseOwner)
+	}
+	dr, err := deployWith(ctx, d, e, DeployOptions{Site: t, Build: o.Build, Rollout: ro, Self: d.StackLock.Self, Tune: o.Tune, Data: data})
 	if dr != nil {
 		res.Deploy = dr
 		res.Phases = append(res.Phases, dr.Phases...)

@@ -3,9 +3,12 @@ package launch
 import (
 	"context"
 	"fmt"
+	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
@@ -16,7 +19,8 @@ import (
 )
 
 // checkOwnership runs before the engine changes anything, on a cluster the
-// stack shares (its target sweeps only some namespaces): every namespace
+// stack shares (its target sweeps only some namespaces): the cluster must
+// answer and let this user make what up makes (checkAccess); every namespace
 // the stack makes must be free or already its own, and the in-cluster
 // registry's node port free or its own. A namespace of another stack is
 // refused naming that stack; one made by hand or another tool is refused
@@ -58,6 +62,9 @@ func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.S
 	kube, _, err := rollout.Connect(rollout.AppRef{Kubeconfig: site.Kubeconfig, Context: site.Context})
 	if err != nil {
 		return fmt.Errorf("connect to check who owns %s: %w", site.Namespace, err)
+	}
+	if err := checkAccess(ctx, kube, site, namespaces); err != nil {
+		return err
 	}
 	me := d.Engine.Project() + "/" + cfg.Name
 	for _, name := range namespaces {
@@ -108,4 +115,51 @@ func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.S
 
 func fixNamespace(name string) string {
 	return "give this stack a namespace of its own: liftoff config set namespace <name> (" + name + " is taken)"
+}
+
+// checkAccess: the cluster answers within a bound, and the kubeconfig's
+// user may create the namespaces and what the app's namespace holds, so a
+// cluster up cannot change fails before anything changes, naming the fix.
+func checkAccess(ctx context.Context, kube kubernetes.Interface, site Site, namespaces []string) error {
+	where := fmt.Sprintf("kubeconfig %s (context %q)", site.Kubeconfig, site.Context)
+	fix := "point --kubeconfig/--context (or liftoff:kubeconfig, liftoff:context) at a reachable cluster"
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := kube.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
+		if apierrors.IsUnauthorized(err) {
+			return failure.New(failure.Auth, fmt.Errorf("the cluster of %s refused the credentials: %w", where, err), "renew the kubeconfig's credentials (e.g. aws eks update-kubeconfig, or your cluster's login)")
+		}
+		return failure.New(failure.Config, fmt.Errorf("the cluster of %s does not answer: %w", where, err), fix)
+	}
+	type need struct{ ns, group, resource string }
+	needs := []need{}
+	for _, n := range namespaces {
+		needs = append(needs, need{"", "", "namespaces"})
+		needs = append(needs, need{n, "apps", "deployments"}, need{n, "", "secrets"}, need{n, "", "services"})
+		if n == site.Namespace {
+			needs = append(needs, need{n, "networking.k8s.io", "networkpolicies"})
+		}
+	}
+	seen := map[need]bool{}
+	for _, nd := range needs {
+		if seen[nd] {
+			continue
+		}
+		seen[nd] = true
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: nd.ns, Verb: "create", Group: nd.group, Resource: nd.resource}}}
+		res, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("ask the cluster what %s may do: %w", where, err)
+		}
+		if !res.Status.Allowed {
+			what := nd.resource
+			if nd.ns != "" {
+				what += " in namespace " + nd.ns
+			}
+			return failure.Newf(failure.Auth, "use a kubeconfig user allowed to create them (e.g. one bound to cluster-admin, or admin in those namespaces and namespace creation)",
+				"the user of %s may not create %s, which up makes; nothing was changed", where, what)
+		}
+	}
+	return nil
 }

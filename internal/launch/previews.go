@@ -98,10 +98,16 @@ func labelPreview(t *Site, cfg *config.Stack, expires time.Time) {
 	t.NamespaceAnnotations = map[string]string{AnnExpires: expires.UTC().Format(time.RFC3339)}
 }
 
-// Expired lists the stacks whose expiry has passed at now.
+// Expired lists the previews whose expiry has passed at now. Only a stack
+// tagged as a preview of a parent counts: an expiry tag alone (a stack that
+// stopped being a preview, or a tag set by hand) never makes a stack
+// collectable.
 func Expired(list []engine.StackSummary, now time.Time) []engine.StackSummary {
 	var out []engine.StackSummary
 	for _, s := range list {
+		if s.Tags[TagPreviewOf] == "" {
+			continue
+		}
 		if t, err := time.Parse(time.RFC3339, s.Tags[TagExpires]); err == nil && !t.After(now) {
 			out = append(out, s)
 		}

@@ -3,13 +3,14 @@ package launch
 import (
 	"context"
 	"fmt"
-	"os"
+	"maps"
 	"path/filepath"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/liftoff-dev/liftoff/internal/atomicfile"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
@@ -47,6 +48,8 @@ type Site struct {
 	// NamespaceLabels and NamespaceAnnotations go on the app's namespace (a preview's parent and expiry).
 	NamespaceLabels      map[string]string
 	NamespaceAnnotations map[string]string
+	// Network is what the app's NetworkPolicy admits beyond its namespace.
+	Network config.Network
 }
 
 // Client connects a rollout client to the site.
@@ -68,14 +71,38 @@ func (t Site) Client(d Deps, self lock.Holder) (*rollout.Client, error) {
 func (t Site) rolloutOptions(o rollout.DeployOptions) rollout.DeployOptions {
 	o.Replicas, o.SecretName, o.SecretData = t.Replicas, t.SecretName, t.SecretData
 	o.OTLPEndpoint, o.ImagePullSecrets, o.AppSecrets = t.OTLPEndpoint, t.ImagePullSecrets, t.AppSecrets
+	if _, set := o.Values["networkPolicy"]; !set {
+		o.Values = maps.Clone(o.Values)
+		if o.Values == nil {
+			o.Values = map[string]any{}
+		}
+		o.Values["networkPolicy"] = t.policyValues()
+	}
 	return o
+}
+
+// policyValues are the chart's networkPolicy values for the site's network.
+func (t Site) policyValues() map[string]any {
+	blocks := []any{}
+	for _, b := range t.Network.HostBlocks() {
+		blk := map[string]any{"cidr": b.CIDR}
+		if len(b.Except) > 0 {
+			blk["except"] = b.Except
+		}
+		blocks = append(blocks, blk)
+	}
+	ns := []any{}
+	for _, n := range t.Network.IngressNamespaces {
+		ns = append(ns, n)
+	}
+	return map[string]any{"ingressNamespaces": ns, "hostBlocks": blocks}
 }
 
 // SiteFromConfig is what the stack's config alone says about the site: a
 // namespace liftoff makes for it carries project/stack as its owner.
 func SiteFromConfig(tg target.Target, project string, cfg *config.Stack) Site {
 	t := Site{App: cfg.App.Name, Namespace: cfg.App.Namespace, Replicas: cfg.App.Replicas, ScaleDownDelay: cfg.ScaleDownDelay,
-		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure, NamespaceLabels: outputs.OwnerLabels(project, cfg.Name)}
+		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure, NamespaceLabels: outputs.OwnerLabels(project, cfg.Name), Network: cfg.Network}
 	t.Kubeconfig, t.Context = tg.Cluster(cfg)
 	return t
 }
@@ -139,15 +166,15 @@ func resolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *
 		}
 	}
 	t.Insecure = t.Insecure || rec.RegistryInsecure
+	if len(rec.PodCIDRs)+len(rec.HostCIDRs)+len(rec.IngressNamespaces) > 0 {
+		t.Network = config.Network{PodCIDRs: rec.PodCIDRs, HostCIDRs: rec.HostCIDRs, IngressNamespaces: rec.IngressNamespaces}
+	}
 	if rec.ImagePullSecret != "" {
 		t.ImagePullSecrets = []string{rec.ImagePullSecret}
 	}
 	if rec.HasKubeconfig {
 		path := filepath.Join(kubeDir, st.Name()+".yaml")
-		if err := os.MkdirAll(kubeDir, 0o700); err != nil {
-			return fmt.Errorf("keep the kubeconfig: %w", err)
-		}
-		if err := os.WriteFile(path, []byte(rec.KubeconfigContent), 0o600); err != nil {
+		if err := atomicfile.Write(path, []byte(rec.KubeconfigContent), 0o600); err != nil {
 			return fmt.Errorf("keep the kubeconfig: %w", err)
 		}
 		t.Kubeconfig = path

@@ -4,7 +4,12 @@
 // sides must agree on. It is a leaf: it imports nothing of liftoff.
 package outputs
 
-import "fmt"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
 
 // Stack output keys. A program writes them with ctx.Export; liftoff reads
 // them back from the stack (Decode).
@@ -41,6 +46,13 @@ const (
 	Database      = "database"
 	Cache         = "cache"
 
+	// The cluster's network as the NetworkPolicies know it (config.Network),
+	// each a comma-separated list; the deploy phase writes the app's policy
+	// from them, a preview's program its data services' policies.
+	PodCIDRs          = "podCIDRs"
+	HostCIDRs         = "hostCIDRs"
+	IngressNamespaces = "ingressNamespaces"
+
 	// The cloud side of a stack that makes its own cluster (aws).
 	Region      = "region"
 	ClusterName = "clusterName"
@@ -74,6 +86,23 @@ const (
 	LabelProject = "liftoff.dev/project"
 	LabelStack   = "liftoff.dev/stack"
 )
+
+// DatabaseLogin is the role the app logs in to the in-cluster PostgreSQL
+// as, for its password: one role per password, so a new password is a new
+// login beside the old one, and the old slot keeps its own until it stops
+// (a rotation without a failed request). Every login acts as DatabaseOwner.
+func DatabaseLogin(password string) string {
+	h := sha256.Sum256([]byte("liftoff-login:" + password))
+	return "app_" + hex.EncodeToString(h[:4])
+}
+
+// DatabaseOwner owns the app's database and every object in it; it cannot
+// log in, and is no superuser.
+const DatabaseOwner = "app_owner"
+
+// ClientLabel is the label ("true") of the pods a data service admits:
+// the app's, and liftoff's migration, backup and tools pods.
+func ClientLabel(service string) string { return "liftoff.dev/" + service + "-client" }
 
 // RegistryNodePort is the node port of the in-cluster registry: every
 // node reaches it at localhost:30500, so one cluster has one.
@@ -116,6 +145,9 @@ type Record struct {
 	Target              string
 	App                 string
 	Region              string
+	PodCIDRs            []string
+	HostCIDRs           []string
+	IngressNamespaces   []string
 }
 
 // Decode reads the record from a stack's output values (plain values:
@@ -131,6 +163,15 @@ func Decode(values map[string]any) Record {
 		return ""
 	}
 	boolean := func(k string) bool { b, _ := values[k].(bool); return b }
+	list := func(k string) []string {
+		var out []string
+		for _, v := range strings.Split(str(k), ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
 	_, hasKC := values[KubeconfigContent]
 	return Record{
 		Kubeconfig: str(Kubeconfig), KubeconfigContent: str(KubeconfigContent), HasKubeconfig: hasKC, Context: str(Context),
@@ -138,5 +179,6 @@ func Decode(values map[string]any) Record {
 		RegistryUsername: str(RegistryUsername), RegistryPassword: str(RegistryPassword), RegistryPortForward: str(RegistryPortForward),
 		ImagePullSecret: str(ImagePullSecret), AppSecretName: str(AppSecretName), AppSecretManaged: boolean(AppSecretManaged),
 		OTLPEndpoint: str(OTLPEndpoint), URL: str(URL), Target: str(Target), App: str(App), Region: str(Region),
+		PodCIDRs: list(PodCIDRs), HostCIDRs: list(HostCIDRs), IngressNamespaces: list(IngressNamespaces),
 	}
 }

@@ -6,6 +6,7 @@ package remote
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -152,25 +153,80 @@ type Client struct {
 	c    *ssh.Client
 }
 
-// Dial connects and authenticates, verifying the host key with trust.
+// Dial connects and authenticates, verifying the host key with trust. The
+// whole of it, the TCP connect and the SSH handshake, is bounded by timeout
+// and ends when ctx does: a host that accepts and stays silent cannot hang
+// the run.
 func Dial(ctx context.Context, h Host, trust *Trust, timeout time.Duration) (*Client, error) {
 	auth, err := authMethods(h)
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w", h.Address(), err)
 	}
-	cfg := &ssh.ClientConfig{User: h.User, Auth: auth, HostKeyCallback: trust.callback(h.Address()), Timeout: timeout}
-	d := net.Dialer{Timeout: timeout}
+	cfg := &ssh.ClientConfig{User: h.User, Auth: auth, HostKeyCallback: trust.callback(h.Address()), Timeout: timeout,
+		HostKeyAlgorithms: trust.algorithms(h.Address())}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", h.Address())
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w", h.Address(), err)
 	}
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) }) // cancelled: the handshake's reads end now
 	c, chans, reqs, err := ssh.NewClientConn(conn, h.Address(), cfg)
-	if err != nil {
+	if !stop() || err != nil {
 		conn.Close()
+		var ne net.Error
+		switch {
+		case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+			err = ctx.Err() // cancelled (Ctrl-C)
+		case ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout():
+			err = fmt.Errorf("no SSH handshake within %s (the host accepted the connection and did not answer)", timeout)
+		}
 		return nil, fmt.Errorf("ssh %s@%s: %w", h.User, h.Address(), err)
 	}
+	conn.SetDeadline(time.Time{})
 	return &Client{Host: h, c: ssh.NewClient(c, chans, reqs)}, nil
 }
+
+// algorithms are the host key algorithms to ask addr for: those of the keys
+// pinned or in known_hosts for it, so a host with several keys shows the
+// one we know (without this, a known_hosts holding only its RSA key meets
+// its ed25519 key and reports a changed key). Nil, any, when none is known.
+func (t *Trust) algorithms(addr string) []string {
+	var keys []ssh.PublicKey
+	if pin, ok := t.Pinned[addr]; ok {
+		if k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pin)); err == nil {
+			keys = append(keys, k)
+		}
+	} else if cb, err := knownhosts.New(t.KnownHosts); err == nil {
+		// A key no host has: the error lists the keys known for addr.
+		var ke *knownhosts.KeyError
+		if errors.As(cb(addr, &net.TCPAddr{IP: net.IPv4zero}, probeKey), &ke) {
+			for _, k := range ke.Want {
+				keys = append(keys, k.Key)
+			}
+		}
+	}
+	var out []string
+	for _, k := range keys {
+		switch k.Type() {
+		case ssh.KeyAlgoRSA:
+			out = append(out, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
+		default:
+			out = append(out, k.Type())
+		}
+	}
+	return out
+}
+
+// probeKey is a key no host has (all zero), for asking known_hosts what it
+// knows about a host.
+var probeKey = func() ssh.PublicKey {
+	k, _ := ssh.NewPublicKey(ed25519.PublicKey(make([]byte, ed25519.PublicKeySize)))
+	return k
+}()
 
 func authMethods(h Host) ([]ssh.AuthMethod, error) {
 	if h.KeyPath != "" {

@@ -88,8 +88,8 @@ type Result struct {
 	AlreadyLive bool `json:"already_live,omitempty"`
 	// Migrations are the ones the deploy ran, by name.
 	Migrations []string `json:"migrations,omitempty"`
-	Service     string `json:"service"`
-	Preview     string `json:"preview_service"`
+	Service    string   `json:"service"`
+	Preview    string   `json:"preview_service"`
 	// Address is where the live Service answers (see Engine.Address).
 	Address     string        `json:"address,omitempty"`
 	ScaleDownAt time.Time     `json:"scale_down_at,omitzero"`
@@ -138,17 +138,17 @@ func step(sentinel error, slot string, err error) error {
 // deployment is one deploy in progress: what it deploys, where, and what it
 // found.
 type deployment struct {
-	e     *Client
-	o     DeployOptions
-	img   Image
-	live  string // the live slot when the deploy began ("" on the first)
-	slot  string // the slot being deployed
-	vals  map[string]any
-	spec  string
+	e    *Client
+	o    DeployOptions
+	img  Image
+	live string // the live slot when the deploy began ("" on the first)
+	slot string // the slot being deployed
+	vals map[string]any
+	spec string
 	// secretsVersion is the app's secrets the new slot reads.
 	secretsVersion string
-	res   *Result
-	start time.Time
+	res            *Result
+	start          time.Time
 }
 
 // Deploy rolls an image out to the idle slot and, once it is healthy, moves

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
+	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
 // ErrMigrate: the app's migrations were refused, failed, or broke the live
@@ -218,7 +220,8 @@ func (e *Client) runJob(ctx context.Context, what string, img Image, command []s
 			ActiveDeadlineSeconds:   ptr.To(int64(max(e.ReadyTimeout, time.Minute) / time.Second)),
 			TTLSecondsAfterFinished: ptr.To[int32](600),
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				// The migration reaches the in-cluster PostgreSQL (its NetworkPolicy admits the label).
+				ObjectMeta: metav1.ObjectMeta{Labels: with(labels, outputs.ClientLabel("postgres"), "true")},
 				Spec: corev1.PodSpec{
 					RestartPolicy:                corev1.RestartPolicyNever,
 					AutomountServiceAccountToken: ptr.To(false),
@@ -291,3 +294,10 @@ func lastLines(s string, n int) string {
 
 // componentMigrate marks the migration Jobs (network policies admit them to the database).
 const componentMigrate = "migrate"
+
+// with is labels plus k=v, labels unchanged.
+func with(labels map[string]string, k, v string) map[string]string {
+	out := maps.Clone(labels)
+	out[k] = v
+	return out
+}

@@ -259,8 +259,15 @@ func TestBadValuesChangeNothing(t *testing.T) {
 	if _, err := e.Kube.CoreV1().Namespaces().Get(context.Background(), e.Ref.Namespace, metav1.GetOptions{}); err == nil {
 		t.Error("bad values still created the namespace")
 	}
-	if _, err := ParseImage("UPPER/case@@"); failure.ClassOf(err) != failure.Config {
-		t.Errorf("bad image: %v", err)
+	for _, bad := range []string{"UPPER/case@@", "not//an:image", "r.io/a/-b:1"} {
+		if _, err := ParseImage(bad); failure.ClassOf(err) != failure.Config {
+			t.Errorf("bad image %s: %v", bad, err)
+		}
+	}
+	for _, ok := range []string{"r.io/a__b/c-d.e:1", "localhost:5000/app@sha256:" + strings.Repeat("a", 64), "shortener"} {
+		if _, err := ParseImage(ok); err != nil {
+			t.Errorf("good image %s: %v", ok, err)
+		}
 	}
 }
 

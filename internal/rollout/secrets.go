@@ -28,9 +28,12 @@ const (
 	componentSecrets  = "app-secrets"
 )
 
-// Reserved are environment variables liftoff or the chart sets itself; an
-// app secret cannot override them (the chart's env would win over envFrom).
-var Reserved = []string{"DATABASE_URL", "CACHE_URL", "LISTEN_ADDR", "SLOT", "LOG_LEVEL", "SHUTDOWN_DELAY", "GOMEMLIMIT", "OTEL_EXPORTER_OTLP_ENDPOINT"}
+// Reserved are environment variables liftoff or the chart sets itself, or
+// that only the operator's settings may set: an app secret cannot set them
+// (the chart's env would win over envFrom, or a secret could open a
+// listener: PPROF_ADDR, METRICS_ADDR).
+var Reserved = []string{"DATABASE_URL", "CACHE_URL", "LISTEN_ADDR", "METRICS_ADDR", "PPROF_ADDR", "SLOT", "LOG_LEVEL", "SHUTDOWN_DELAY", "GOMEMLIMIT",
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "MIGRATE_ON_START", "RATE_LIMIT_WRITES", "RATE_LIMIT_REDIRECTS", "TRUSTED_PROXIES", "DRAIN_TIMEOUT", "FLUSH_TIMEOUT"}
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/rest"
 
@@ -25,7 +26,7 @@ func TestSmokeAgainstTheApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Shutdown(context.Background(), nil)
+	defer svc.Shutdown(nil, 0, 10*time.Second)
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
 	if err := Smoke(context.Background(), noFollow, srv.URL); err != nil {
@@ -74,7 +75,7 @@ func TestSmokeThroughServiceProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Shutdown(context.Background(), nil)
+	defer svc.Shutdown(nil, 0, 10*time.Second)
 	reachable := true
 	const prefix = "/api/v1/namespaces/shop/services/http:shortener-preview:http/proxy"
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ import (
 	"github.com/liftoff-dev/liftoff/components/cluster"
 	"github.com/liftoff-dev/liftoff/components/database"
 	"github.com/liftoff-dev/liftoff/components/ingress"
+	"github.com/liftoff-dev/liftoff/components/kube"
 	"github.com/liftoff-dev/liftoff/components/network"
 	"github.com/liftoff-dev/liftoff/components/nodes"
 	"github.com/liftoff-dev/liftoff/components/registry"
@@ -125,7 +126,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	if err != nil {
 		return err
 	}
-	kube, err := kubernetes.NewProvider(ctx, "eks", &kubernetes.ProviderArgs{Kubeconfig: eks.Kubeconfig},
+	kube, err := kube.NewProvider(ctx, "eks", &kubernetes.ProviderArgs{Kubeconfig: eks.Kubeconfig},
 		pulumi.Parent(t), pulumi.DependsOn([]pulumi.Resource{ng.Group}))
 	if err != nil {
 		return err
@@ -202,6 +203,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		outputs.IngressClass: pulumi.String("traefik"), outputs.PreviewDomain: pulumi.String(cfg.PreviewDomain),
 		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
 	}
+	incluster.NetworkOutputs(cfg.Network, outs)
 	if cfg.Observability.Enabled {
 		if err := incluster.Observability(ctx, cfg, addons.StorageClass, outs, append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...); err != nil {
 			return err

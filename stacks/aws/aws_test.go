@@ -483,3 +483,18 @@ func TestAddonPins(t *testing.T) {
 		t.Fatal("config accepts no EKS version")
 	}
 }
+
+// TestNetworkPolicyEnforced: on EKS the VPC CNI enforces NetworkPolicies
+// only when asked; without it every policy liftoff declares is void.
+func TestNetworkPolicyEnforced(t *testing.T) {
+	m := run(t, "dev", base(nil))
+	for _, r := range m.OfType("aws:eks/addon:Addon") {
+		if name, _ := testenv.Lookup(r.Inputs, "addonName"); name.StringValue() == "vpc-cni" {
+			if v, _ := testenv.Lookup(r.Inputs, "configurationValues"); !strings.Contains(v.StringValue(), `"enableNetworkPolicy":"true"`) {
+				t.Errorf("vpc-cni configuration %q", v.StringValue())
+			}
+			return
+		}
+	}
+	t.Fatal("no vpc-cni add-on")
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/liftoff-dev/liftoff/components/ingress"
 	"github.com/liftoff-dev/liftoff/internal/config"
 )
 
@@ -151,6 +152,10 @@ func parse(r *config.Reader, s *config.Stack) any {
 	if a.CertificateARN != "" {
 		r.Check(s.App.Domain != "", "liftoff:certificateArn", a.CertificateARN, "needs a domain to serve", "liftoff config set domain sho.rt")
 	}
+	// The VPC CNI gives pods addresses of the VPC, like the nodes': the
+	// app's policy admits the VPC (the API server's service proxy comes
+	// from it) and the ingress controller's namespace.
+	s.Network = config.Network{HostCIDRs: []string{a.VPCCIDR}, IngressNamespaces: []string{ingress.DefaultNamespace}}
 	return a
 }
 

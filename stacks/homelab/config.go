@@ -45,6 +45,13 @@ var Spec = config.TargetSpec{
 	},
 }
 
+// PodCIDR is k3s's default pod range (its --cluster-cidr), the homelab's
+// liftoff:podCIDRs unless set.
+const PodCIDR = "10.42.0.0/16"
+
+// IngressNamespace is where k3s runs its bundled Traefik, the entry point.
+const IngressNamespace = "kube-system"
+
 var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
 
 // Config is the homelab target's own settings (config.Stack.Section).
@@ -96,7 +103,8 @@ func missing(s *config.Stack) []string {
 	return []string{"liftoff:k3sToken"}
 }
 
-func parse(r *config.Reader, _ *config.Stack) any {
+func parse(r *config.Reader, s *config.Stack) any {
+	s.Network = config.Network{PodCIDRs: r.List("liftoff:podCIDRs", []string{PodCIDR}, config.AnyCIDR), IngressNamespaces: []string{IngressNamespace}}
 	h := &Config{
 		K3sChannel:        r.Str("liftoff:k3sChannel", "", config.Pattern(`^(stable|latest|testing|v1\.\d+)$`, "stable")),
 		TLSSANs:           r.List("liftoff:tlsSans", nil, config.HostOrIP),

@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/k3s"
+	"github.com/liftoff-dev/liftoff/components/kube"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/remote"
@@ -68,7 +69,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack, facts target.Facts) error {
 	if err != nil {
 		return err
 	}
-	prov, err := kubernetes.NewProvider(ctx, "k3s", &kubernetes.ProviderArgs{Kubeconfig: cluster.Kubeconfig},
+	prov, err := kube.NewProvider(ctx, "k3s", &kubernetes.ProviderArgs{Kubeconfig: cluster.Kubeconfig},
 		pulumi.Parent(t), pulumi.DependsOn([]pulumi.Resource{cluster}))
 	if err != nil {
 		return err
@@ -82,6 +83,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack, facts target.Facts) error {
 		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(cfg.App.Name)), outputs.AppSecretManaged: pulumi.Bool(false),
 		outputs.StorageClass: pulumi.String(cfg.StorageClass), outputs.IngressClass: pulumi.String("traefik"), outputs.PreviewDomain: pulumi.String(cfg.PreviewDomain),
 	}
+	incluster.NetworkOutputs(cfg.Network, outs)
 	if err := incluster.InCluster(ctx, t, prov, cfg, outs); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/k3s"
 	"github.com/liftoff-dev/liftoff/internal/config"
@@ -60,8 +61,21 @@ func homelabConfig(t *testing.T, extra map[string]string) map[string]string {
 }
 
 func TestProgram(t *testing.T) {
+	vals := homelabConfig(t, map[string]string{"liftoff:sudoPassword": "sudo-pw-plain"})
+	// The plain pulumi CLI runs the program without liftoff's preflight:
+	// no host key verified, so no install may be declared (pulumi-command
+	// would trust whoever answers).
+	if err := mocks().RunErr("shortener", "lab", vals, stacks.Run, "liftoff:sudoPassword"); err == nil || !strings.Contains(err.Error(), "no verified host key") {
+		t.Errorf("plain pulumi without host keys: %v", err)
+	}
 	m := mocks()
-	m.Run(t, "shortener", "lab", homelabConfig(t, map[string]string{"liftoff:sudoPassword": "sudo-pw-plain"}), stacks.Run, "liftoff:sudoPassword")
+	m.Run(t, "shortener", "lab", vals, func(ctx *pulumi.Context) error {
+		cfg, err := config.Parse(ctx.Stack(), target.Values(ctx))
+		if err != nil {
+			return err
+		}
+		return stacks.Targets.Program(cfg, allKeys)(ctx)
+	}, "liftoff:sudoPassword")
 
 	installs := map[string]testenv.Resource{}
 	for _, r := range m.OfType("command:remote:Command") {
@@ -150,14 +164,15 @@ func TestHostKeysPinned(t *testing.T) {
 	for k, v := range homelabConfig(t, nil) {
 		vals[k] = config.Plain(v)
 	}
-	for _, k := range []string{"liftoff:k3sToken", "liftoff:databasePassword", "liftoff:registryPassword", "liftoff:grafanaPassword"} {
+	for _, k := range []string{"liftoff:k3sToken", "liftoff:databasePassword", "liftoff:registryPassword", "liftoff:cachePassword", "liftoff:grafanaPassword"} {
 		vals[k] = config.SecretValue(testenv.Generated) // what liftoff up generates first
 	}
 	cfg, err := config.Parse("lab", vals)
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := target.Facts{HostKeys: map[string]string{"10.0.0.1:22": "ssh-ed25519 AAAAfirst", "10.0.0.4:22": "ssh-ed25519 AAAAagent"}}
+	facts := target.Facts{HostKeys: map[string]string{"10.0.0.1:22": "ssh-ed25519 AAAAfirst", "10.0.0.2:22": "ssh-ed25519 AAAAsecond",
+		"10.0.0.3:22": "ssh-ed25519 AAAAthird", "10.0.0.4:22": "ssh-ed25519 AAAAagent", "10.0.0.5:22": "ssh-ed25519 AAAAfifth"}}
 	m := mocks()
 	m.Run(t, "shortener", "lab", nil, stacks.Targets.Program(cfg, facts))
 	for name, want := range map[string]string{"k3s-server-0": "ssh-ed25519 AAAAfirst", "k3s-agent-3": "ssh-ed25519 AAAAagent", "k3s-kubeconfig": "ssh-ed25519 AAAAfirst"} {
@@ -170,3 +185,8 @@ func TestHostKeysPinned(t *testing.T) {
 		t.Errorf("delete command %q is not the tested uninstall command", d.StringValue())
 	}
 }
+
+// allKeys are verified host keys for homelabConfig's five nodes, as
+// preflight hands them to the program.
+var allKeys = target.Facts{HostKeys: map[string]string{"10.0.0.1:22": "ssh-ed25519 AAAA1", "10.0.0.2:22": "ssh-ed25519 AAAA2",
+	"10.0.0.3:22": "ssh-ed25519 AAAA3", "10.0.0.4:22": "ssh-ed25519 AAAA4", "10.0.0.5:22": "ssh-ed25519 AAAA5"}}

@@ -67,7 +67,7 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 			return err
 		}
 		reg, err := registry.NewInCluster(ctx, "registry", &registry.InClusterArgs{Namespace: ns, StorageClass: cfg.StorageClass,
-			Image: cfg.Images.Registry, Password: pw}, inNS...)
+			Image: cfg.Images.Registry, Password: pw, Blocks: cfg.Network.HostBlocks()}, inNS...)
 		if err != nil {
 			return err
 		}
@@ -86,6 +86,15 @@ func InCluster(ctx *pulumi.Context, t pulumi.Resource, prov *kubernetes.Provider
 		return Observability(ctx, cfg, cfg.StorageClass, outs, opts...)
 	}
 	return nil
+}
+
+// NetworkOutputs records the cluster's network as the config knows it
+// (config.Network): the deploy phase writes the app's NetworkPolicy from
+// it, and a preview's program its data services' policies.
+func NetworkOutputs(n config.Network, outs pulumi.Map) {
+	outs[outputs.PodCIDRs] = pulumi.String(strings.Join(n.PodCIDRs, ","))
+	outs[outputs.HostCIDRs] = pulumi.String(strings.Join(n.HostCIDRs, ","))
+	outs[outputs.IngressNamespaces] = pulumi.String(strings.Join(n.IngressNamespaces, ","))
 }
 
 // OwnerLabels mark what the program makes as this stack's (up refuses to
@@ -151,7 +160,11 @@ func DataStores(ctx *pulumi.Context, cfg *config.Stack, storageClass string, opt
 	}
 	switch cfg.Cache.Mode {
 	case "in-cluster":
-		c, err := cache.NewInCluster(ctx, "cache", &cache.InClusterArgs{Namespace: ns, StorageClass: storageClass, Image: cfg.Images.Valkey}, opts...)
+		pw, err := Generated(cfg.Cache.Password, "liftoff:cachePassword")
+		if err != nil {
+			return nil, err
+		}
+		c, err := cache.NewInCluster(ctx, "cache", &cache.InClusterArgs{Namespace: ns, StorageClass: storageClass, Image: cfg.Images.Valkey, Password: pw}, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ var Spec = config.TargetSpec{
 	Keys: []config.Key{
 		{Name: "liftoff:kubeconfig", Type: "string", Default: "$KUBECONFIG or ~/.kube/config", Doc: "Path of the kubeconfig file."},
 		{Name: "liftoff:context", Type: "string", Default: "the file's current context", Doc: "Context in the kubeconfig."},
+		{Name: "liftoff:ingressNamespaces", Type: "list", Doc: "Namespaces of the cluster's ingress controller: with them, only they (and the app's own namespace) reach the app's port. Unset: every namespace does."},
 	},
 }
 
@@ -26,7 +27,8 @@ type Config struct {
 	Context string
 }
 
-func parse(r *config.Reader, _ *config.Stack) any {
+func parse(r *config.Reader, s *config.Stack) any {
+	s.Network = config.Network{PodCIDRs: r.List("liftoff:podCIDRs", nil, config.AnyCIDR), IngressNamespaces: r.List("liftoff:ingressNamespaces", nil, config.NamespaceName)}
 	return &Config{
 		Path:    r.Str("liftoff:kubeconfig", "", config.NonEmpty),
 		Context: r.Str("liftoff:context", "", nil),

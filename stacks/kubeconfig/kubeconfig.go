@@ -11,6 +11,7 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/liftoff-dev/liftoff/components/kube"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/stacks/incluster"
@@ -41,8 +42,9 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(app)), outputs.AppSecretManaged: pulumi.Bool(false),
 		outputs.StorageClass: pulumi.String(cfg.StorageClass), outputs.PreviewDomain: pulumi.String(cfg.PreviewDomain),
 	}
+	incluster.NetworkOutputs(cfg.Network, outs)
 	if NeedsProvider(cfg) {
-		prov, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
+		prov, err := kube.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
 			Kubeconfig: pulumi.String(settings(cfg).Path), Context: pulumi.String(settings(cfg).Context),
 		}, pulumi.Parent(t))
 		if err != nil {

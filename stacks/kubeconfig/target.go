@@ -1,15 +1,20 @@
 package kubeconfig
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/liftoff-dev/liftoff/components/observability"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
+	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/remote"
 	"github.com/liftoff-dev/liftoff/internal/target"
@@ -72,11 +77,37 @@ func (Target) InitValues(in target.InitInput) (config.Values, error) {
 	if abs, err := filepath.Abs(remote.ExpandHome(path)); err == nil {
 		path = abs
 	}
+	context := in.Flags.Get("context")
+	if err := checkFile(path, context); err != nil {
+		return nil, err
+	}
 	vals := config.Values{"liftoff:kubeconfig": config.Plain(path)}
-	if c := in.Flags.Get("context"); c != "" {
-		vals["liftoff:context"] = config.Plain(c)
+	if context != "" {
+		vals["liftoff:context"] = config.Plain(context)
 	}
 	return vals, nil
+}
+
+// checkFile: the kubeconfig file exists and parses, and has the context
+// (or a current context when none is named). Whether the cluster answers,
+// and lets this user make what up makes, up checks before it changes
+// anything.
+func checkFile(path, context string) error {
+	cfg, err := clientcmd.LoadFromFile(path)
+	switch {
+	case os.IsNotExist(err):
+		return failure.Newf(failure.Config, "pass --kubeconfig the file of your cluster (kubectl config view --minify shows what kubectl uses)", "kubeconfig %s does not exist", path)
+	case err != nil:
+		return failure.New(failure.Config, fmt.Errorf("kubeconfig %s: %w", path, err), "pass --kubeconfig a valid kubeconfig file")
+	}
+	names := slices.Sorted(maps.Keys(cfg.Contexts))
+	switch {
+	case context == "" && cfg.CurrentContext == "":
+		return failure.Newf(failure.Config, "pass --context, one of: "+strings.Join(names, ", "), "kubeconfig %s has no current context", path)
+	case context != "" && cfg.Contexts[context] == nil:
+		return failure.Newf(failure.Config, "pass --context one of: "+strings.Join(names, ", "), "kubeconfig %s has no context %q", path, context)
+	}
+	return nil
 }
 
 // TeardownValues: the cluster the program recorded.

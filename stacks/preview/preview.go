@@ -19,6 +19,7 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/liftoff-dev/liftoff/components/kube"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/stacks/incluster"
@@ -27,7 +28,8 @@ import (
 // Inherited are the parent's outputs a preview passes on as its own: how to
 // reach the cluster and the registry, and where the dashboards are.
 var Inherited = []string{outputs.Kubeconfig, outputs.KubeconfigContent, outputs.Context, outputs.Registry, outputs.RegistryInsecure, outputs.RegistryPortForward,
-	outputs.RegistryUsername, outputs.RegistryPassword, outputs.OTLPEndpoint, outputs.Grafana, outputs.Prometheus, outputs.Alertmanager, outputs.Region, outputs.ClusterName}
+	outputs.RegistryUsername, outputs.RegistryPassword, outputs.OTLPEndpoint, outputs.Grafana, outputs.Prometheus, outputs.Alertmanager, outputs.Region, outputs.ClusterName,
+	outputs.PodCIDRs, outputs.HostCIDRs, outputs.IngressNamespaces}
 
 // Root is the preview's root component.
 type Root struct {
@@ -117,7 +119,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 	if c := p.str("kubeconfigContent"); c != "" {
 		kc = pulumi.ToSecret(pulumi.String(c)).(pulumi.StringOutput)
 	}
-	prov, err := kubernetes.NewProvider(ctx, "parent-cluster", &kubernetes.ProviderArgs{Kubeconfig: kc, Context: pulumi.String(p.str("context"))}, pulumi.Parent(t))
+	prov, err := kube.NewProvider(ctx, "parent-cluster", &kubernetes.ProviderArgs{Kubeconfig: kc, Context: pulumi.String(p.str("context"))}, pulumi.Parent(t))
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,37 @@ func runWrk(b *testing.B, url, script string, conns int, d time.Duration) wrkRes
 	return r
 }
 
+// startShortener starts the shortener on free loopback ports with its
+// cache up, and returns its address, its metrics address and its process.
+func startShortener(b *testing.B, pgURL, redisURL string, env ...string) (base, metrics string, cmd *exec.Cmd) {
+	port, mport := testenv.FreePort(b), testenv.FreePort(b)
+	logf, _ := os.Create(filepath.Join(b.TempDir(), "shortener.log"))
+	cmd = exec.Command(binary(b))
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+pgURL, "CACHE_URL="+redisURL, fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port),
+		fmt.Sprintf("METRICS_ADDR=127.0.0.1:%d", mport), "LOG_LEVEL="+os.Getenv("BENCH_LOG_LEVEL"))
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := testenv.StartWithTest(cmd); err != nil {
+		b.Fatal(err)
+	}
+	base, metrics = fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://127.0.0.1:%d", mport)
+	for i := 0; ; i++ {
+		if res, err := http.Get(base + "/ready"); err == nil && res.StatusCode == 200 {
+			var m map[string]string
+			json.NewDecoder(res.Body).Decode(&m)
+			res.Body.Close()
+			if m["cache"] == "up" {
+				return base, metrics, cmd
+			}
+		}
+		if i > 600 {
+			cmd.Process.Kill()
+			b.Fatal("shortener not ready with its cache")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // cacheLookups reads the shortener's cache lookup counters by result.
 func cacheLookups(b *testing.B, base string) map[string]float64 {
 	res, err := http.Get(base + "/metrics")
@@ -116,7 +147,6 @@ func BenchmarkApp(b *testing.B) {
 	if out, err := seed.CombinedOutput(); err != nil {
 		b.Fatalf("seed: %v %s", err, out)
 	}
-	port := testenv.FreePort(b)
 	// BENCH_CPUPROFILE=dir writes the shortener's CPU profiles during the
 	// saturated redirect run (dir/redirect.pprof) and the constant-rate one
 	// (dir/half-rate.pprof), from pprof on its own loopback port.
@@ -124,29 +154,15 @@ func BenchmarkApp(b *testing.B) {
 	if profile != "" && pprofAddr == "" {
 		pprofAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
 	}
-	logf, _ := os.Create(filepath.Join(b.TempDir(), "shortener.log"))
-	cmd := exec.Command(binary(b))
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+pg.URL, "CACHE_URL="+rd.URL, fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port), "LOG_LEVEL="+os.Getenv("BENCH_LOG_LEVEL"), "PPROF_ADDR="+pprofAddr)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := testenv.StartWithTest(cmd); err != nil {
-		b.Fatal(err)
-	}
+	// The shortener as the chart runs it (durable clicks: a redirect waits
+	// for its click's group commit), with the write limit off (the POST run
+	// comes from one address) and its metrics on a port of their own.
+	base, metrics, cmd := startShortener(b, pg.URL, rd.URL, "PPROF_ADDR="+pprofAddr, "RATE_LIMIT_WRITES=0")
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for i := 0; ; i++ {
-		if res, err := http.Get(base + "/ready"); err == nil && res.StatusCode == 200 {
-			var m map[string]string
-			json.NewDecoder(res.Body).Decode(&m)
-			res.Body.Close()
-			if m["cache"] == "up" {
-				break
-			}
-		}
-		if i > 600 {
-			b.Fatal("shortener not ready with its cache")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// The same without durable clicks (buffered, written every second): what
+	// the group commit costs a redirect.
+	lossyBase, _, lossy := startShortener(b, pg.URL, rd.URL, "DURABLE_CLICKS=false")
+	defer func() { lossy.Process.Kill(); lossy.Wait() }()
 
 	// 200 active codes from the seed set, requested at random.
 	conn := exec.Command(testenv.Command(b, "psql", "postgresql-client"), pg.URL, "-Atc", "SELECT short_code FROM urls WHERE is_active ORDER BY id LIMIT 200")
@@ -190,6 +206,8 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 	}
 	halfRate := median(rounds, func(r alternated[wrkResult]) float64 { return r.bare.RPS }).bare.RPS * fraction
 	posts := runWrk(b, base+"/", post, 50, dur)
+	lossyRun := runWrk(b, lossyBase+"/", script, 50, dur/2)
+	durableRun := runWrk(b, base+"/", script, 50, dur/2)
 	// Constant rate, not saturation: half the bare server's maximum, open
 	// loop (see constantRate), on the shortener and then on the bare server,
 	// which shows what the generator and the machine add by themselves.
@@ -217,7 +235,7 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 	half, bareHalf, halfCPU, bareHalfCPU := mh.short, mh.bare, mh.shortCPU, mh.bareCPU
 	b.StopTimer()
 	rss := peakRSS(cmd.Process.Pid)
-	lookups := cacheLookups(b, base)
+	lookups := cacheLookups(b, metrics)
 
 	ratio := short.RPS / bareR.RPS
 	fmt.Printf("\nbench-app: wrk -t2 -c50 on loopback, %d CPUs; redirects: 3 alternating rounds of %s, the median shown\n", numCPU(), dur/2)
@@ -232,6 +250,8 @@ request = function() return wrk.format(nil, "/urls", nil, '{"user_id":' .. math.
 	fmt.Printf("  %-34s %s\n", "cores during the shortener run", formatCores(shortCPU()))
 	fmt.Printf("  %-34s %s\n", "cores during the bare run", formatCores(bareCPU()))
 	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-2xx %d (target >= 2000/s)\n", "POST /urls", posts.RPS, posts.P50, posts.P99, posts.Non3xx)
+	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-3xx %d\n", "GET /{code}, durable clicks", durableRun.RPS, durableRun.P50, durableRun.P99, durableRun.Non3xx)
+	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s non-3xx %d (clicks buffered 1 s, lost on a crash)\n", "GET /{code}, DURABLE_CLICKS=false", lossyRun.RPS, lossyRun.P50, lossyRun.P99, lossyRun.Non3xx)
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
 	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s failed %d (asked %.0f/s; target p99 < 5ms)\n", "GET /{code} at half the bare rate", half.RPS, half.P50.Round(time.Microsecond), half.P99.Round(time.Microsecond), failed, half.Asked)
 	fmt.Printf("  %-34s %10.0f req/s  p50 %-8s p99 %-8s\n", "bare server at the same rate", bareHalf.RPS, bareHalf.P50.Round(time.Microsecond), bareHalf.P99.Round(time.Microsecond))

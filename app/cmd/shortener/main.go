@@ -131,9 +131,9 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	addr := getenv("LISTEN_ADDR")
-	if addr == "" {
-		addr = ":8080"
+	st, err := readSettings(getenv)
+	if err != nil {
+		return err
 	}
 	tracer, stopTracing, err := telemetry.Tracing(ctx, getenv, version)
 	if err != nil {
@@ -141,33 +141,38 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) er
 	}
 	defer stopTracing(context.Background())
 
-	var sample uint64
-	if v := getenv("ACCESS_LOG_SAMPLE"); v != "" {
-		if sample, err = strconv.ParseUint(v, 10, 32); err != nil || sample == 0 {
-			return fmt.Errorf("ACCESS_LOG_SAMPLE=%q: want a whole number of 1 or more (1 logs every request)", v)
-		}
-	}
-	migrateOnStart := true
-	if v := getenv("MIGRATE_ON_START"); v != "" {
-		if migrateOnStart, err = strconv.ParseBool(v); err != nil {
-			return fmt.Errorf("MIGRATE_ON_START=%q: want true or false", v)
-		}
-	}
 	svc, err := service.Start(ctx, service.Config{DatabaseURL: dbURL, CacheURL: getenv("CACHE_URL"), Version: version,
-		Slot: getenv("SLOT"), Log: log, Tracer: tracer, Events: evOpts, AccessLogSample: sample, SkipMigrations: !migrateOnStart})
+		Slot: getenv("SLOT"), Log: log, Tracer: tracer, Events: evOpts, AccessLogSample: st.sample, SkipMigrations: !st.migrateOnStart,
+		StatementTimeout: st.statementTimeout})
 	if err != nil {
 		return err
 	}
+	a := svc.API
+	a.DurableClicks, a.AccessLogRate, a.RequestTimeout, a.TrustedProxies = st.durableClicks, st.logRate, st.requestTimeout, st.trusted
+	a.WriteLimit, a.RedirectLimit = limiter(st.writeRate), limiter(st.redirRate)
 	// The listener opens only now: the pool is warm and the schema current.
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", st.listen)
 	if err != nil {
-		svc.Shutdown(context.Background(), nil)
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		svc.Shutdown(nil, 0, st.flush)
+		return fmt.Errorf("listen on %s: %w", st.listen, err)
 	}
-	if pa := getenv("PPROF_ADDR"); pa != "" { // off by default: profiling on a separate, loopback-only listener
-		pl, err := net.Listen("tcp", pa)
+	// Metrics on a listener of their own: Prometheus scrapes the pod's
+	// metrics port, which the Service (and the public entry point) never expose.
+	if st.metrics != "off" {
+		ml, err := net.Listen("tcp", st.metrics)
 		if err != nil {
-			return fmt.Errorf("PPROF_ADDR %s: %w", pa, err)
+			svc.Shutdown(nil, 0, st.flush)
+			return fmt.Errorf("METRICS_ADDR %s: %w", st.metrics, err)
+		}
+		ms := &http.Server{Handler: a.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+		go ms.Serve(ml)
+		defer ms.Close()
+	}
+	if st.pprof != "" { // off by default: profiling on a separate, loopback-only listener
+		pl, err := net.Listen("tcp", st.pprof)
+		if err != nil {
+			svc.Shutdown(nil, 0, st.flush)
+			return fmt.Errorf("PPROF_ADDR %s: %w", st.pprof, err)
 		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -175,25 +180,30 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) er
 		go http.Serve(pl, mux)
 		log.Info("pprof listening", "addr", pl.Addr().String())
 	}
-	hs := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	hs := httpServer(svc.Handler(), st)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "version", version)
+	log.Info("serving", "addr", ln.Addr().String(), "metrics", st.metrics, "version", version)
 
 	select {
 	case err := <-serveErr:
-		svc.Shutdown(context.Background(), nil)
+		svc.Shutdown(nil, 0, st.flush)
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: draining requests and flushing events")
+	log.Info("shutting down: draining requests, then flushing clicks", "delay", st.delay.String(), "drain", st.drain.String(), "flush", st.flush.String())
 	svc.API.Drain()
-	if d, err := time.ParseDuration(getenv("SHUTDOWN_DELAY")); err == nil && d > 0 {
-		time.Sleep(d) // let load balancers see /ready fail
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
-	defer cancel()
-	return svc.Shutdown(sctx, hs)
+	time.Sleep(st.delay) // let load balancers see /ready fail
+	return svc.Shutdown(hs, st.drain, st.flush)
+}
+
+// httpServer is the public server: a slow client holds a goroutine for
+// at most these: the headers in HEADER_TIMEOUT (10 s), the body (a bulk
+// upload's 32 MiB too) in 60 s, the answer in 70 s; idle keep-alive
+// connections close after 120 s.
+func httpServer(h http.Handler, st settings) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: st.headerTimeout, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 70 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 }
 
 func seedCmd(ctx context.Context, args []string, getenv func(string) string, log *slog.Logger) error {

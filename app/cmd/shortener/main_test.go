@@ -65,23 +65,25 @@ func binary(t testing.TB) string {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	url  string
-	log  *os.File
-	done chan error
+	cmd     *exec.Cmd
+	url     string
+	metrics string // the metrics listener
+	log     *os.File
+	done    chan error
 }
 
 func startBinary(t *testing.T, env ...string) *proc {
 	t.Helper()
-	port := testenv.FreePort(t)
+	port, mport := testenv.FreePort(t), testenv.FreePort(t)
 	logf, _ := os.Create(filepath.Join(t.TempDir(), "shortener.log"))
 	cmd := exec.Command(binary(t))
-	cmd.Env = append(os.Environ(), append(env, fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port))...)
+	cmd.Env = append(os.Environ(), append([]string{fmt.Sprintf("METRICS_ADDR=127.0.0.1:%d", mport)},
+		append(env, fmt.Sprintf("LISTEN_ADDR=127.0.0.1:%d", port))...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := testenv.StartWithTest(cmd); err != nil { // a killed test binary left the server running
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), log: logf, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), metrics: fmt.Sprintf("http://127.0.0.1:%d", mport), log: logf, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -92,6 +94,20 @@ func startBinary(t *testing.T, env ...string) *proc {
 		}
 	})
 	return p
+}
+
+// waitExit waits up to d for the process to exit with status 0.
+func (p *proc) waitExit(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(d):
+		t.Fatalf("no exit within %s of SIGTERM", d)
+	}
 }
 
 func tail(s string, n int) string {
@@ -203,7 +219,7 @@ func TestStartupBurst(t *testing.T) {
 // sends SIGTERM: every click is in the database when the process exits.
 func TestSIGTERMFlushesEvents(t *testing.T) {
 	pg := testenv.StartPostgres(t)
-	p := startBinary(t, "DATABASE_URL="+pg.URL, "EVENTS_FLUSH_INTERVAL=1h", "EVENTS_BATCH=100000")
+	p := startBinary(t, "DATABASE_URL="+pg.URL, "EVENTS_FLUSH_INTERVAL=1h", "EVENTS_BATCH=100000", "DURABLE_CLICKS=false")
 	p.waitListening(t)
 	post(t, p.url+"/users", `{"username":"ada","email":"ada@example.com"}`)
 	out := post(t, p.url+"/urls", `{"user_id":1,"original_url":"https://example.com/"}`)
@@ -218,15 +234,7 @@ func TestSIGTERMFlushesEvents(t *testing.T) {
 		t.Fatalf("clicks written before shutdown (%d): the test would prove nothing", n)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-		p.done <- nil
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit within 30s of SIGTERM")
-	}
+	p.waitExit(t, 30*time.Second)
 	if n := count(t, pg.URL, "SELECT COUNT(*) FROM events WHERE event_type = 'click'"); n != 300 {
 		t.Fatalf("%d of 300 clicks written", n)
 	}

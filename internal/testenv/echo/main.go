@@ -2,6 +2,9 @@
 // answers GET / with its pod name, GET /resolve?name=N with the addresses N
 // resolves to (the cluster DNS, seen from a pod), GET /get?url=U with what U
 // answered (pod-to-Service traffic), and logs one line per request.
+// `server dial HOST:PORT` (run by exec) says whether a TCP connection from
+// the pod is answered: "open", "refused" or "timeout" (a NetworkPolicy
+// drops it).
 package main
 
 import (
@@ -16,6 +19,19 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "dial" {
+		c, err := net.DialTimeout("tcp", os.Args[2], 3*time.Second)
+		switch {
+		case err == nil:
+			c.Close()
+			fmt.Println("open")
+		case os.IsTimeout(err):
+			fmt.Println("timeout")
+		default:
+			fmt.Println("refused:", err)
+		}
+		return
+	}
 	host, _ := os.Hostname()
 	client := &http.Client{Timeout: 5 * time.Second}
 	mux := http.NewServeMux()

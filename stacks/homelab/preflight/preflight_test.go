@@ -242,7 +242,7 @@ func newCluster(t *testing.T, roles ...string) *cluster {
 		args: k3s.Args{Version: "v1.34.2+k3s1", TLSSANs: []string{"k3s.home.arpa"}, AirgapBinary: bin, AirgapImages: images,
 			RegistryMirror: "localhost:30500", Context: "homelab", Token: pulumi.String(testenv.Generated)}}
 	for i, h := range env.Hosts {
-		c.args.Nodes = append(c.args.Nodes, k3s.Node{Host: h.Addr, Port: 22, User: "root", Role: roles[i]})
+		c.args.Nodes = append(c.args.Nodes, k3s.Node{Host: h.Addr, Port: 22, User: "root", Role: roles[i], HostKey: h.HostKey})
 	}
 	if err := c.args.Validate(); err != nil {
 		t.Fatal(err)

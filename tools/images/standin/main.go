@@ -66,7 +66,9 @@ var images = map[string]image{
 		stopSignal: "SIGINT",
 	},
 	"valkey": {
-		programs:   []string{"/usr/bin/redis-server"},
+		programs: []string{"/usr/bin/redis-server"},
+		// The official image has the CLI too (tests reach the server with it).
+		aliases:    map[string]string{"/usr/local/bin/valkey-cli": "/usr/bin/redis-cli"},
 		entrypoint: "./valkey-entrypoint",
 		user:       "valkey", home: "/data",
 		dirs:    map[string]fs.FileMode{"/data": 0o777, "/tmp": 0o1777 | fs.ModeSticky},

@@ -2,7 +2,9 @@
 // runs Debian's redis-server (protocol-compatible) with the container's
 // arguments, as the official image's docker-entrypoint.sh runs
 // valkey-server: with protected mode off, since the image has no config
-// file and the server is reached from other pods.
+// file and the server is reached from other pods. liftoff's Valkey turns
+// the default user off and requires user app's password (components/cache),
+// which protected mode would not have given.
 package main
 
 import (
