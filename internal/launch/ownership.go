@@ -132,20 +132,14 @@ func checkAccess(ctx context.Context, kube kubernetes.Interface, site Site, name
 		return failure.New(failure.Config, fmt.Errorf("the cluster of %s does not answer: %w", where, err), fix)
 	}
 	type need struct{ ns, group, resource string }
-	needs := []need{}
+	needs := []need{{"", "", "namespaces"}}
 	for _, n := range namespaces {
-		needs = append(needs, need{"", "", "namespaces"})
 		needs = append(needs, need{n, "apps", "deployments"}, need{n, "", "secrets"}, need{n, "", "services"})
 		if n == site.Namespace {
 			needs = append(needs, need{n, "networking.k8s.io", "networkpolicies"})
 		}
 	}
-	seen := map[need]bool{}
 	for _, nd := range needs {
-		if seen[nd] {
-			continue
-		}
-		seen[nd] = true
 		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: nd.ns, Verb: "create", Group: nd.group, Resource: nd.resource}}}
 		res, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
