@@ -72,6 +72,8 @@ type Server struct {
 	// TrustedProxies are the ingress's addresses: from them, the client
 	// is read from X-Forwarded-For (ClientIP).
 	TrustedProxies []netip.Prefix
+	// Faults, for drills only, make this release misbehave (FAULT_INJECT).
+	Faults *Faults
 
 	series     sync.Map // routeKey -> routeMetrics
 	draining   atomic.Bool
@@ -142,6 +144,9 @@ func (s *Server) Handler() http.Handler {
 
 	mux.HandleFunc("GET /{code}", s.redirect)
 	mux.HandleFunc("GET /{$}", s.root)
+	if s.Faults != nil {
+		return s.middleware(s.Faults.around(mux))
+	}
 	return s.middleware(mux)
 }
 

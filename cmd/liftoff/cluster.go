@@ -9,6 +9,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/launch"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
 )
 
 // ClusterFlags point at a cluster explicitly, for deploys without a stack.
@@ -39,7 +40,7 @@ func (t ClusterFlags) explicit() bool {
 // Site resolves where the app goes: flags first, then the stack's
 // outputs, then its config. Without a stack, the flags must say it all.
 func (f *Factory) Site(ctx context.Context, flags ClusterFlags) (launch.Site, *config.Stack, error) {
-	t := launch.Site{App: config.DefaultApp, Replicas: config.DefaultReplicas}
+	t := launch.Site{App: config.DefaultApp, Replicas: config.DefaultReplicas, Bake: rollout.BakeOptions{Window: config.DefaultBake}}
 	var cfg *config.Stack
 	if _, err := f.StackName(); err == nil {
 		if cfg, err = f.StackConfig(); err != nil {

@@ -48,7 +48,7 @@ func TestE2EData(t *testing.T) {
 	ns := "shortener" // the default namespace
 	standIns := cl.StandIns(t)
 	initArgs := func(stack string, extra ...string) []string {
-		args := []string{"init", "-s", stack, "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context, "--set", "observability=false"}
+		args := []string{"init", "-s", stack, "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context, "--set", "observability=false", "--set", "bake=0s"}
 		for k, v := range standIns {
 			args = append(args, "--set", k+"="+v)
 		}

@@ -54,7 +54,7 @@ func TestE2EDay2Commands(t *testing.T) {
 	}
 	run := func(args ...string) result { t.Helper(); return keep(c.mustRun(args...)) }
 	c.mustRun("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
-		"--set", "namespace="+ns, "--set", "observability=false", "--set", "registry="+cl.Registry.Host+"/shortener", "--set", "insecureRegistry=true",
+		"--set", "namespace="+ns, "--set", "observability=false", "--set", "bake=0s", "--set", "registry="+cl.Registry.Host+"/shortener", "--set", "insecureRegistry=true",
 		"--set", "database=external", "--set-secret", "databaseUrl="+pg.URL, "--set", "cache=external", "--set-secret", "cacheUrl="+rd.URL,
 		// The database tools (the backup before a migration) run in the
 		// cluster from this image, a mirror as an air-gapped cluster's.

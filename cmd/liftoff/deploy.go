@@ -26,6 +26,11 @@ type DeployOptions struct {
 	LockWait  time.Duration
 	// ScaleDownDelay (0: the stack's, or 5m) is how long the old slot stays warm.
 	ScaleDownDelay time.Duration
+	// Bake and Steps, when given (BakeSet), replace the stack's bake window
+	// and steps.
+	Bake    time.Duration
+	BakeSet bool
+	Steps   string
 	// Rollout is what the rollout does: --image, --no-promote, --detach,
 	// --force-deploy, --smoke, --ready-timeout, handed to it as is.
 	Rollout rollout.DeployOptions
@@ -49,6 +54,7 @@ The cluster comes from the stack's outputs, or from --kubeconfig/--context/--nam
   liftoff deploy --kubeconfig ~/.kube/config --context prod --namespace shop --registry ghcr.io/acme/shortener`,
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.BakeSet = cmd.Flags().Changed("bake")
 			if runF != nil {
 				return runF(o)
 			}
@@ -68,6 +74,8 @@ The cluster comes from the stack's outputs, or from --kubeconfig/--context/--nam
 	fl.StringVar((*string)(&o.Rollout.Smoke), "smoke", string(rollout.SmokeAuto), "smoke test before the flip: auto (skip when the API server cannot reach pods), on, off")
 	fl.DurationVar(&o.Rollout.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail the deploy when the new slot is not ready within this")
 	fl.DurationVar(&o.ScaleDownDelay, "scale-down-delay", 0, "keep the old slot warm this long after the flip (default: liftoff:scaleDownDelay, or 5m)")
+	fl.DurationVar(&o.Bake, "bake", config.DefaultBake, "watch the new release's real traffic this long after the flip and roll back on a breach (default: liftoff:bake; 0 turns it off)")
+	fl.StringVar(&o.Steps, "steps", "", "move traffic in steps, each baked, e.g. 10,50,100 (default: liftoff:steps; off for all at once)")
 	return cmd
 }
 
@@ -92,9 +100,25 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 	if err := checkRollout(o.Rollout); err != nil {
 		return err
 	}
+	if o.Bake < 0 || o.Bake > time.Hour {
+		return failure.Newf(failure.Config, "use --bake 1m, or 0 to turn the bake off", "--bake %s is not from 0 to 1h", o.Bake)
+	}
+	steps, err := config.ParseSteps(o.Steps)
+	if err != nil {
+		return failure.New(failure.Config, fmt.Errorf("--steps %q: %w", o.Steps, err), "use --steps 10,50,100, or --steps off")
+	}
 	t, cfg, err := f.Site(ctx, o.Cluster)
 	if err != nil {
 		return err
+	}
+	if o.BakeSet {
+		t.Bake.Window = o.Bake
+	}
+	if o.Steps != "" {
+		t.Steps = steps
+	}
+	if len(t.Steps) > 0 && t.Bake.Window == 0 {
+		return failure.Newf(failure.Config, "give a bake window (--bake 1m): each step is held and judged for it", "--steps without a bake")
 	}
 	pkg := o.Package
 	if pkg == "" && cfg != nil {

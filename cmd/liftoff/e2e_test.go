@@ -49,7 +49,7 @@ func TestE2EDeploy(t *testing.T) {
 	cl.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "shortener-env"},
 		StringData: map[string]string{"DATABASE_URL": pg.URL, "CACHE_URL": rd.URL}}, metav1.CreateOptions{})
 	target := []string{"--kubeconfig", cl.Kubeconfig, "--context", cl.Context, "--namespace", ns, "--registry", cl.Registry.Host + "/shortener",
-		"--insecure-registry", "--platform", "linux/amd64", "--smoke", "on", "--detach"}
+		"--insecure-registry", "--platform", "linux/amd64", "--smoke", "on", "--bake", "0", "--detach"}
 	deploy := func(extra ...string) result { return c.run(append(append([]string{"deploy"}, target...), extra...)...) }
 	selected := func() string { return selector(t, cl, ns) }
 

@@ -50,7 +50,7 @@ func TestE2EUp(t *testing.T) {
 
 	step("liftoff init")
 	initArgs := []string{"init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
-		"--set", "namespace=" + ns, "--set", "observability=false"}
+		"--set", "namespace=" + ns, "--set", "observability=false", "--set", "bake=0s"}
 	for k, v := range cl.StandIns(t) {
 		initArgs = append(initArgs, "--set", k+"="+v)
 	}

@@ -45,7 +45,7 @@ func TestE2EHardening(t *testing.T) {
 	ns := "shortener"
 	standIns := cl.StandIns(t)
 	args := []string{"init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
-		"--set", "observability=false", "--set", "scaleDownDelay=1s", "--set", "podCIDRs=" + cl.Node.PodCIDR}
+		"--set", "observability=false", "--set", "bake=0s", "--set", "scaleDownDelay=1s", "--set", "podCIDRs=" + cl.Node.PodCIDR}
 	for k, v := range standIns {
 		args = append(args, "--set", k+"="+v)
 	}

@@ -37,7 +37,7 @@ func TestInClusterDay2(t *testing.T) {
 	c := newCLI(t).withEngine().withApp()
 	ctx := context.Background()
 	ns := "shortener"
-	initArgs := []string{"init", "-s", "prod", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context, "--set", "observability=false"}
+	initArgs := []string{"init", "-s", "prod", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context, "--set", "observability=false", "--set", "bake=0s"}
 	for k, v := range cl.StandIns(t) {
 		initArgs = append(initArgs, "--set", k+"="+v)
 	}

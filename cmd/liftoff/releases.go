@@ -70,6 +70,9 @@ func releasesTable(hist []rollout.Record) string {
 		if r.Error != "" {
 			fmt.Fprintf(&b, "  %s\n", r.Error)
 		}
+		if r.Bake != "" {
+			fmt.Fprintf(&b, "  bake %s\n", r.Bake)
+		}
 	}
 	return b.String()
 }

@@ -66,6 +66,18 @@ func Parse(stack string, values Values) (*Stack, error) {
 	}
 	s.App.Domain = r.Str("liftoff:domain", "", domainName)
 	s.ScaleDownDelay = r.Duration("liftoff:scaleDownDelay", 5*time.Minute, 0, 24*time.Hour)
+	s.Rollout = Rollout{
+		Bake:        r.Duration("liftoff:bake", DefaultBake, 0, time.Hour),
+		MaxP99:      r.Duration("liftoff:bakeMaxP99", 250*time.Millisecond, time.Millisecond, time.Minute),
+		MinRequests: r.Int("liftoff:bakeMinRequests", 100, 1, 1_000_000),
+	}
+	ratio := r.Str("liftoff:bakeMaxErrors", "0.5%", percent)
+	s.Rollout.MaxErrorRatio, _ = ParsePercent(ratio)
+	s.Rollout.Steps, _ = ParseSteps(r.Str("liftoff:steps", "off", func(v string) error { _, err := ParseSteps(v); return err }))
+	if len(s.Rollout.Steps) > 0 && s.Rollout.Bake == 0 {
+		r.Fail("liftoff:steps", Plain(strings.Trim(fmt.Sprint(s.Rollout.Steps), "[]")), "needs a bake: each step is held and judged for liftoff:bake",
+			"liftoff config set bake 1m, or liftoff config set steps off")
+	}
 
 	s.Observability = Observability{
 		Enabled:         r.Bool("liftoff:observability", true) && s.Preview == nil,

@@ -43,6 +43,8 @@ type Stack struct {
 	Backup         Backup
 	Observability  Observability
 	ScaleDownDelay time.Duration
+	// Rollout is how a release is judged by its real traffic after the flip.
+	Rollout Rollout
 	// Preview is set on preview stacks.
 	Preview *Preview
 	// MaxPreviews is how many previews this stack may have at once;
@@ -95,6 +97,20 @@ type App struct {
 	// Migrate is the app's migration command in its image (nil: the app
 	// migrates itself at start); its plan is Migrate plus --plan.
 	Migrate []string
+}
+
+// Rollout is how a deploy moves traffic and judges the new release by it.
+type Rollout struct {
+	// Bake is how long the new slot's real traffic is watched after the
+	// flip (and at each step); 0 turns the bake off.
+	Bake time.Duration
+	// MaxErrorRatio (a share, 0.005 for 0.5%) and MaxP99 are the limits
+	// that roll a release back; MinRequests the traffic needed to judge.
+	MaxErrorRatio float64
+	MaxP99        time.Duration
+	MinRequests   int
+	// Steps are the shares of traffic a deploy moves in (nil: all at once).
+	Steps []int
 }
 
 // Store is a database or cache choice.

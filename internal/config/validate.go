@@ -233,3 +233,38 @@ func FormatDuration(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// DefaultBake is how long a new release's traffic is watched after the flip.
+const DefaultBake = time.Minute
+
+// ParsePercent reads a share written as a percentage, like 0.5%.
+func ParsePercent(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || !strings.HasSuffix(s, "%") || v <= 0 || v > 100 {
+		return 0, Bad("must be a percentage above 0 and at most 100", "write it like 0.5%")
+	}
+	return v / 100, nil
+}
+
+func percent(s string) error { _, err := ParsePercent(s); return err }
+
+// ParseSteps reads a gradual shift's steps: rising percentages ending at
+// 100, like 10,50,100; "off" (or "") for none.
+func ParseSteps(s string) ([]int, error) {
+	if s == "" || s == "off" {
+		return nil, nil
+	}
+	const fix = "use rising percentages ending at 100, like 10,50,100, or off"
+	var steps []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(f), "%")))
+		if err != nil || n <= 0 || n > 100 || len(steps) > 0 && n <= steps[len(steps)-1] {
+			return nil, Bad(fmt.Sprintf("has %q, not a rising percentage", strings.TrimSpace(f)), fix)
+		}
+		steps = append(steps, n)
+	}
+	if steps[len(steps)-1] != 100 {
+		return nil, Bad("must end at 100", fix)
+	}
+	return steps, nil
+}

@@ -114,7 +114,8 @@ func run(ctx context.Context, keep bool) (err error) {
 
 	banner("liftoff init (the kubeconfig target's defaults: registry, PostgreSQL and Valkey in the cluster)")
 	initArgs := []string{"init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
-		"--set", "namespace=shop", "--set", "observability=false"} // its charts come from the internet
+		"--set", "namespace=shop", "--set", "observability=false", // its charts come from the internet
+		"--set", "bake=15s"} // each release is judged by 15 s of the demo's traffic
 	for _, k := range []string{"registryImage", "postgresImage", "valkeyImage"} {
 		initArgs = append(initArgs, "--set", k+"="+mirror[k])
 	}
@@ -138,7 +139,9 @@ func run(ctx context.Context, keep bool) (err error) {
 		return e.serve(ctx, url)
 	}
 
-	banner("change the app (GET / reports an edition), liftoff up (second)")
+	banner("change the app (GET / reports an edition), liftoff up (second), under traffic: the bake judges the new release by it")
+	// Four clients on new connections, as many users each asking once.
+	traffic := testenv.StartFreshLoad(url+"/", 4, func(s int) bool { return s == http.StatusOK })
 	api := filepath.Join(e.project, "app", "api", "api.go")
 	b, err := os.ReadFile(api)
 	if err != nil {
@@ -155,9 +158,15 @@ func run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 	if out, err = e.liftoff(ctx, up...); err != nil {
+		traffic.Stop()
 		return err
 	}
+	if !strings.Contains(out, "passed:") {
+		traffic.Stop()
+		return errors.New("the second up's release was not judged by its traffic (no passed bake in its summary)")
+	}
 	if url, err = summaryURL(out); err != nil {
+		traffic.Stop()
 		return err
 	}
 	if err := useApp(ctx, url, liveSlot(out)); err != nil {
@@ -171,8 +180,14 @@ func run(ctx context.Context, keep bool) (err error) {
 	if !strings.Contains(out, "already serves") {
 		return errors.New("an up with nothing changed deployed anyway")
 	}
-	if _, err := e.liftoff(ctx, "secrets", "set", "GREETING=hello-from-the-demo"); err != nil {
+	_, err = e.liftoff(ctx, "secrets", "set", "GREETING=hello-from-the-demo")
+	st := traffic.Stop()
+	fmt.Printf("\n--- traffic during the second up and the secrets change (two flips, each baked): %s\n", st)
+	if err != nil {
 		return err
+	}
+	if st.Failed > 0 {
+		return fmt.Errorf("%d of %d requests failed across the flips", st.Failed, st.Total)
 	}
 	if out, err = e.liftoff(ctx, "exec", "--", "shortener", "printenv", "GREETING"); err != nil {
 		return err

@@ -37,6 +37,10 @@ type Site struct {
 	OTLPEndpoint     string
 	ImagePullSecrets []string
 	ScaleDownDelay   time.Duration
+	// Bake judges each release by its real traffic after the flip; Steps
+	// move traffic to it gradually.
+	Bake  rollout.BakeOptions
+	Steps []int
 	// RegistryUsername and RegistryPassword authenticate pushes (an in-cluster registry).
 	RegistryUsername string
 	RegistryPassword string
@@ -71,6 +75,7 @@ func (t Site) Client(d Deps, self lock.Holder) (*rollout.Client, error) {
 func (t Site) rolloutOptions(o rollout.DeployOptions) rollout.DeployOptions {
 	o.Replicas, o.SecretName, o.SecretData = t.Replicas, t.SecretName, t.SecretData
 	o.OTLPEndpoint, o.ImagePullSecrets, o.AppSecrets = t.OTLPEndpoint, t.ImagePullSecrets, t.AppSecrets
+	o.Bake, o.Steps = t.Bake, t.Steps
 	if _, set := o.Values["networkPolicy"]; !set {
 		o.Values = maps.Clone(o.Values)
 		if o.Values == nil {
@@ -101,7 +106,10 @@ func (t Site) policyValues() map[string]any {
 // SiteFromConfig is what the stack's config alone says about the site: a
 // namespace liftoff makes for it carries project/stack as its owner.
 func SiteFromConfig(tg target.Target, project string, cfg *config.Stack) Site {
+	r := cfg.Rollout
 	t := Site{App: cfg.App.Name, Namespace: cfg.App.Namespace, Replicas: cfg.App.Replicas, ScaleDownDelay: cfg.ScaleDownDelay,
+		Bake:     rollout.BakeOptions{Window: r.Bake, MaxErrorRatio: r.MaxErrorRatio, MaxP99: r.MaxP99, MinRequests: int64(r.MinRequests)},
+		Steps:    r.Steps,
 		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure, NamespaceLabels: outputs.OwnerLabels(project, cfg.Name), Network: cfg.Network}
 	t.Kubeconfig, t.Context = tg.Cluster(cfg)
 	return t

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/liftoff-dev/liftoff/internal/outputs"
+	"github.com/liftoff-dev/liftoff/internal/rollout"
 )
 
 // The closing summaries of up and deploy: a title and the fields a founder
@@ -57,6 +58,7 @@ func (r *UpResult) Summary() (string, map[string]any) {
 		outs["url"] = fmt.Sprintf("http://%s.%s.svc.cluster.local (from outside: kubectl -n %s port-forward svc/%s 8080:80)", t.App, t.Namespace, t.Namespace, t.App)
 	}
 	outs["preview"] = fmt.Sprintf("http://%s.%s.svc.cluster.local", d.Preview, t.Namespace)
+	addBake(outs, d)
 	switch {
 	case r.Failed:
 	case d.AlreadyLive:
@@ -71,11 +73,25 @@ func (r *UpResult) Summary() (string, map[string]any) {
 func (r *DeployResult) Summary() (string, map[string]any) {
 	t, d := r.Site, r.Result
 	outs := map[string]any{"image": r.Image, "namespace": t.Namespace, "slot": d.Slot, "live": d.Live, "service": d.Service, "preview_service": d.Preview}
+	addBake(outs, d)
 	switch {
+	case d.RolledBack:
+		return fmt.Sprintf("%s: slot %s failed its bake and was rolled back: slot %s is live in %s", t.App, d.Slot, d.Live, t.Namespace), outs
 	case d.AlreadyLive:
 		return fmt.Sprintf("%s: slot %s already runs %s in %s (nothing deployed; --force-deploy redeploys)", t.App, d.Live, r.Image, t.Namespace), outs
 	case !d.Promoted:
 		return fmt.Sprintf("%s: slot %s is ready on %s/%s (not promoted; run liftoff promote)", t.App, d.Slot, t.Namespace, d.Preview), outs
 	}
 	return fmt.Sprintf("%s: slot %s is live in %s", t.App, d.Live, t.Namespace), outs
+}
+
+// addBake adds what the bakes found, one line per step.
+func addBake(outs map[string]any, d *rollout.Result) {
+	for _, b := range d.Bake {
+		key := "bake"
+		if b.Step > 0 && b.Step < 100 {
+			key = fmt.Sprintf("bake_step_%d", b.Step)
+		}
+		outs[key] = b.String()
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -124,6 +125,28 @@ func BenchmarkDeploy(b *testing.B) {
 	b.StopTimer()
 	p.stop()
 	st := load.Stop()
+
+	// The bake: three releases that answer 500 to 5% of requests, each
+	// flipped under load of 8 clients on new connections, then rolled back
+	// by the bake (reading the pods' metrics every second).
+	fresh := testenv.StartFreshLoad(load.URL(), 8, func(s int) bool { return s == http.StatusFound })
+	var detect, rolled []time.Duration
+	var badFailed, badTotal int64
+	for i := range 3 {
+		o := round(10 + i)
+		o.Env, o.Bake = map[string]string{"FAULT_INJECT": "errors=5%"}, BakeOptions{Window: 30 * time.Second, Interval: time.Second}
+		before := fresh.Stats()
+		res, err := e.Deploy(ctx, o)
+		if !errors.Is(err, ErrBake) || res == nil || len(res.Bake) == 0 {
+			b.Fatalf("the 5%% release was not rolled back by its bake: %v", err)
+		}
+		time.Sleep(2 * time.Second) // kube-proxy converges: what the old rules still send counts
+		got := fresh.Stats().Since(before)
+		badFailed, badTotal = badFailed+got.Failed, badTotal+got.Total
+		bk := res.Bake[len(res.Bake)-1]
+		detect, rolled = append(detect, time.Duration(bk.DetectMS)*time.Millisecond), append(rolled, time.Duration(bk.RolledBackMS)*time.Millisecond)
+	}
+	fresh.Stop()
 	med := func(ds []time.Duration) time.Duration {
 		s := slices.Clone(ds)
 		slices.Sort(s)
@@ -138,6 +161,11 @@ func BenchmarkDeploy(b *testing.B) {
 	row("rollback to the warm slot (flip)", rollbacks)
 	row("rollback to every new connection on the old slot", rbConverge)
 	fmt.Printf("  %-48s %s\n", "load across all flips", st)
+	row("bake: 5% release, flip to breach found", detect)
+	row("bake: breach to traffic back on the old slot", rolled)
+	fmt.Printf("  %-48s %d of %d (8 clients on new connections, 3 attempts)\n", "bake: requests failed by the 5% release", badFailed, badTotal)
+	fmt.Printf("bench-deploy: bake of a 5%% release: detect median %d ms, roll back median %d ms, %d of %d requests failed\n",
+		med(detect).Milliseconds(), med(rolled).Milliseconds(), badFailed, badTotal)
 	fmt.Printf("bench-deploy: to-flip median %.1f s, converge %d ms, rollback %d ms, failed %d of %d\n",
 		med(toFlip).Seconds(), med(converge).Milliseconds(), med(rollbacks).Milliseconds(), st.Failed, st.Total)
 	b.ReportMetric(med(toFlip).Seconds(), "to-flip-s")
@@ -148,7 +176,7 @@ func BenchmarkDeploy(b *testing.B) {
 
 // buildShortener builds the app for the node's platform with liftoff's image
 // builder and pushes it to the cluster's registry.
-func buildShortener(b *testing.B, cl *testenv.Cluster) string {
+func buildShortener(b testing.TB, cl *testenv.Cluster) string {
 	ctx := context.Background()
 	root := testenv.RepoRoot(b)
 	res, err := imagebuild.Build(ctx, imagebuild.BuildOptions{Dir: root, Package: "./app/cmd/shortener", Platforms: []string{"linux/amd64"},
@@ -164,7 +192,7 @@ func buildShortener(b *testing.B, cl *testenv.Cluster) string {
 }
 
 // benchLink creates a user and a link and returns the link's code.
-func benchLink(b *testing.B, base string) string {
+func benchLink(b testing.TB, base string) string {
 	post := func(path string, body, out any) {
 		buf, _ := json.Marshal(body)
 		resp, err := http.Post(base+path, "application/json", bytes.NewReader(buf))

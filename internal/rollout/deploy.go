@@ -63,6 +63,13 @@ type DeployOptions struct {
 	// pending, before they run (a backup); it returns how to undo them
 	// (the restore command), for the error when they fail.
 	BeforeMigrate func(ctx context.Context, pending []Migration) (undo string, err error)
+	// Bake judges the release by its real traffic after the flip (a zero
+	// Window: no bake); Steps, when set (rising percentages ending at 100),
+	// move traffic in steps, each baked.
+	Bake  BakeOptions
+	Steps []int
+	// Env are plain environment variables of this release (not secrets).
+	Env map[string]string
 	// Locked runs once the deploy lock is held, before anything changes in
 	// the cluster; it may change the options (a secrets change re-reads the
 	// stored values under the lock, applies its change and stores them).
@@ -97,6 +104,10 @@ type Result struct {
 	FlipMillis  int64         `json:"flip_ms"`
 	ToFlip      time.Duration `json:"-"`
 	ToFlipMS    int64         `json:"to_flip_ms"`
+	// Bake is what each bake (one per step) found.
+	Bake []BakeResult `json:"bake,omitempty"`
+	// RolledBack: the bake found a breach and traffic went back to Previous.
+	RolledBack bool `json:"rolled_back,omitempty"`
 }
 
 // The steps of a deploy, after kamal-proxy's DeployService; each error of
@@ -110,6 +121,8 @@ var (
 	ErrHealthGate = errors.New("health gate")
 	// ErrSwap: traffic could not be moved to the new slot.
 	ErrSwap = errors.New("swap")
+	// ErrBake: the release failed its bake under real traffic (it was rolled back).
+	ErrBake = errors.New("bake")
 	// ErrDrain: the old slot could not be parked after the flip.
 	ErrDrain = errors.New("drain")
 )
@@ -168,7 +181,13 @@ func (e *Client) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 	}
 	defer l.release()
 	rec := Record{Action: d.o.Action}
-	defer func() { e.record(ctx, rec, d.start, res, err) }()
+	defer func() {
+		r := res
+		if r == nil { // a failed deploy: the record says which slot and revision failed
+			r = d.res
+		}
+		e.record(ctx, rec, d.start, r, err)
+	}()
 	if rec.Secrets, err = d.prepare(ctx); err != nil {
 		return nil, step(ErrPrepare, d.slot, err)
 	}
@@ -191,10 +210,53 @@ func (e *Client) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 	if err := ctx.Err(); err != nil { // interrupted: never flip half-way through
 		return nil, err
 	}
+	if len(d.o.Steps) > 1 && d.live != "" && d.o.Bake.Window > 0 {
+		if err := d.shift(ctx); err != nil {
+			return d.res, step(ErrBake, d.slot, err)
+		}
+	}
 	if err := d.swap(ctx); err != nil {
 		return nil, step(ErrSwap, d.slot, err)
 	}
+	if err := d.bakeLive(ctx); err != nil {
+		return d.res, step(ErrBake, d.slot, err)
+	}
 	return d.res, step(ErrDrain, d.live, e.waitAndPark(ctx, d.slot, d.live, d.o.Detach))
+}
+
+// bakeLive judges the new live slot by its real traffic while the old one
+// is warm, and moves traffic back at once on a breach. Without a previous
+// slot (the first deploy) there is nothing to go back to: no bake.
+func (d *deployment) bakeLive(ctx context.Context) error {
+	e := d.e
+	if d.o.Bake.Window <= 0 || d.live == "" || d.live == d.slot {
+		return nil
+	}
+	r, err := e.bake(ctx, d.slot, d.o.Bake, 100)
+	d.res.Bake = append(d.res.Bake, r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return failure.New(failure.Interrupted,
+				fmt.Errorf("interrupted during the bake of slot %s after %s (%s): it stays live", d.slot, r.Figures.Elapsed.Round(time.Second), r.Figures),
+				fmt.Sprintf("liftoff rollback moves traffic back to slot %s while it is warm", d.live))
+		}
+		return err
+	}
+	if r.Verdict != BakeFailed {
+		return nil
+	}
+	t0 := e.Now()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := e.flip(cctx, d.live, d.slot); err != nil {
+		return fmt.Errorf("bake: %s; moving traffic back to slot %s failed: %w", r.Reason, d.live, err)
+	}
+	d.res.Bake[len(d.res.Bake)-1].RolledBackMS = e.Now().Sub(t0).Milliseconds()
+	d.res.Live, d.res.Promoted, d.res.RolledBack, d.res.ScaleDownAt = d.live, false, true, time.Time{}
+	if err := e.setScaleDownAt(cctx, d.live, time.Time{}); err != nil {
+		e.Log.Warnf("slot %s: %v", d.live, err)
+	}
+	return e.dispose(cctx, d.slot, bakeFailed(d.slot, d.live, d.res.Bake[len(d.res.Bake)-1]))
 }
 
 // validate checks the options and renders the values once, before any
@@ -212,6 +274,17 @@ func (d *deployment) validate() (err error) {
 	}
 	if d.o.ReadyTimeout > 0 {
 		e.ReadyTimeout = d.o.ReadyTimeout
+	}
+	if err := ValidSteps(d.o.Steps); err != nil {
+		return err
+	}
+	if len(d.o.Steps) > 1 && d.o.Bake.Window <= 0 {
+		return failure.Newf(failure.Config, "give a bake window (--bake 1m): each step is held and judged for it", "steps %v without a bake", d.o.Steps)
+	}
+	for k := range d.o.Env {
+		if err := validEnvKey("--env", k); err != nil {
+			return err
+		}
 	}
 	if d.o.ReuseLive {
 		// Checked against a placeholder now; the live slot's image once locked.
@@ -302,6 +375,15 @@ func (d *deployment) alreadyLive(ctx context.Context) bool {
 func (d *deployment) bringUp(ctx context.Context) error {
 	e := d.e
 	d.vals["podAnnotations"].(map[string]any)[AnnSpec] = d.spec
+	// A live slot scaled up since its deploy (by an autoscaler, or by hand)
+	// is serving that much traffic: the new slot starts as big, or the
+	// flip would hand it more than it can take. (Not part of the spec: the
+	// count follows the traffic, not the release.)
+	if n := e.replicasOf(ctx, d.live); n > d.o.Replicas {
+		e.Log.Infof("slot %s runs %d replicas, more than the %d configured: slot %s starts with %d", d.live, n, d.o.Replicas, d.slot, n)
+		d.o.Replicas = n
+		d.vals["replicas"] = float64(n) // the JSON number the other values are
+	}
 	if err := e.ensureService(ctx, e.PreviewService(), d.slot, nil); err != nil {
 		return err
 	}
@@ -390,4 +472,17 @@ func (e *Client) liveImage(ctx context.Context, live string) (Image, error) {
 		return Image{}, fmt.Errorf("live slot %s has no container", live)
 	}
 	return ParseImage(d.Spec.Template.Spec.Containers[0].Image)
+}
+
+// replicasOf is how many replicas a slot's Deployment asks for (0 when
+// there is none).
+func (e *Client) replicasOf(ctx context.Context, slot string) int {
+	if slot == "" {
+		return 0
+	}
+	d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(slot), metav1.GetOptions{})
+	if err != nil || d.Spec.Replicas == nil {
+		return 0
+	}
+	return int(*d.Spec.Replicas)
 }

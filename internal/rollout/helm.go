@@ -34,9 +34,16 @@ func (e *Client) values(slot string, img Image, o DeployOptions, secretsVersion 
 	if o.OTLPEndpoint != "" {
 		vals["env"].(map[string]any)["otlpEndpoint"] = o.OTLPEndpoint
 	}
+	extra := map[string]any{}
+	for k, v := range o.Env {
+		extra[k] = v
+	}
 	if len(o.Migrate) > 0 {
 		// liftoff migrates before the slot starts: the app must not.
-		vals["env"].(map[string]any)["extra"] = map[string]any{"MIGRATE_ON_START": "false"}
+		extra["MIGRATE_ON_START"] = "false"
+	}
+	if len(extra) > 0 {
+		vals["env"].(map[string]any)["extra"] = extra
 	}
 	if len(o.PodLabels) > 0 {
 		vals["podLabels"] = o.PodLabels
@@ -108,6 +115,9 @@ func (e *Client) apply(ctx context.Context, slot string, vals map[string]any) (*
 // interrupted upgrade or rollback goes back to the last deployed revision, an
 // interrupted first install is removed. Only called under the deploy lock.
 func (e *Client) recoverReleases(ctx context.Context) error {
+	if err := e.settleShift(ctx); err != nil {
+		return err
+	}
 	for _, slot := range []string{Blue, Green} {
 		name := e.Release(slot)
 		hist := action.NewHistory(e.helm)

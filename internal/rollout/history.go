@@ -43,8 +43,12 @@ type Record struct {
 	// Who is user@host, or the CI run.
 	Who string `json:"who"`
 	// Result is ok, ready (deployed, not promoted), already-live (nothing
-	// to do), failed or interrupted.
-	Result     string `json:"result"`
+	// to do), rolled-back (live, then rolled back by its bake), failed or
+	// interrupted.
+	Result string `json:"result"`
+	// Bake is the verdict of the release's bake under real traffic, with
+	// its figures ("" when there was none).
+	Bake       string `json:"bake,omitempty"`
 	Error      string `json:"error,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
 }
@@ -75,6 +79,9 @@ func (e *Client) record(ctx context.Context, r Record, start time.Time, res *Res
 		if r.Image == "" {
 			r.Image = res.Image
 		}
+		if n := len(res.Bake); n > 0 {
+			r.Bake = res.Bake[n-1].String()
+		}
 	}
 	if r.Digest == "" && r.Image != "" {
 		if img, perr := ParseImage(r.Image); perr == nil {
@@ -88,6 +95,9 @@ func (e *Client) record(ctx context.Context, r Record, start time.Time, res *Res
 		r.Result = "ready"
 	case err == nil:
 		r.Result = "ok"
+	case res != nil && res.RolledBack:
+		r.Result = "rolled-back"
+		r.Error = firstLine(err.Error())
 	case failure.ClassOf(err) == failure.Interrupted || ctx.Err() != nil:
 		r.Result = "interrupted"
 	default:

@@ -3,7 +3,12 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -74,6 +79,9 @@ func (e *Client) Promote(ctx context.Context, detach bool) (res *Result, err err
 	defer l.release()
 	rec := Record{Action: ActionPromote}
 	defer func() { e.recordSlot(ctx, &rec, res); e.record(ctx, rec, start, res, err) }()
+	if err := e.settleShift(ctx); err != nil {
+		return nil, err
+	}
 	live, _, err := e.serviceSlot(ctx, e.StableService())
 	if err != nil {
 		return nil, err
@@ -89,6 +97,9 @@ func (e *Client) Promote(ctx context.Context, detach bool) (res *Result, err err
 	if target == live {
 		e.Log.Infof("slot %s is already live", target)
 		return res, nil
+	}
+	if info, _ := e.releaseInfo(target); info != nil {
+		res.Revision = info.Revision
 	}
 	if err := e.checkReady(ctx, target); err != nil {
 		return nil, err
@@ -149,7 +160,25 @@ func (e *Client) Rollback(ctx context.Context, detach bool) (res *Result, err er
 		return nil, failure.Newf(failure.NotFound, "there is nothing older to return to", "slot %s was never deployed", prev)
 	}
 	res = &Result{Live: live, Previous: live, Slot: prev, Service: e.StableService(), Preview: e.PreviewService(), Revision: info.Revision}
-	if e.checkReady(ctx, prev) != nil {
+	good, err := e.lastGood(ctx, prev, info.Revision)
+	if err != nil {
+		return nil, err
+	}
+	if good != info.Revision {
+		// A failed deploy left a release that never served in the slot:
+		// go back to the slot's last release that was live and good.
+		e.Log.Infof("slot %s holds revision %d, which was never live and good: restoring its revision %d, the last that was", prev, info.Revision, good)
+		if err := e.setScaleDownAt(ctx, prev, time.Time{}); err != nil {
+			return nil, err
+		}
+		if info, err = e.restoreRevision(ctx, prev, good); err != nil {
+			return nil, err
+		}
+		res.Revision = info.Revision
+		if err := e.waitReady(ctx, prev, int32(info.Replicas)); err != nil {
+			return nil, e.dispose(ctx, prev, err)
+		}
+	} else if e.checkReady(ctx, prev) != nil {
 		e.Log.Infof("slot %s is parked: scaling it back to %d replicas", prev, info.Replicas)
 		if err := e.setScaleDownAt(ctx, prev, time.Time{}); err != nil {
 			return nil, err
@@ -173,4 +202,56 @@ func (e *Client) Rollback(ctx context.Context, detach bool) (res *Result, err er
 		return nil, err
 	}
 	return res, e.waitAndPark(ctx, prev, live, detach)
+}
+
+// lastGood is the revision of slot's release that was last live and good:
+// the newest one the release history records as deployed (or promoted,
+// restored) with result ok. With no record of the slot at all (a history
+// from before liftoff kept one), the current revision is taken as good.
+func (e *Client) lastGood(ctx context.Context, slot string, current int) (int, error) {
+	hist, err := e.History(ctx, 0)
+	if err != nil {
+		return 0, err
+	}
+	seen := false
+	var bad []string
+	for _, r := range hist {
+		if r.Slot != slot {
+			continue
+		}
+		seen = true
+		if r.Result == "ok" && r.Revision > 0 {
+			return r.Revision, nil
+		}
+		if r.Result == "failed" || r.Result == "rolled-back" {
+			bad = append(bad, fmt.Sprintf("revision %d %s", r.Revision, r.Result))
+		}
+	}
+	if !seen {
+		return current, nil
+	}
+	return 0, failure.Newf(failure.NotFound, "there is no good release to return to: deploy one (liftoff releases lists what ran)",
+		"slot %s never ran a release that was live and good (%s)", slot, strings.Join(bad, ", "))
+}
+
+// restoreRevision rolls a slot's Helm release back to revision (a new
+// revision with its manifest, replicas included).
+func (e *Client) restoreRevision(ctx context.Context, slot string, revision int) (*releaseInfo, error) {
+	name := e.Release(slot)
+	hist := action.NewHistory(e.helm)
+	hist.Max = 20
+	rels, err := hist.Run(name)
+	if err != nil {
+		return nil, fmt.Errorf("helm history %s: %w", name, err)
+	}
+	if !slices.ContainsFunc(rels, func(r *release.Release) bool { return r.Version == revision }) {
+		return nil, failure.Newf(failure.NotFound, "deploy the release you want by its image: liftoff deploy --image (liftoff releases lists them)",
+			"revision %d of %s, its last good release, is no longer in Helm's history (it keeps 10 per slot)", revision, name)
+	}
+	rb := action.NewRollback(e.helm)
+	rb.Version, rb.Timeout, rb.MaxHistory = revision, 2*time.Minute, 10
+	if err := rb.Run(name); err != nil {
+		return nil, failure.New(failure.Engine, fmt.Errorf("helm rollback %s to revision %d: %w", name, revision, err), "see the error above")
+	}
+	return e.releaseInfo(slot)
 }

@@ -576,3 +576,71 @@ func TestAlreadyLive(t *testing.T) {
 		t.Errorf("history: %+v", hist)
 	}
 }
+
+// TestRollbackAfterFailedDeploy: blue, green, blue are live in turn; a
+// deploy into green then fails (crash loop), leaving a release in green
+// that never served. Rollback restores green's last good revision (the one
+// that was live), not the broken one; with no good revision at all it
+// says so and changes nothing.
+func TestRollbackAfterFailedDeploy(t *testing.T) {
+	e, _ := newEngine(t, namespace(t))
+	ctx := context.Background()
+	e.ScaleDownDelay = time.Hour
+	for i := 1; i <= 3; i++ { // blue 1, green 1, blue 2
+		if _, err := e.Deploy(ctx, DeployOptions{Image: image(i), Detach: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Deploy(ctx, DeployOptions{Image: image(4), Detach: true, PodLabels: map[string]string{"kwok.liftoff.dev/behaviour": "crashloop"}}); failure.ClassOf(err) != failure.Health {
+		t.Fatalf("broken deploy: %v", err)
+	}
+	res, err := e.Rollback(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Kube.AppsV1().Deployments(e.Ref.Namespace).Get(ctx, e.Release(Green), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Live != Green || live(t, e) != Green || d.Spec.Template.Spec.Containers[0].Image != image(2) || res.Revision != 3 {
+		t.Fatalf("rollback went to %s revision %d running %s, want green's revision 1 (image 2) restored as revision 3",
+			res.Live, res.Revision, d.Spec.Template.Spec.Containers[0].Image)
+	}
+	hist, _ := e.History(ctx, 1)
+	if hist[0].Action != ActionRollback || hist[0].Result != "ok" || hist[0].Revision != 3 || hist[0].Image != image(2) {
+		t.Errorf("history: %+v", hist[0])
+	}
+
+	// A fresh app whose only other release failed: nothing to go back to.
+	e2, _ := newEngine(t, namespace(t))
+	if _, err := e2.Deploy(ctx, DeployOptions{Image: image(1)}); err != nil {
+		t.Fatal(err)
+	}
+	e2.Deploy(ctx, DeployOptions{Image: image(2), PodLabels: map[string]string{"kwok.liftoff.dev/behaviour": "crashloop"}})
+	_, err = e2.Rollback(ctx, true)
+	if failure.ClassOf(err) != failure.NotFound || !strings.Contains(err.Error(), "never ran a release that was live and good") || live(t, e2) != Blue {
+		t.Fatalf("rollback with nothing good to return to: %v (live %s)", err, live(t, e2))
+	}
+}
+
+// TestNewSlotStartsAsBigAsLive: a live slot scaled up since its deploy (as
+// an autoscaler does under load) hands its count to the next release, which
+// is ready at that count before the flip.
+func TestNewSlotStartsAsBigAsLive(t *testing.T) {
+	e, rec := newEngine(t, namespace(t))
+	ctx := context.Background()
+	if _, err := e.Deploy(ctx, DeployOptions{Image: image(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.scale(ctx, Blue, 4); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "blue at 4", func() bool { _, r := replicas(t, e, Blue); return r == 4 })
+	res, err := e.Deploy(ctx, DeployOptions{Image: image(2), Detach: true})
+	if err != nil || res.Live != Green {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if d, r := replicas(t, e, Green); d != 4 || r != 4 || !rec.has("slot blue runs 4 replicas, more than the 2 configured") {
+		t.Errorf("green at %d/%d, want 4 ready before the flip", r, d)
+	}
+}

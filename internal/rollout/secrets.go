@@ -38,14 +38,18 @@ var Reserved = []string{"DATABASE_URL", "CACHE_URL", "LISTEN_ADDR", "METRICS_ADD
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // ValidSecretKey says why key cannot be an app secret, if it cannot.
-func ValidSecretKey(key string) error {
+func ValidSecretKey(key string) error { return validEnvKey("secret key", key) }
+
+// validEnvKey says why key cannot be a variable of the app's environment
+// (what names it: a secret key, --env), if it cannot.
+func validEnvKey(what, key string) error {
 	if !envName.MatchString(key) {
 		return failure.Newf(failure.Config, "use letters, digits and underscores, not starting with a digit (e.g. STRIPE_KEY)",
-			"secret key %q is not a valid environment variable name", key)
+			"%s %q is not a valid environment variable name", what, key)
 	}
 	if slices.Contains(Reserved, key) {
 		return failure.Newf(failure.Config, "pick another name; liftoff sets "+key+" itself (database and cache URLs come from the stack)",
-			"secret key %s is reserved by liftoff", key)
+			"%s %s is reserved by liftoff", what, key)
 	}
 	return nil
 }

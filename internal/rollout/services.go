@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -89,13 +90,20 @@ func (e *Client) ensureSecret(ctx context.Context, name string, data map[string]
 	return wrapf(err, "update secret %s", name)
 }
 
-// ensureService creates or re-points a liftoff-owned Service at slot.
-func (e *Client) ensureService(ctx context.Context, name, slot string, ann map[string]string) error {
+// ensureService creates or re-points a liftoff-owned Service at slot; ann
+// are annotations to set (a nil value removes one).
+func (e *Client) ensureService(ctx context.Context, name, slot string, ann map[string]any) error {
 	svcs := e.Kube.CoreV1().Services(e.Ref.Namespace)
 	_, err := svcs.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
+		set := map[string]string{}
+		for k, v := range ann {
+			if s, ok := v.(string); ok {
+				set[k] = s
+			}
+		}
 		svc := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelApp: e.Ref.App, LabelManagedBy: "liftoff"}, Annotations: ann},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelApp: e.Ref.App, LabelManagedBy: "liftoff"}, Annotations: set},
 			Spec:       corev1.ServiceSpec{Selector: e.selector(slot), Ports: []corev1.ServicePort{{Name: "http", Port: ServicePort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}},
 		}
 		_, err = svcs.Create(ctx, svc, metav1.CreateOptions{})
@@ -105,7 +113,11 @@ func (e *Client) ensureService(ctx context.Context, name, slot string, ann map[s
 		return fmt.Errorf("read service %s: %w", name, err)
 	}
 	// One merge patch: the selector and its bookkeeping change atomically.
-	patch := map[string]any{"spec": map[string]any{"selector": e.selector(slot)}}
+	sel := map[string]any{LabelApp: e.Ref.App, LabelSlot: slot}
+	if slot == "" { // a gradual shift: both slots' pods
+		sel[LabelSlot] = nil
+	}
+	patch := map[string]any{"spec": map[string]any{"selector": sel}}
 	if len(ann) > 0 {
 		patch["metadata"] = map[string]any{"annotations": ann}
 	}
@@ -136,7 +148,9 @@ func (e *Client) Address(ctx context.Context, name string) (string, error) {
 	return "", nil
 }
 
-// serviceSlot returns the slot a Service selects, or "" if it does not exist.
+// serviceSlot returns the slot a Service selects, or "" if it does not
+// exist. During a gradual shift the live Service selects both slots: the
+// slot traffic moves from is the live one.
 func (e *Client) serviceSlot(ctx context.Context, name string) (string, map[string]string, error) {
 	svc, err := e.Kube.CoreV1().Services(e.Ref.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -145,12 +159,16 @@ func (e *Client) serviceSlot(ctx context.Context, name string) (string, map[stri
 	if err != nil {
 		return "", nil, fmt.Errorf("read service %s: %w", name, err)
 	}
-	return svc.Spec.Selector[LabelSlot], svc.Annotations, nil
+	if slot := svc.Spec.Selector[LabelSlot]; slot != "" {
+		return slot, svc.Annotations, nil
+	}
+	from, _, _ := strings.Cut(svc.Annotations[AnnShift], ">")
+	return from, svc.Annotations, nil
 }
 
 // flip points live traffic at slot: one patch of the stable Service.
 func (e *Client) flip(ctx context.Context, slot, previous string) error {
-	ann := map[string]string{AnnPromotedAt: e.Now().UTC().Format(time.RFC3339)}
+	ann := map[string]any{AnnPromotedAt: e.Now().UTC().Format(time.RFC3339), AnnShift: nil}
 	if previous != "" {
 		ann[AnnPrevious] = previous
 	}

@@ -53,8 +53,19 @@ func (s LoadStats) String() string {
 // StartLoad starts workers requesting url (redirects are not followed) until
 // Stop; ok says which statuses count as answered.
 func StartLoad(url string, workers int, ok func(status int) bool) *Load {
+	return startLoad(url, workers, ok, &http.Transport{MaxIdleConnsPerHost: workers})
+}
+
+// StartFreshLoad is StartLoad with a new connection for every request, as
+// many clients that each ask once: kube-proxy balances every request afresh,
+// so traffic follows a Service's selector at once.
+func StartFreshLoad(url string, workers int, ok func(status int) bool) *Load {
+	return startLoad(url, workers, ok, &http.Transport{DisableKeepAlives: true})
+}
+
+func startLoad(url string, workers int, ok func(status int) bool, tr *http.Transport) *Load {
 	l := &Load{url: url, ok: ok, stop: make(chan struct{}), status: map[int]int64{}, errs: map[string]int64{}}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers},
+	client := &http.Client{Timeout: 10 * time.Second, Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for range workers {
 		l.wg.Add(1)
@@ -93,6 +104,9 @@ func (l *Load) one(client *http.Client) {
 	l.status[resp.StatusCode]++
 	l.mu.Unlock()
 }
+
+// URL is what the load requests.
+func (l *Load) URL() string { return l.url }
 
 // Stats reads the counts so far.
 func (l *Load) Stats() LoadStats {

@@ -150,6 +150,9 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) er
 	a := svc.API
 	a.DurableClicks, a.AccessLogRate, a.RequestTimeout, a.TrustedProxies = st.durableClicks, st.logRate, st.requestTimeout, st.trusted
 	a.WriteLimit, a.RedirectLimit = limiter(st.writeRate), limiter(st.redirRate)
+	if a.Faults = st.faults; a.Faults != nil {
+		log.Warn("FAULT_INJECT is set: this release misbehaves on purpose (a drill)", "faults", a.Faults.String())
+	}
 	// The listener opens only now: the pool is warm and the schema current.
 	ln, err := net.Listen("tcp", st.listen)
 	if err != nil {

@@ -27,6 +27,8 @@ type settings struct {
 	// The shutdown's budget, each its own: seconds of /ready failing
 	// before the drain, the drain of requests, then the flush of clicks.
 	delay, drain, flush time.Duration
+	// faults, for drills, make the release misbehave (FAULT_INJECT).
+	faults *api.Faults
 }
 
 // readSettings reads serve's variables; each error names the variable and
@@ -95,6 +97,11 @@ func readSettings(getenv func(string) string) (settings, error) {
 	case v != "" && err == nil:
 		if s.trusted, err = api.ParsePrefixes(v); err != nil {
 			err = fmt.Errorf("TRUSTED_PROXIES=%q: want CIDRs like 10.0.0.0/16,10.1.2.3, or none: %v", v, err)
+		}
+	}
+	if v := getenv("FAULT_INJECT"); v != "" && err == nil {
+		if s.faults, err = api.ParseFaults(v); err != nil {
+			err = fmt.Errorf("FAULT_INJECT=%q: %v", v, err)
 		}
 	}
 	if err == nil && s.pprof != "" && !loopback(s.pprof) {
