@@ -201,6 +201,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"deploy", "--namespace", "x", "--bake", "2h"}, 2, "--bake 2h0m0s is not from 0 to 1h"},
 		{[]string{"init", "--target", "kubeconfig", "--kubeconfig", kc, "--set", "bakeMaxErrors=5"}, 2, "bakeMaxErrors"},
 		{[]string{"init", "--target", "kubeconfig", "--kubeconfig", kc, "--set", "steps=10,100", "--set", "bake=0s"}, 2, "needs a bake"},
+		{[]string{"init", "--target", "kubeconfig", "--kubeconfig", kc, "--set", "autoscale=5-2"}, 2, "must be MIN-MAX replicas"},
+		{[]string{"init", "--target", "kubeconfig", "--kubeconfig", kc, "--set", "autoscale=1-5"}, 2, "starts below liftoff:replicas (2)"},
 		{[]string{"secrets", "set"}, 2, "no secret to set"},
 		{[]string{"secrets", "set", "1BAD=x"}, 2, "not a valid environment variable name"},
 		{[]string{"secrets", "set", "DATABASE_URL=postgres://x"}, 2, "reserved by liftoff"},

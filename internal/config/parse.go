@@ -74,6 +74,12 @@ func Parse(stack string, values Values) (*Stack, error) {
 	ratio := r.Str("liftoff:bakeMaxErrors", "0.5%", percent)
 	s.Rollout.MaxErrorRatio, _ = ParsePercent(ratio)
 	s.Rollout.Steps, _ = ParseSteps(r.Str("liftoff:steps", "off", func(v string) error { _, err := ParseSteps(v); return err }))
+	s.Rollout.AutoscaleMin, s.Rollout.AutoscaleMax, _ = ParseRange(r.Str("liftoff:autoscale", "off", func(v string) error { _, _, err := ParseRange(v); return err }))
+	s.Rollout.AutoscaleCPU = r.Int("liftoff:autoscaleCPU", 70, 10, 100)
+	if s.Rollout.AutoscaleMax > 0 && s.Rollout.AutoscaleMin < s.App.Replicas {
+		r.Fail("liftoff:autoscale", Plain(fmt.Sprintf("%d-%d", s.Rollout.AutoscaleMin, s.Rollout.AutoscaleMax)), fmt.Sprintf("starts below liftoff:replicas (%d), which a deploy brings up anyway", s.App.Replicas),
+			fmt.Sprintf("liftoff config set autoscale %d-%d", s.App.Replicas, max(s.Rollout.AutoscaleMax, s.App.Replicas)))
+	}
 	if len(s.Rollout.Steps) > 0 && s.Rollout.Bake == 0 {
 		r.Fail("liftoff:steps", Plain(strings.Trim(fmt.Sprint(s.Rollout.Steps), "[]")), "needs a bake: each step is held and judged for liftoff:bake",
 			"liftoff config set bake 1m, or liftoff config set steps off")

@@ -111,6 +111,9 @@ type Rollout struct {
 	MinRequests   int
 	// Steps are the shares of traffic a deploy moves in (nil: all at once).
 	Steps []int
+	// AutoscaleMin and AutoscaleMax bound the autoscaler on the live slot
+	// (AutoscaleMax 0: none); AutoscaleCPU is its CPU target in percent.
+	AutoscaleMin, AutoscaleMax, AutoscaleCPU int
 }
 
 // Store is a database or cache choice.

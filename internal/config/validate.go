@@ -268,3 +268,18 @@ func ParseSteps(s string) ([]int, error) {
 	}
 	return steps, nil
 }
+
+// ParseRange reads an autoscaler's bounds, MIN-MAX like 2-10 (1 to 50), or
+// "off" (0, 0).
+func ParseRange(s string) (lo, hi int, err error) {
+	if s == "" || s == "off" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || lo < 1 || hi < lo || hi > 50 {
+		return 0, 0, Bad("must be MIN-MAX replicas, from 1 to 50", "write it like 2-10, or off")
+	}
+	return lo, hi, nil
+}

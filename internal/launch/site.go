@@ -39,8 +39,9 @@ type Site struct {
 	ScaleDownDelay   time.Duration
 	// Bake judges each release by its real traffic after the flip; Steps
 	// move traffic to it gradually.
-	Bake  rollout.BakeOptions
-	Steps []int
+	Bake      rollout.BakeOptions
+	Steps     []int
+	Autoscale rollout.Autoscale
 	// RegistryUsername and RegistryPassword authenticate pushes (an in-cluster registry).
 	RegistryUsername string
 	RegistryPassword string
@@ -75,7 +76,7 @@ func (t Site) Client(d Deps, self lock.Holder) (*rollout.Client, error) {
 func (t Site) rolloutOptions(o rollout.DeployOptions) rollout.DeployOptions {
 	o.Replicas, o.SecretName, o.SecretData = t.Replicas, t.SecretName, t.SecretData
 	o.OTLPEndpoint, o.ImagePullSecrets, o.AppSecrets = t.OTLPEndpoint, t.ImagePullSecrets, t.AppSecrets
-	o.Bake, o.Steps = t.Bake, t.Steps
+	o.Bake, o.Steps, o.Autoscale = t.Bake, t.Steps, t.Autoscale
 	if _, set := o.Values["networkPolicy"]; !set {
 		o.Values = maps.Clone(o.Values)
 		if o.Values == nil {
@@ -108,8 +109,8 @@ func (t Site) policyValues() map[string]any {
 func SiteFromConfig(tg target.Target, project string, cfg *config.Stack) Site {
 	r := cfg.Rollout
 	t := Site{App: cfg.App.Name, Namespace: cfg.App.Namespace, Replicas: cfg.App.Replicas, ScaleDownDelay: cfg.ScaleDownDelay,
-		Bake:     rollout.BakeOptions{Window: r.Bake, MaxErrorRatio: r.MaxErrorRatio, MaxP99: r.MaxP99, MinRequests: int64(r.MinRequests)},
-		Steps:    r.Steps,
+		Bake:  rollout.BakeOptions{Window: r.Bake, MaxErrorRatio: r.MaxErrorRatio, MaxP99: r.MaxP99, MinRequests: int64(r.MinRequests)},
+		Steps: r.Steps, Autoscale: rollout.Autoscale{Min: r.AutoscaleMin, Max: r.AutoscaleMax, CPU: r.AutoscaleCPU},
 		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure, NamespaceLabels: outputs.OwnerLabels(project, cfg.Name), Network: cfg.Network}
 	t.Kubeconfig, t.Context = tg.Cluster(cfg)
 	return t

@@ -70,6 +70,8 @@ type DeployOptions struct {
 	Steps []int
 	// Env are plain environment variables of this release (not secrets).
 	Env map[string]string
+	// Autoscale is the autoscaler that follows the live slot (a zero Max: none).
+	Autoscale Autoscale
 	// Locked runs once the deploy lock is held, before anything changes in
 	// the cluster; it may change the options (a secrets change re-reads the
 	// stored values under the lock, applies its change and stores them).
@@ -251,6 +253,9 @@ func (d *deployment) bakeLive(ctx context.Context) error {
 	if err := e.flip(cctx, d.live, d.slot); err != nil {
 		return fmt.Errorf("bake: %s; moving traffic back to slot %s failed: %w", r.Reason, d.live, err)
 	}
+	if err := e.retargetHPA(cctx, d.live); err != nil {
+		e.Log.Warnf("the autoscaler still follows slot %s: %v", d.slot, err)
+	}
 	d.res.Bake[len(d.res.Bake)-1].RolledBackMS = e.Now().Sub(t0).Milliseconds()
 	d.res.Live, d.res.Promoted, d.res.RolledBack, d.res.ScaleDownAt = d.live, false, true, time.Time{}
 	if err := e.setScaleDownAt(cctx, d.live, time.Time{}); err != nil {
@@ -277,6 +282,9 @@ func (d *deployment) validate() (err error) {
 	}
 	if err := ValidSteps(d.o.Steps); err != nil {
 		return err
+	}
+	if a := d.o.Autoscale; a.Max > 0 && (a.Min < 1 || a.Max < a.Min || a.CPU < 1 || a.CPU > 100) {
+		return failure.Newf(failure.Config, "use 1 <= min <= max, and a CPU target from 1 to 100 (%)", "autoscale min %d, max %d, cpu %d%%", a.Min, a.Max, a.CPU)
 	}
 	if len(d.o.Steps) > 1 && d.o.Bake.Window <= 0 {
 		return failure.Newf(failure.Config, "give a bake window (--bake 1m): each step is held and judged for it", "steps %v without a bake", d.o.Steps)
@@ -414,6 +422,9 @@ func (d *deployment) swap(ctx context.Context) error {
 	}
 	d.res.ToFlip = e.Now().Sub(d.start)
 	d.res.ToFlipMS = d.res.ToFlip.Milliseconds()
+	if err := e.ensureHPA(ctx, d.slot, d.o.Autoscale); err != nil {
+		e.Log.Warnf("autoscaler: %v", err)
+	}
 	if err := e.pruneAppSecrets(ctx); err != nil {
 		e.Log.Warnf("could not delete unused versions of the app's secrets: %v", err)
 	}

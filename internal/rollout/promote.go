@@ -36,6 +36,9 @@ func (e *Client) promote(ctx context.Context, target, live string, detach bool, 
 	res.Flip = e.Now().Sub(t0)
 	res.FlipMillis = res.Flip.Milliseconds()
 	res.Live, res.Promoted = target, true
+	if err := e.retargetHPA(ctx, target); err != nil {
+		e.Log.Warnf("the autoscaler still follows slot %s: %v (the next deploy points it at the live slot)", live, err)
+	}
 	if addr, err := e.Address(ctx, e.StableService()); err == nil {
 		res.Address = addr
 	}

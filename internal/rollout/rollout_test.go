@@ -644,3 +644,48 @@ func TestNewSlotStartsAsBigAsLive(t *testing.T) {
 		t.Errorf("green at %d/%d, want 4 ready before the flip", r, d)
 	}
 }
+
+// TestAutoscalerFollowsLive: the app's one autoscaler targets the live
+// slot, moves with the flip and the rollback, never a parked or warm slot,
+// and goes when autoscaling is turned off; someone else's of that name is
+// left alone.
+func TestAutoscalerFollowsLive(t *testing.T) {
+	e, _ := newEngine(t, namespace(t))
+	ctx := context.Background()
+	e.ScaleDownDelay = time.Hour
+	a := Autoscale{Min: 2, Max: 6, CPU: 70}
+	target := func() string {
+		t.Helper()
+		h, err := e.Kube.AutoscalingV2().HorizontalPodAutoscalers(e.Ref.Namespace).Get(ctx, e.HPAName(), metav1.GetOptions{})
+		if err != nil {
+			return "none"
+		}
+		if *h.Spec.MinReplicas != 2 || h.Spec.MaxReplicas != 6 || *h.Spec.Metrics[0].Resource.Target.AverageUtilization != 70 {
+			t.Errorf("autoscaler spec: %+v", h.Spec)
+		}
+		return h.Spec.ScaleTargetRef.Name
+	}
+	for i, want := range []string{"shortener-blue", "shortener-green"} {
+		if _, err := e.Deploy(ctx, DeployOptions{Image: image(i + 1), Detach: true, Autoscale: a}); err != nil {
+			t.Fatal(err)
+		}
+		if got := target(); got != want {
+			t.Fatalf("deploy %d: the autoscaler targets %s, want %s", i+1, got, want)
+		}
+	}
+	if _, err := e.Rollback(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := target(); got != "shortener-blue" {
+		t.Fatalf("after rollback the autoscaler targets %s", got)
+	}
+	if _, err := e.Deploy(ctx, DeployOptions{Image: image(3), Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := target(); got != "none" {
+		t.Fatalf("autoscale off: the autoscaler still targets %s", got)
+	}
+	if _, err := e.Deploy(ctx, DeployOptions{Image: image(4), Autoscale: Autoscale{Min: 3, Max: 1, CPU: 70}}); failure.ClassOf(err) != failure.Config {
+		t.Errorf("bad bounds: %v", err)
+	}
+}
