@@ -15,6 +15,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 	"github.com/liftoff-dev/liftoff/internal/target"
@@ -101,9 +102,10 @@ func TestFlagParsing(t *testing.T) {
 		{[]string{"preview", "--refresh=false"}, &PreviewOptions{f: f}},
 		{[]string{"deploy", "--image", "r.io/a@sha256:x", "--kubeconfig", "/k", "--context", "c", "--namespace", "ns", "--no-promote", "--lock-wait", "2m", "--smoke", "off",
 			"--ready-timeout", "30s", "--scale-down-delay", "10s", "--bake", "30s", "--steps", "10,50,100"},
-			&DeployOptions{f: f, Cluster: ClusterFlags{Kubeconfig: "/k", Context: "c", Namespace: "ns"}, LockWait: 2 * time.Minute, ScaleDownDelay: 10 * time.Second,
+			&DeployOptions{f: f, Cluster: ClusterFlags{Kubeconfig: "/k", Context: "c", Namespace: "ns"}, LockWait: 2 * time.Minute, ScaleDownDelay: 10 * time.Second, ScaleDownSet: true,
 				Bake: 30 * time.Second, BakeSet: true, Steps: "10,50,100",
 				Rollout: rollout.DeployOptions{Image: "r.io/a@sha256:x", NoPromote: true, Smoke: "off", ReadyTimeout: 30 * time.Second}}},
+		{[]string{"deploy", "--scale-down-delay", "0"}, &DeployOptions{f: f, ScaleDownSet: true, Bake: config.DefaultBake, Rollout: defaultRollout}},
 		{[]string{"rollback", "--detach=false", "--app", "web"}, &RolloutOptions{f: f, Cluster: ClusterFlags{App: "web"}}},
 		{[]string{"build", "--repo", "r.io/app", "--platform", "linux/arm64", "--base-image", "b", "--insecure-registry", "--oci-layout", "/o", "--package", "./x"},
 			&BuildOptions{f: f, Repo: "r.io/app", Platforms: []string{"linux/arm64"}, BaseImage: "b", InsecureRegistry: true, OCILayout: "/o", Package: "./x"}},

@@ -40,7 +40,7 @@ func (t ClusterFlags) explicit() bool {
 // Site resolves where the app goes: flags first, then the stack's
 // outputs, then its config. Without a stack, the flags must say it all.
 func (f *Factory) Site(ctx context.Context, flags ClusterFlags) (launch.Site, *config.Stack, error) {
-	t := launch.Site{App: config.DefaultApp, Replicas: config.DefaultReplicas, Bake: rollout.BakeOptions{Window: config.DefaultBake}}
+	t := launch.Site{App: config.DefaultApp, Replicas: config.DefaultReplicas, ScaleDownDelay: config.DefaultScaleDownDelay, Bake: rollout.BakeOptions{Window: config.DefaultBake}}
 	var cfg *config.Stack
 	if _, err := f.StackName(); err == nil {
 		if cfg, err = f.StackConfig(); err != nil {

@@ -53,7 +53,12 @@ func TestE2EDay2Commands(t *testing.T) {
 		return r
 	}
 	run := func(args ...string) result { t.Helper(); return keep(c.mustRun(args...)) }
+	// The team channel: a Slack-format webhook the test runs; its token is a
+	// secret like the others.
+	hook := testenv.StartSinks(t)
+	const hookToken = "T0KEN-4f1d9e"
 	c.mustRun("init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
+		"--set-secret", "notify=slack+"+hook.HTTP+"/hooks/"+hookToken,
 		"--set", "namespace="+ns, "--set", "observability=false", "--set", "bake=0s", "--set", "registry="+cl.Registry.Host+"/shortener", "--set", "insecureRegistry=true",
 		"--set", "database=external", "--set-secret", "databaseUrl="+pg.URL, "--set", "cache=external", "--set-secret", "cacheUrl="+rd.URL,
 		// The database tools (the backup before a migration) run in the
@@ -220,6 +225,32 @@ func TestE2EDay2Commands(t *testing.T) {
 		}
 	})
 
+	t.Run("notify", func(t *testing.T) {
+		// One message per action, in order, each saying what happened and
+		// where; the deploy that flipped says how to go back while blue is warm.
+		var msgs []string
+		for _, n := range hook.All() {
+			msgs = append(msgs, n.Text())
+			if n.Path != "/hooks/"+hookToken || n.ContentType != "application/json" {
+				t.Errorf("webhook request to %s (%s)", n.Path, n.ContentType)
+			}
+		}
+		want := []string{"shortener (dev): deploy done, slot blue is live", "shortener (dev): deploy done, slot green is live",
+			"shortener (dev): rollback done, slot blue is live", "shortener (dev): secrets change done, slot green is live"}
+		if len(msgs) != len(want) {
+			t.Fatalf("%d messages, want %d:\n%s", len(msgs), len(want), strings.Join(msgs, "\n---\n"))
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(msgs[i], w+"\n") || !strings.Contains(msgs[i], "by: ") || !strings.Contains(msgs[i], "took: ") {
+				t.Errorf("message %d:\n%s\nwant it to start with %q, with who and how long", i, msgs[i], w)
+			}
+		}
+		if d := strings.TrimPrefix(d2, strings.SplitN(d2, "@", 2)[0]); !strings.Contains(msgs[1], "release: ") || !strings.Contains(msgs[1], d) ||
+			!strings.Contains(msgs[1], "slot: green (previously live: blue)") || !strings.Contains(msgs[1], "undo: liftoff rollback --stack dev (instant while slot blue is warm") {
+			t.Errorf("the second deploy's message lacks its release %s, its slots or the way back:\n%s", d, msgs[1])
+		}
+	})
+
 	t.Run("open", func(t *testing.T) {
 		o := c.background(t, "open", "--print")
 		var local string
@@ -262,7 +293,7 @@ func TestE2EDay2Commands(t *testing.T) {
 		t.Errorf("the stack file does not hold the app's secrets:\n%s", stackFile)
 	}
 	for where, text := range places {
-		for _, v := range []string{value, stdinValue} {
+		for _, v := range []string{value, stdinValue, hookToken} {
 			if strings.Contains(text, v) {
 				t.Errorf("a secret value appears in %s", where)
 			}

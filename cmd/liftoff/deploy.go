@@ -24,8 +24,10 @@ type DeployOptions struct {
 	Package   string
 	Platforms []string
 	LockWait  time.Duration
-	// ScaleDownDelay (0: the stack's, or 5m) is how long the old slot stays warm.
+	// ScaleDownDelay, when given (ScaleDownSet), replaces the stack's
+	// liftoff:scaleDownDelay: how long the old slot stays warm (0: parked at once).
 	ScaleDownDelay time.Duration
+	ScaleDownSet   bool
 	// Bake and Steps, when given (BakeSet), replace the stack's bake window
 	// and steps.
 	Bake    time.Duration
@@ -55,6 +57,7 @@ The cluster comes from the stack's outputs, or from --kubeconfig/--context/--nam
 		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.BakeSet = cmd.Flags().Changed("bake")
+			o.ScaleDownSet = cmd.Flags().Changed("scale-down-delay")
 			if runF != nil {
 				return runF(o)
 			}
@@ -73,7 +76,7 @@ The cluster comes from the stack's outputs, or from --kubeconfig/--context/--nam
 	fl.DurationVar(&o.LockWait, "lock-wait", 0, "wait this long for another deploy of the app to finish")
 	fl.StringVar((*string)(&o.Rollout.Smoke), "smoke", string(rollout.SmokeAuto), "smoke test before the flip: auto (skip when the API server cannot reach pods), on, off")
 	fl.DurationVar(&o.Rollout.ReadyTimeout, "ready-timeout", rollout.DefaultReadyTimeout, "fail the deploy when the new slot is not ready within this")
-	fl.DurationVar(&o.ScaleDownDelay, "scale-down-delay", 0, "keep the old slot warm this long after the flip (default: liftoff:scaleDownDelay, or 5m)")
+	fl.DurationVar(&o.ScaleDownDelay, "scale-down-delay", 0, "keep the old slot warm this long after the flip, 0 parks it at once (default: liftoff:scaleDownDelay, or 5m)")
 	fl.DurationVar(&o.Bake, "bake", config.DefaultBake, "watch the new release's real traffic this long after the flip and roll back on a breach (default: liftoff:bake; 0 turns it off)")
 	fl.StringVar(&o.Steps, "steps", "", "move traffic in steps, each baked, e.g. 10,50,100 (default: liftoff:steps; off for all at once)")
 	return cmd
@@ -103,6 +106,9 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 	if o.Bake < 0 || o.Bake > time.Hour {
 		return failure.Newf(failure.Config, "use --bake 1m, or 0 to turn the bake off", "--bake %s is not from 0 to 1h", o.Bake)
 	}
+	if o.ScaleDownDelay < 0 || o.ScaleDownDelay > 24*time.Hour {
+		return failure.Newf(failure.Config, "use --scale-down-delay 5m, or 0 to park the old slot at once", "--scale-down-delay %s is not from 0 to 24h", o.ScaleDownDelay)
+	}
 	steps, err := config.ParseSteps(o.Steps)
 	if err != nil {
 		return failure.New(failure.Config, fmt.Errorf("--steps %q: %w", o.Steps, err), "use --steps 10,50,100, or --steps off")
@@ -131,7 +137,7 @@ func runDeploy(ctx context.Context, o *DeployOptions) error {
 	if ro.Image == "" && cfg != nil && cfg.App.Image != "" {
 		ro.Image = cfg.App.Image
 	}
-	if o.ScaleDownDelay > 0 {
+	if o.ScaleDownSet || o.ScaleDownDelay > 0 {
 		t.ScaleDownDelay = o.ScaleDownDelay
 	}
 	self := lock.Self("liftoff deploy", f.Getenv, f.Now())

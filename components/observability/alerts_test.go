@@ -1,7 +1,6 @@
 package observability
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/liftoff-dev/liftoff/app/events"
 	"github.com/liftoff-dev/liftoff/app/service"
+	"github.com/liftoff-dev/liftoff/internal/notify"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 )
 
@@ -61,116 +61,6 @@ func scaledRules(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// notification is one request a receiver sink got.
-type notification struct {
-	at       time.Time
-	receiver string // slack, discord, email
-	body     string
-}
-
-type sinks struct {
-	mu   sync.Mutex
-	got  []notification
-	http string // base URL
-	smtp string // host:port
-}
-
-func (s *sinks) add(receiver, body string) {
-	s.mu.Lock()
-	s.got = append(s.got, notification{time.Now(), receiver, body})
-	s.mu.Unlock()
-}
-
-// find returns the first notification of receiver after since whose body matches all of want.
-func (s *sinks) find(receiver string, since time.Time, want ...string) *notification {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-next:
-	for i := range s.got {
-		n := s.got[i]
-		if n.receiver != receiver || n.at.Before(since) {
-			continue
-		}
-		for _, w := range want {
-			if !strings.Contains(n.body, w) {
-				continue next
-			}
-		}
-		return &n
-	}
-	return nil
-}
-
-func startSinks(t *testing.T) *sinks {
-	s := &sinks{}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		s.add(strings.Trim(r.URL.Path, "/"), string(b))
-		w.WriteHeader(http.StatusNoContent) // what Discord answers; Slack's 200 "ok" works the same
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	s.http = "http://" + ln.Addr().String()
-	// A minimal SMTP server: enough of RFC 5321 for Alertmanager's client.
-	sl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sl.Close() })
-	s.smtp = sl.Addr().String()
-	go func() {
-		for {
-			c, err := sl.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				rd := bufio.NewReader(c)
-				fmt.Fprint(c, "220 sink ESMTP\r\n")
-				for {
-					line, err := rd.ReadString('\n')
-					if err != nil {
-						return
-					}
-					cmd := strings.ToUpper(strings.TrimSpace(line))
-					switch {
-					case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-						fmt.Fprint(c, "250-sink\r\n250 8BITMIME\r\n")
-					case strings.HasPrefix(cmd, "DATA"):
-						fmt.Fprint(c, "354 go on\r\n")
-						var msg strings.Builder
-						for {
-							l, err := rd.ReadString('\n')
-							if err != nil {
-								return
-							}
-							if l == ".\r\n" || l == ".\n" {
-								break
-							}
-							msg.WriteString(l)
-						}
-						// Undo quoted-printable soft breaks and the escaped '=' so bodies read plainly.
-						body := strings.NewReplacer("=\r\n", "", "=3D", "=").Replace(msg.String())
-						s.add("email", body)
-						fmt.Fprint(c, "250 queued\r\n")
-					case strings.HasPrefix(cmd, "QUIT"):
-						fmt.Fprint(c, "221 bye\r\n")
-						return
-					default:
-						fmt.Fprint(c, "250 ok\r\n")
-					}
-				}
-			}()
-		}
-	}()
-	return s
 }
 
 // server is a command the test runs in a temp dir, stopped at the end.
@@ -320,15 +210,19 @@ func TestAlertsEndToEnd(t *testing.T) {
 	}
 	code := m[1]
 
-	s := startSinks(t)
+	s := testenv.StartSinks(t)
 	dir := t.TempDir()
 	var ams []string
 	for _, recv := range []struct{ kind, dest string }{
-		{"slack", s.http + "/slack"},
-		{"discord", s.http + "/discord"},
-		{"email", "mailto:ops@acme.dev?smarthost=" + s.smtp + "&from=alerts@acme.dev&require_tls=false"},
+		{"slack", "slack+" + s.HTTP + "/slack"},
+		{"discord", "discord+" + s.HTTP + "/discord"},
+		{"email", "mailto:ops@acme.dev?smarthost=" + s.SMTP + "&from=alerts@acme.dev&require_tls=false"},
 	} {
-		cfg, err := AlertmanagerConfig(recv.kind, recv.dest)
+		d, err := notify.Parse(recv.dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := AlertmanagerConfig(d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,10 +273,10 @@ func TestAlertsEndToEnd(t *testing.T) {
 			case r == "email": // a subject and a body
 				want = append(want, "Subject: ["+strings.ToUpper(state), "To: ops@acme.dev")
 			}
-			var n *notification
-			waitFor(t, fmt.Sprintf("%s %s at %s", alert, state, r), 3*time.Minute, func() bool { n = s.find(r, since, want...); return n != nil })
-			if n.at.After(last) {
-				last = n.at
+			var n *testenv.Notification
+			waitFor(t, fmt.Sprintf("%s %s at %s", alert, state, r), 3*time.Minute, func() bool { n = s.Find(r, since, want...); return n != nil })
+			if n.At.After(last) {
+				last = n.At
 			}
 		}
 		return last.Sub(since)

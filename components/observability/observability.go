@@ -8,9 +8,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -22,6 +20,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"sigs.k8s.io/yaml"
 
+	"github.com/liftoff-dev/liftoff/internal/notify"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
 
@@ -154,8 +153,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	var values pulumi.MapInput = pulumi.ToMap(kpsValues)
 	if a.AlertWebhook != nil {
-		values = pulumi.All(a.AlertWebhook, pulumi.String(a.AlertWebhookKind)).ApplyT(func(v []any) (map[string]any, error) {
-			cfg, err := AlertmanagerConfig(v[1].(string), v[0].(string))
+		values = a.AlertWebhook.ToStringOutput().ApplyT(func(hook string) (map[string]any, error) {
+			d, err := notify.Parse(hook)
+			if err != nil {
+				return nil, fmt.Errorf("alert webhook %w", err)
+			}
+			cfg, err := AlertmanagerConfig(d)
 			if err != nil {
 				return nil, err
 			}
@@ -303,52 +306,36 @@ func (a Args) tempoOverrides(v map[string]any) {
 	}
 }
 
-// WebhookKind tells what an alert destination is: slack, discord or email
-// (mailto:); "" for anything else (the config refuses it).
+// WebhookKind tells what an alert destination is: slack, discord or email;
+// "" for anything else (the config refuses it). See notify.Parse.
 func WebhookKind(u string) string {
-	p, err := url.Parse(u)
-	switch {
-	case err != nil:
+	d, err := notify.Parse(u)
+	if err != nil {
 		return ""
-	case p.Scheme == "mailto":
-		return "email"
-	case strings.HasSuffix(p.Hostname(), "slack.com"):
-		return "slack"
-	case strings.HasSuffix(p.Hostname(), "discord.com") || strings.HasSuffix(p.Hostname(), "discordapp.com"):
-		return "discord"
 	}
-	return ""
+	return d.Kind
 }
 
-// AlertmanagerConfig routes every alert to one receiver. Email takes its SMTP
-// settings from the mailto: URL: mailto:ops@acme.dev?smarthost=smtp.acme.dev:587&from=alerts@acme.dev&username=...&password=...
-// (and require_tls=false for a relay without STARTTLS).
-func AlertmanagerConfig(kind, dest string) (map[string]any, error) {
+// AlertmanagerConfig routes every alert to one receiver (email with the SMTP
+// settings of its mailto: address).
+func AlertmanagerConfig(d notify.Dest) (map[string]any, error) {
 	recv := map[string]any{"name": "liftoff"}
-	switch kind {
-	case "slack":
-		recv["slack_configs"] = []any{map[string]any{"api_url": dest, "send_resolved": true,
+	switch d.Kind {
+	case notify.Slack:
+		recv["slack_configs"] = []any{map[string]any{"api_url": d.URL, "send_resolved": true,
 			"title": `{{ .CommonLabels.alertname }} ({{ .Status }})`, "text": `{{ range .Alerts }}{{ .Annotations.summary }} {{ .Annotations.runbook_url }}{{ "\n" }}{{ end }}`}}
-	case "discord":
-		recv["discord_configs"] = []any{map[string]any{"webhook_url": dest, "send_resolved": true}}
-	case "email":
-		u, err := url.Parse(dest)
-		if err != nil || u.Opaque == "" {
-			return nil, fmt.Errorf("alert webhook: not a mailto: address")
-		}
-		q := u.Query()
-		if q.Get("smarthost") == "" || q.Get("from") == "" {
-			return nil, fmt.Errorf("alert webhook: mailto: needs smarthost= and from= parameters")
-		}
-		email := map[string]any{"to": u.Opaque, "from": q.Get("from"), "smarthost": q.Get("smarthost"), "send_resolved": true,
+	case notify.Discord:
+		recv["discord_configs"] = []any{map[string]any{"webhook_url": d.URL, "send_resolved": true}}
+	case notify.Email:
+		email := map[string]any{"to": d.To, "from": d.From, "smarthost": d.Smarthost, "send_resolved": true,
 			// STARTTLS unless the relay is a plain one on a private network (require_tls=false).
-			"require_tls": q.Get("require_tls") != "false"}
-		if q.Get("username") != "" {
-			email["auth_username"], email["auth_password"] = q.Get("username"), q.Get("password")
+			"require_tls": d.RequireTLS}
+		if d.Username != "" {
+			email["auth_username"], email["auth_password"] = d.Username, d.Password
 		}
 		recv["email_configs"] = []any{email}
 	default:
-		return nil, fmt.Errorf("alert webhook kind %q is not slack, discord or email", kind)
+		return nil, fmt.Errorf("alert webhook kind %q is not slack, discord or email", d.Kind)
 	}
 	return map[string]any{
 		"route": map[string]any{"receiver": "liftoff", "group_by": []any{"alertname", "namespace"},

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/liftoff-dev/liftoff/app/service"
+	"github.com/liftoff-dev/liftoff/internal/notify"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 )
 
@@ -190,8 +191,12 @@ func TestAlertmanagerConfigs(t *testing.T) {
 	for _, dest := range []string{webhook, "https://discord.com/api/webhooks/1/abc",
 		"mailto:ops@acme.dev?smarthost=smtp.acme.dev:587&from=alerts@acme.dev&username=u&password=p",
 		"mailto:ops@acme.dev?smarthost=relay.internal:25&from=alerts@acme.dev&require_tls=false"} {
-		kind := WebhookKind(dest)
-		cfg, err := AlertmanagerConfig(kind, dest)
+		d, err := notify.Parse(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kind := d.Kind
+		cfg, err := AlertmanagerConfig(d)
 		if err != nil {
 			t.Fatalf("%s: %v", kind, err)
 		}
@@ -202,10 +207,11 @@ func TestAlertmanagerConfigs(t *testing.T) {
 			t.Errorf("%s config rejected by amtool: %v\n%s\n%s", kind, err, out, b)
 		}
 	}
-	if _, err := AlertmanagerConfig("email", "mailto:ops@acme.dev"); err == nil {
-		t.Error("email without smarthost accepted")
+	if _, err := AlertmanagerConfig(notify.Dest{Kind: "pager"}); err == nil {
+		t.Error("an unknown receiver kind accepted")
 	}
-	if WebhookKind("ftp://x") != "" || WebhookKind("https://alerts.acme.dev/hook") != "" || WebhookKind("https://hooks.slack.com/x") != "slack" {
+	if WebhookKind("mailto:ops@acme.dev") != "" || WebhookKind("ftp://x") != "" || WebhookKind("https://alerts.acme.dev/hook") != "" ||
+		WebhookKind("https://hooks.slack.com/x") != "slack" || WebhookKind("slack+https://chat.acme.dev/hooks/x") != "slack" {
 		t.Error("WebhookKind")
 	}
 }

@@ -65,7 +65,7 @@ func Parse(stack string, values Values) (*Stack, error) {
 		s.App.Migrate = strings.Fields(m)
 	}
 	s.App.Domain = r.Str("liftoff:domain", "", domainName)
-	s.ScaleDownDelay = r.Duration("liftoff:scaleDownDelay", 5*time.Minute, 0, 24*time.Hour)
+	s.ScaleDownDelay = r.Duration("liftoff:scaleDownDelay", DefaultScaleDownDelay, 0, 24*time.Hour)
 	s.Rollout = Rollout{
 		Bake:        r.Duration("liftoff:bake", DefaultBake, 0, time.Hour),
 		MaxP99:      r.Duration("liftoff:bakeMaxP99", 250*time.Millisecond, time.Millisecond, time.Minute),
@@ -85,10 +85,11 @@ func Parse(stack string, values Values) (*Stack, error) {
 			"liftoff config set bake 1m, or liftoff config set steps off")
 	}
 
+	s.Notify = r.Secret("liftoff:notify", false, webhook)
 	s.Observability = Observability{
 		Enabled:         r.Bool("liftoff:observability", true) && s.Preview == nil,
 		Retention:       r.Duration("liftoff:retention", 7*24*time.Hour, 24*time.Hour, 90*24*time.Hour),
-		AlertWebhook:    r.Secret("liftoff:alertWebhook", false, alertWebhook),
+		AlertWebhook:    r.Secret("liftoff:alertWebhook", false, webhook),
 		GrafanaPassword: r.Secret("liftoff:grafanaPassword", false, GeneratedSecret),
 	}
 	s.Images = Images{

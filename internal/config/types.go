@@ -45,6 +45,9 @@ type Stack struct {
 	ScaleDownDelay time.Duration
 	// Rollout is how a release is judged by its real traffic after the flip.
 	Rollout Rollout
+	// Notify is the team channel told of every deploy, promote, rollback
+	// and secrets change (notify.Parse's forms).
+	Notify Secret
 	// Preview is set on preview stacks.
 	Preview *Preview
 	// MaxPreviews is how many previews this stack may have at once;

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/liftoff-dev/liftoff/internal/notify"
 )
 
 // problem is a validation failure of one value.
@@ -190,28 +192,14 @@ func redisURL(s string) error {
 	return nil
 }
 
-// alertWebhook accepts what Alertmanager gets a receiver for: a Slack or a
-// Discord webhook, or mailto: with the SMTP relay and sender.
-func alertWebhook(s string) error {
-	u, err := url.Parse(s)
-	host := ""
-	if err == nil {
-		host = u.Hostname()
+// webhook accepts a team channel (liftoff:alertWebhook, liftoff:notify): a
+// Slack, Slack-compatible or Discord webhook, or mailto: with the SMTP relay
+// and sender (notify.Parse).
+func webhook(s string) error {
+	if _, err := notify.Parse(s); err != nil {
+		return Bad(err.Error(), notify.Example)
 	}
-	switch {
-	case err == nil && u.Scheme == "https" && (host == "slack.com" || strings.HasSuffix(host, ".slack.com")):
-		return nil
-	case err == nil && u.Scheme == "https" && (host == "discord.com" || host == "discordapp.com" || strings.HasSuffix(host, ".discord.com")):
-		return nil
-	case err == nil && u.Scheme == "mailto":
-		q := u.Query()
-		if !strings.Contains(u.Opaque, "@") || q.Get("smarthost") == "" || q.Get("from") == "" {
-			return Bad("must name the address, the SMTP relay and the sender", "mailto:oncall@example.com?smarthost=smtp.example.com:587&from=alerts@example.com")
-		}
-		return nil
-	}
-	return Bad("must be a Slack or Discord webhook URL, or a mailto: address",
-		"https://hooks.slack.com/services/..., https://discord.com/api/webhooks/..., or mailto:oncall@example.com?smarthost=smtp.example.com:587&from=alerts@example.com")
+	return nil
 }
 
 // ParseDuration parses Go durations plus a whole-day suffix ("7d").
@@ -233,6 +221,9 @@ func FormatDuration(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// DefaultScaleDownDelay is how long the previous slot stays warm after a flip.
+const DefaultScaleDownDelay = 5 * time.Minute
 
 // DefaultBake is how long a new release's traffic is watched after the flip.
 const DefaultBake = time.Minute

@@ -15,6 +15,7 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
 	"github.com/liftoff-dev/liftoff/internal/lock"
+	"github.com/liftoff-dev/liftoff/internal/notify"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 	"github.com/liftoff-dev/liftoff/internal/rollout"
 	"github.com/liftoff-dev/liftoff/internal/target"
@@ -37,6 +38,9 @@ type Site struct {
 	OTLPEndpoint     string
 	ImagePullSecrets []string
 	ScaleDownDelay   time.Duration
+	// Stack names the stack in announcements; Notify is where they go
+	// (liftoff:notify, "" for none).
+	Stack, Notify string
 	// Bake judges each release by its real traffic after the flip; Steps
 	// move traffic to it gradually.
 	Bake      rollout.BakeOptions
@@ -64,10 +68,15 @@ func (t Site) Client(d Deps, self lock.Holder) (*rollout.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.ScaleDownDelay > 0 {
-		e.ScaleDownDelay = t.ScaleDownDelay
-	}
+	e.ScaleDownDelay = t.ScaleDownDelay // 0 parks the old slot at once
 	e.Now = d.Now
+	if t.Notify != "" {
+		dest, err := notify.Parse(t.Notify)
+		if err != nil { // the config refuses it: only a hand-made Site gets here
+			return nil, failure.New(failure.Config, fmt.Errorf("liftoff:notify %w", err), "liftoff config set --secret notify "+notify.Example)
+		}
+		e.Announce = announcer(notify.Sender{Dest: dest}, t.Stack, t.App, d.Printer)
+	}
 	return e, nil
 }
 
@@ -111,7 +120,8 @@ func SiteFromConfig(tg target.Target, project string, cfg *config.Stack) Site {
 	t := Site{App: cfg.App.Name, Namespace: cfg.App.Namespace, Replicas: cfg.App.Replicas, ScaleDownDelay: cfg.ScaleDownDelay,
 		Bake:  rollout.BakeOptions{Window: r.Bake, MaxErrorRatio: r.MaxErrorRatio, MaxP99: r.MaxP99, MinRequests: int64(r.MinRequests)},
 		Steps: r.Steps, Autoscale: rollout.Autoscale{Min: r.AutoscaleMin, Max: r.AutoscaleMax, CPU: r.AutoscaleCPU},
-		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure, NamespaceLabels: outputs.OwnerLabels(project, cfg.Name), Network: cfg.Network}
+		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure, NamespaceLabels: outputs.OwnerLabels(project, cfg.Name), Network: cfg.Network,
+		Stack: cfg.Name, Notify: cfg.Notify.Reveal()}
 	t.Kubeconfig, t.Context = tg.Cluster(cfg)
 	return t
 }

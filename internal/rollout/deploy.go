@@ -183,12 +183,14 @@ func (e *Client) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 	}
 	defer l.release()
 	rec := Record{Action: d.o.Action}
+	say := e.announcement(d.start)
 	defer func() {
 		r := res
 		if r == nil { // a failed deploy: the record says which slot and revision failed
 			r = d.res
 		}
 		e.record(ctx, rec, d.start, r, err)
+		say.send(ctx, rec, r, err)
 	}()
 	if rec.Secrets, err = d.prepare(ctx); err != nil {
 		return nil, step(ErrPrepare, d.slot, err)
@@ -223,6 +225,7 @@ func (e *Client) Deploy(ctx context.Context, o DeployOptions) (res *Result, err 
 	if err := d.bakeLive(ctx); err != nil {
 		return d.res, step(ErrBake, d.slot, err)
 	}
+	say.send(ctx, rec, d.res, nil)
 	return d.res, step(ErrDrain, d.live, e.waitAndPark(ctx, d.slot, d.live, d.o.Detach))
 }
 

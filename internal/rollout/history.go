@@ -72,6 +72,17 @@ func (e *Client) who() string {
 // record appends what an action did to the history; the caller holds the
 // deploy lock. A failure to record is a warning: the action itself is done.
 func (e *Client) record(ctx context.Context, r Record, start time.Time, res *Result, err error) {
+	r = e.complete(ctx, r, start, res, err)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if werr := e.appendRecord(cctx, r); werr != nil {
+		e.Log.Warnf("could not record the %s in the release history: %v", r.Action, werr)
+	}
+}
+
+// complete fills in a record from the action's result and error: when and
+// by whom, the slot, the release, the bake and the outcome.
+func (e *Client) complete(ctx context.Context, r Record, start time.Time, res *Result, err error) Record {
 	r.Time, r.Who = start.UTC(), e.who()
 	r.DurationMS = e.Now().Sub(start).Milliseconds()
 	if res != nil {
@@ -104,10 +115,36 @@ func (e *Client) record(ctx context.Context, r Record, start time.Time, res *Res
 		r.Result = "failed"
 		r.Error = failure.ClassOf(err).String() + ": " + firstLine(err.Error())
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	return r
+}
+
+// Announcer hears of each release action's outcome (see Client.Announce).
+type Announcer func(ctx context.Context, r Record, res *Result) error
+
+// announcement sends one action's outcome once: as soon as it is known
+// (before the old slot's warm wait, so the way back is still instant), or
+// when the action ends.
+type announcement struct {
+	e     *Client
+	start time.Time
+	sent  bool
+}
+
+func (e *Client) announcement(start time.Time) *announcement {
+	return &announcement{e: e, start: start}
+}
+
+// send tells the Announcer; its failure is a warning, never the action's.
+func (a *announcement) send(ctx context.Context, r Record, res *Result, err error) {
+	if a.sent || a.e.Announce == nil {
+		return
+	}
+	a.sent = true
+	r = a.e.complete(ctx, r, a.start, res, err)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	if werr := e.appendRecord(cctx, r); werr != nil {
-		e.Log.Warnf("could not record the %s in the release history: %v", r.Action, werr)
+	if aerr := a.e.Announce(cctx, r, res); aerr != nil {
+		a.e.Log.Warnf("could not announce the %s: %v (the %s itself is not affected)", r.Action, aerr, r.Action)
 	}
 }
 

@@ -81,7 +81,12 @@ func (e *Client) Promote(ctx context.Context, detach bool) (res *Result, err err
 	}
 	defer l.release()
 	rec := Record{Action: ActionPromote}
-	defer func() { e.recordSlot(ctx, &rec, res); e.record(ctx, rec, start, res, err) }()
+	say := e.announcement(start)
+	defer func() {
+		e.recordSlot(ctx, &rec, res)
+		e.record(ctx, rec, start, res, err)
+		say.send(ctx, rec, res, err)
+	}()
 	if err := e.settleShift(ctx); err != nil {
 		return nil, err
 	}
@@ -110,6 +115,8 @@ func (e *Client) Promote(ctx context.Context, detach bool) (res *Result, err err
 	if err := e.promote(ctx, target, live, detach, res); err != nil {
 		return nil, err
 	}
+	e.recordSlot(ctx, &rec, res)
+	say.send(ctx, rec, res, nil)
 	return res, e.waitAndPark(ctx, target, live, detach)
 }
 
@@ -140,7 +147,12 @@ func (e *Client) Rollback(ctx context.Context, detach bool) (res *Result, err er
 	}
 	defer l.release()
 	rec := Record{Action: ActionRollback}
-	defer func() { e.recordSlot(ctx, &rec, res); e.record(ctx, rec, start, res, err) }()
+	say := e.announcement(start)
+	defer func() {
+		e.recordSlot(ctx, &rec, res)
+		e.record(ctx, rec, start, res, err)
+		say.send(ctx, rec, res, err)
+	}()
 	if err := e.recoverReleases(ctx); err != nil {
 		return nil, err
 	}
@@ -204,6 +216,8 @@ func (e *Client) Rollback(ctx context.Context, detach bool) (res *Result, err er
 	if err := e.ensureService(ctx, e.PreviewService(), live, nil); err != nil {
 		return nil, err
 	}
+	e.recordSlot(ctx, &rec, res)
+	say.send(ctx, rec, res, nil)
 	return res, e.waitAndPark(ctx, prev, live, detach)
 }
 

@@ -93,9 +93,12 @@ type Client struct {
 	ReadyTimeout      time.Duration // a slot must be ready within this (5m)
 	UnschedulableWait time.Duration // pods may stay unschedulable this long, e.g. for an autoscaler (30s)
 	ScaleDownDelay    time.Duration // the old slot stays warm this long after a flip (5m)
-	LeaseDuration     time.Duration // the deploy lock expires this long after its last renewal (30s)
-	LockWait          time.Duration // how long to queue behind another deploy (0: fail at once)
-	Smoke             SmokeMode
+	// Announce, when set, hears of each deploy, promote, rollback and
+	// secrets change once its outcome is known (a team channel: notify).
+	Announce      Announcer
+	LeaseDuration time.Duration // the deploy lock expires this long after its last renewal (30s)
+	LockWait      time.Duration // how long to queue behind another deploy (0: fail at once)
+	Smoke         SmokeMode
 }
 
 // Connect is a client of the cluster t names, without Helm or the chart:

@@ -583,9 +583,16 @@ func TestAlreadyLive(t *testing.T) {
 // that was live), not the broken one; with no good revision at all it
 // says so and changes nothing.
 func TestRollbackAfterFailedDeploy(t *testing.T) {
-	e, _ := newEngine(t, namespace(t))
+	e, rec := newEngine(t, namespace(t))
 	ctx := context.Background()
 	e.ScaleDownDelay = time.Hour
+	// Every action is announced once, the failed deploy too; the team
+	// channel is down, which fails nothing.
+	var told []Record
+	e.Announce = func(_ context.Context, r Record, _ *Result) error {
+		told = append(told, r)
+		return errors.New("channel down")
+	}
 	for i := 1; i <= 3; i++ { // blue 1, green 1, blue 2
 		if _, err := e.Deploy(ctx, DeployOptions{Image: image(i), Detach: true}); err != nil {
 			t.Fatal(err)
@@ -609,6 +616,19 @@ func TestRollbackAfterFailedDeploy(t *testing.T) {
 	hist, _ := e.History(ctx, 1)
 	if hist[0].Action != ActionRollback || hist[0].Result != "ok" || hist[0].Revision != 3 || hist[0].Image != image(2) {
 		t.Errorf("history: %+v", hist[0])
+	}
+	var got []string
+	for _, r := range told {
+		got = append(got, r.Action+" "+r.Slot+" "+r.Result)
+	}
+	if want := "deploy blue ok,deploy green ok,deploy blue ok,deploy green failed,rollback green ok"; strings.Join(got, ",") != want {
+		t.Errorf("announced %q, want %q", strings.Join(got, ","), want)
+	}
+	if len(told) == 5 && (!strings.HasPrefix(told[3].Error, "health: ") || told[3].Digest == "" || told[4].Image != image(2) || told[4].Who == "") {
+		t.Errorf("the failed deploy's and the rollback's announcements: %+v, %+v", told[3], told[4])
+	}
+	if !rec.has("warning: could not announce the rollback: channel down") {
+		t.Error("a failed announcement is not reported")
 	}
 
 	// A fresh app whose only other release failed: nothing to go back to.
