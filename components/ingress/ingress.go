@@ -14,10 +14,12 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/liftoff-dev/liftoff/components/upstream"
 )
 
 // Traefik is the pinned chart.
-var Traefik = struct{ Name, Repo, Version string }{"traefik", "https://traefik.github.io/charts", "37.1.2"}
+var Traefik = upstream.Chart{Name: "traefik", Repo: "https://traefik.github.io/charts", Version: "37.1.2"}
 
 // DefaultNamespace is where Traefik runs unless Args say otherwise.
 const DefaultNamespace = "ingress"
@@ -26,6 +28,9 @@ const DefaultNamespace = "ingress"
 type Args struct {
 	// Namespace of Traefik (default "ingress").
 	Namespace string
+	// ChartMirror, when set, is where the chart comes from instead of its
+	// public repository (upstream.Chart.Source).
+	ChartMirror string
 	// App and AppNamespace name the Service (owned by liftoff's rollouts) that receives traffic.
 	App, AppNamespace string
 	// Domain is the public host name; empty routes every host.
@@ -93,9 +98,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	child := append([]pulumi.ResourceOption{pulumi.Parent(in)}, opts...)
+	chart, repo := Traefik.Release(args.ChartMirror)
 	rel, err := helmv3.NewRelease(ctx, name+"-traefik", &helmv3.ReleaseArgs{
-		Name: pulumi.String("traefik"), Chart: pulumi.String(Traefik.Name), Version: pulumi.String(Traefik.Version),
-		RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(Traefik.Repo)},
+		Name: pulumi.String("traefik"), Chart: chart, Version: pulumi.String(Traefik.Version),
+		RepositoryOpts: repo,
 		Namespace:      pulumi.String(args.Namespace), CreateNamespace: pulumi.Bool(true),
 		Values: Values(args), Timeout: pulumi.Int(600), MaxHistory: pulumi.Int(5),
 	}, child...)

@@ -20,6 +20,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"sigs.k8s.io/yaml"
 
+	"github.com/liftoff-dev/liftoff/components/upstream"
 	"github.com/liftoff-dev/liftoff/internal/notify"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
@@ -31,14 +32,12 @@ const DefaultNamespace = "observability"
 var files embed.FS
 
 // Chart is a pinned upstream Helm chart.
-type Chart struct {
-	Name, Repo, Version string
-}
+type Chart = upstream.Chart
 
 // Pinned charts. Bump them together and run `liftoff preview`.
 var (
-	OperatorCRDs    = Chart{"prometheus-operator-crds", "https://prometheus-community.github.io/helm-charts", "28.0.1"}
-	PrometheusStack = Chart{"kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "81.6.2"}
+	OperatorCRDs    = Chart{"prometheus-operator-crds", "https://prometheus-community.github.io/helm-charts", "23.0.0"}
+	PrometheusStack = Chart{"kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "77.14.0"}
 	Loki            = Chart{"loki", "https://grafana.github.io/helm-charts", "6.5.2"}
 	Tempo           = Chart{"tempo", "https://grafana.github.io/helm-charts", "1.10.1"}
 	Collector       = Chart{"opentelemetry-collector", "https://open-telemetry.github.io/opentelemetry-helm-charts", "0.97.1"}
@@ -49,6 +48,9 @@ var (
 type Args struct {
 	// Namespace for the monitoring stack (default "observability").
 	Namespace string
+	// ChartMirror, when set, is where every chart comes from instead of
+	// its public repository (upstream.Chart.Source).
+	ChartMirror string
 	// StorageClass for volumes; empty uses the cluster default.
 	StorageClass string
 	// Retention of metrics, logs and traces (at least one day).
@@ -122,9 +124,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// CRDs server-side applied through Pulumi (Chart v4 renders, Pulumi applies with SSA):
 	// the operator's CRDs exceed kubectl's last-applied annotation limit, and
 	// Helm would never upgrade them from a chart's crds/ directory.
+	crdChart, crdRepo := OperatorCRDs.ForChart(a.ChartMirror)
 	crds, err := helmv4.NewChart(ctx, name+"-crds", &helmv4.ChartArgs{
-		Chart: pulumi.String(OperatorCRDs.Name), Version: pulumi.String(OperatorCRDs.Version),
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(OperatorCRDs.Repo)}, Namespace: pulumi.String(a.Namespace),
+		Chart: crdChart, Version: pulumi.String(OperatorCRDs.Version), RepositoryOpts: crdRepo, Namespace: pulumi.String(a.Namespace),
 	}, inNS...)
 	if err != nil {
 		return nil, err
@@ -167,9 +169,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return out, nil
 		}).(pulumi.MapOutput)
 	}
+	kpsChart, kpsRepo := PrometheusStack.Release(a.ChartMirror)
 	kps, err := helmv3.NewRelease(ctx, name+"-kps", &helmv3.ReleaseArgs{
-		Name: pulumi.String("kps"), Chart: pulumi.String(PrometheusStack.Name), Version: pulumi.String(PrometheusStack.Version),
-		RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(PrometheusStack.Repo)}, Namespace: pulumi.String(a.Namespace),
+		Name: pulumi.String("kps"), Chart: kpsChart, Version: pulumi.String(PrometheusStack.Version),
+		RepositoryOpts: kpsRepo, Namespace: pulumi.String(a.Namespace),
 		SkipCrds: pulumi.Bool(true), Values: values, Timeout: pulumi.Int(900), MaxHistory: pulumi.Int(5),
 	}, append(inNS, pulumi.DependsOn([]pulumi.Resource{crds, adminSecret}))...)
 	if err != nil {
@@ -194,9 +197,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		if r.set != nil {
 			r.set(v)
 		}
+		chart, repo := r.chart.Release(a.ChartMirror)
 		if _, err := helmv3.NewRelease(ctx, name+"-"+r.name, &helmv3.ReleaseArgs{
-			Name: pulumi.String(r.name), Chart: pulumi.String(r.chart.Name), Version: pulumi.String(r.chart.Version),
-			RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(r.chart.Repo)}, Namespace: pulumi.String(a.Namespace),
+			Name: pulumi.String(r.name), Chart: chart, Version: pulumi.String(r.chart.Version),
+			RepositoryOpts: repo, Namespace: pulumi.String(a.Namespace),
 			Values: pulumi.ToMap(v), Timeout: pulumi.Int(600), MaxHistory: pulumi.Int(5),
 		}, inNS...); err != nil {
 			return nil, err

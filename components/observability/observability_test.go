@@ -272,3 +272,30 @@ func TestMetricNamesExist(t *testing.T) {
 		}
 	}
 }
+
+// TestChartMirror: with a mirror, every chart comes from it (an HTTP Helm
+// repository by name, or an OCI registry at <mirror>/<name>), at the pin.
+func TestChartMirror(t *testing.T) {
+	releases := map[string]Chart{"obs-kps": PrometheusStack, "obs-loki": Loki, "obs-tempo": Tempo, "obs-otel-collector": Collector, "obs-otel-agent": Collector}
+	for _, mirror := range []string{"https://charts.acme.dev/liftoff", "oci://registry.acme.dev/charts"} {
+		m, _ := run(t, &Args{Retention: 14 * 24 * time.Hour, ChartMirror: mirror})
+		oci := strings.HasPrefix(mirror, "oci://")
+		check := func(typ, name string, c Chart) {
+			r := m.Get(t, typ, name)
+			chart, _ := testenv.Lookup(r.Inputs, "chart")
+			repo, hasRepo := testenv.Lookup(r.Inputs, "repositoryOpts.repo")
+			version, _ := testenv.Lookup(r.Inputs, "version")
+			wantChart, wantRepo := c.Name, mirror
+			if oci {
+				wantChart, wantRepo = mirror+"/"+c.Name, ""
+			}
+			if chart.StringValue() != wantChart || (hasRepo && repo.StringValue() != wantRepo) || (!hasRepo && wantRepo != "") || version.StringValue() != c.Version {
+				t.Errorf("mirror %s: %s is chart %v from %v at %v, want %s from %q at %s", mirror, name, chart, repo, version, wantChart, wantRepo, c.Version)
+			}
+		}
+		check("kubernetes:helm.sh/v4:Chart", "obs-crds", OperatorCRDs)
+		for name, c := range releases {
+			check("kubernetes:helm.sh/v3:Release", name, c)
+		}
+	}
+}

@@ -16,10 +16,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/liftoff-dev/liftoff/components/irsa"
+	"github.com/liftoff-dev/liftoff/components/upstream"
 )
 
 // Operator is the pinned External Secrets Operator chart.
-var Operator = struct{ Name, Repo, Version string }{"external-secrets", "https://charts.external-secrets.io", "0.19.2"}
+var Operator = upstream.Chart{Name: "external-secrets", Repo: "https://charts.external-secrets.io", Version: "0.19.2"}
 
 // Database is an RDS database whose credentials RDS keeps in Secrets Manager.
 type Database struct {
@@ -33,8 +34,11 @@ type Database struct {
 type Args struct {
 	// SecretName is the Secrets Manager name of the app's own secret.
 	SecretName string
-	Region     string
-	Namespace  string
+	// ChartMirror, when set, is where the operator's chart comes from
+	// instead of its public repository (upstream.Chart.Source).
+	ChartMirror string
+	Region      string
+	Namespace   string
 	// KubeSecret is the Kubernetes Secret the chart reads (envFrom).
 	KubeSecret string
 	OIDC       irsa.OIDC
@@ -110,9 +114,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		// The operator's own role has no AWS permissions: each SecretStore
 		// authenticates as its namespace's service account (JWT), so one
 		// app can never read another's secrets.
+		chart, repo := Operator.Release(args.ChartMirror)
 		op, err := helmv3.NewRelease(ctx, name+"-operator", &helmv3.ReleaseArgs{
-			Name: pulumi.String(Operator.Name), Chart: pulumi.String(Operator.Name), Version: pulumi.String(Operator.Version),
-			RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(Operator.Repo)},
+			Name: pulumi.String(Operator.Name), Chart: chart, Version: pulumi.String(Operator.Version),
+			RepositoryOpts: repo,
 			Namespace:      pulumi.String("external-secrets"), CreateNamespace: pulumi.Bool(true),
 			Values:  pulumi.Map{"installCRDs": pulumi.Bool(true), "resources": pulumi.Map{"requests": pulumi.Map{"cpu": pulumi.String("20m"), "memory": pulumi.String("64Mi")}}},
 			Timeout: pulumi.Int(600), MaxHistory: pulumi.Int(5),

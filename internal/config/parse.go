@@ -92,6 +92,7 @@ func Parse(stack string, values Values) (*Stack, error) {
 		AlertWebhook:    r.Secret("liftoff:alertWebhook", false, webhook),
 		GrafanaPassword: r.Secret("liftoff:grafanaPassword", false, GeneratedSecret),
 	}
+	s.ChartMirror = r.Str("liftoff:chartMirror", "", chartMirror)
 	s.Images = Images{
 		Postgres: r.Str("liftoff:postgresImage", DefaultPostgresImage, imageRef),
 		Valkey:   r.Str("liftoff:valkeyImage", DefaultValkeyImage, imageRef),

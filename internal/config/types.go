@@ -58,8 +58,11 @@ type Stack struct {
 	// Registry and StorageClass apply to targets with ClusterServices.
 	Registry     Registry
 	StorageClass string
-	// Images are what runs in the cluster besides the app.
-	Images Images
+	// Images are what runs in the cluster besides the app; ChartMirror is
+	// where the upstream Helm charts come from ("" for their public
+	// repositories).
+	Images      Images
+	ChartMirror string
 	// Network is what the NetworkPolicies know of the cluster's network;
 	// the target's Parse fills it.
 	Network Network

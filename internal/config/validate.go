@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/liftoff-dev/liftoff/components/upstream"
 	"github.com/liftoff-dev/liftoff/internal/notify"
 )
 
@@ -198,6 +199,14 @@ func redisURL(s string) error {
 func webhook(s string) error {
 	if _, err := notify.Parse(s); err != nil {
 		return Bad(err.Error(), notify.Example)
+	}
+	return nil
+}
+
+// chartMirror accepts an HTTP Helm repository or an OCI registry path.
+func chartMirror(s string) error {
+	if err := upstream.CheckMirror(s); err != nil {
+		return Bad(err.Error(), "liftoff config set chartMirror https://charts.example.com/liftoff (or oci://registry.example.com/charts)")
 	}
 	return nil
 }

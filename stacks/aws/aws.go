@@ -178,7 +178,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		recovery = 7
 	}
 	sec, err := secrets.New(ctx, base+"-app", &secrets.Args{SecretName: fmt.Sprintf("liftoff/%s/%s", ctx.Stack(), app), Region: a.Region,
-		Namespace: ns, KubeSecret: outputs.EnvSecret(app), OIDC: eks.OIDC, Values: values, Database: db, RecoveryDays: recovery, Operator: true,
+		Namespace: ns, KubeSecret: outputs.EnvSecret(app), OIDC: eks.OIDC, Values: values, Database: db, RecoveryDays: recovery, Operator: true, ChartMirror: cfg.ChartMirror,
 		AWSOpts: []pulumi.ResourceOption{pulumi.Provider(prov)}, KubeOpts: []pulumi.ResourceOption{pulumi.Provider(kube), pulumi.DependsOn([]pulumi.Resource{nsRes})}},
 		pulumi.Parent(t))
 	if err != nil {
@@ -188,7 +188,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		return err
 	}
 	in, err := ingress.New(ctx, "ingress", &ingress.Args{App: app, AppNamespace: ns, Domain: cfg.App.Domain,
-		CertificateARN: a.CertificateARN, Tags: tags}, inNS...)
+		CertificateARN: a.CertificateARN, Tags: tags, ChartMirror: cfg.ChartMirror}, inNS...)
 	if err != nil {
 		return err
 	}

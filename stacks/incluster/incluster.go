@@ -195,7 +195,7 @@ func Observability(ctx *pulumi.Context, cfg *config.Stack, storageClass string, 
 	if err != nil {
 		return err
 	}
-	o, err := observability.New(ctx, "observability", &observability.Args{Retention: cfg.Observability.Retention, StorageClass: storageClass, GrafanaPassword: grafana,
+	o, err := observability.New(ctx, "observability", &observability.Args{Retention: cfg.Observability.Retention, StorageClass: storageClass, GrafanaPassword: grafana, ChartMirror: cfg.ChartMirror,
 		AlertWebhook: hook, AlertWebhookKind: observability.WebhookKind(cfg.Observability.AlertWebhook.Reveal())}, opts...)
 	if err != nil {
 		return err

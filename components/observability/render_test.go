@@ -1,0 +1,205 @@
+package observability
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+
+	"github.com/liftoff-dev/liftoff/internal/notify"
+	"github.com/liftoff-dev/liftoff/internal/testenv"
+)
+
+// chartsDir is a Helm repository folder holding the pinned charts: the
+// offline copy of the upstream repositories beside the checkout
+// (../shared/charts), or LIFTOFF_CHARTS.
+func chartsDir(t *testing.T) string {
+	dir := os.Getenv("LIFTOFF_CHARTS")
+	if dir == "" {
+		dir = filepath.Join(testenv.RepoRoot(t), "..", "shared", "charts")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.yaml")); err != nil {
+		t.Skipf("no copy of the upstream chart repositories at %s (set LIFTOFF_CHARTS to a folder of the pinned .tgz files): the pinned charts cannot be rendered offline", dir)
+	}
+	return dir
+}
+
+// TestPinnedChartsRender renders every pinned chart liftoff installs with
+// liftoff's own values, as `helm install --dry-run` does (dependencies,
+// values schema, templates), and checks every value liftoff sets names a
+// value the chart has: a misspelt or removed value fails here, not in a
+// user's up. Loki's chart is not in the offline copy (its source is
+// AGPL-licensed): its values are checked by the component test only.
+func TestPinnedChartsRender(t *testing.T) {
+	dir := chartsDir(t)
+	a := Args{Namespace: DefaultNamespace, Retention: 14 * 24 * time.Hour, StorageClass: "gp3"}
+	kps, err := a.prometheusValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	am, err := AlertmanagerConfig(notify.Dest{Kind: notify.Slack, URL: "https://hooks.slack.com/services/T/B/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setPath(kps, []string{"alertmanager", "config"}, am)
+	values := func(file string, set func(map[string]any)) map[string]any {
+		v, err := loadValues(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set != nil {
+			set(v)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		release string
+		chart   Chart
+		values  map[string]any
+		// want are kinds the rendering must hold.
+		want []string
+		// free are sections whose keys are the user's own names.
+		free []string
+	}{
+		{"crds", OperatorCRDs, map[string]any{}, nil, nil},
+		{"kps", PrometheusStack, kps, []string{"Prometheus", "Alertmanager", "ServiceMonitor", "PrometheusRule", "Deployment", "DaemonSet"}, nil},
+		{"tempo", Tempo, values("tempo.yaml", a.tempoOverrides), []string{"StatefulSet"}, nil},
+		{"otel-collector", Collector, values("otel-collector.yaml", nil), []string{"Deployment", "ConfigMap"}, collectorConfig},
+		{"otel-agent", Collector, values("otel-agent.yaml", nil), []string{"DaemonSet", "ConfigMap"}, collectorConfig},
+	} {
+		t.Run(c.release, func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%s.tgz", c.chart.Name, c.chart.Version))
+			ch, err := loader.Load(path)
+			if err != nil {
+				t.Fatalf("the pinned chart %s %s: %v", c.chart.Name, c.chart.Version, err)
+			}
+			for _, p := range unknownValues(c.values, chartValues(ch), "", c.free) {
+				if !readByTemplates(ch, p) {
+					t.Errorf("%s %s has no value %s", c.chart.Name, c.chart.Version, p)
+				}
+			}
+			kinds, images := render(t, ch, c.release, c.values)
+			t.Logf("%s %s runs %s", c.chart.Name, c.chart.Version, strings.Join(images, ", "))
+			for _, k := range c.want {
+				if kinds[k] == 0 {
+					t.Errorf("%s %s rendered no %s (rendered: %v)", c.chart.Name, c.chart.Version, k, kinds)
+				}
+			}
+		})
+	}
+}
+
+// render installs ch client-only, as helm template does, and counts the
+// kinds of what it renders.
+func render(t *testing.T, ch *chart.Chart, release string, values map[string]any) (kinds map[string]int, images []string) {
+	t.Helper()
+	inst := action.NewInstall(&action.Configuration{})
+	inst.DryRun, inst.ClientOnly, inst.IncludeCRDs = true, true, true
+	inst.ReleaseName, inst.Namespace = release, DefaultNamespace
+	inst.KubeVersion = &chartutil.KubeVersion{Version: "v1.33.0", Major: "1", Minor: "33"}
+	rel, err := inst.Run(ch, values)
+	if err != nil {
+		t.Fatalf("render %s: %v", ch.Metadata.Name, err)
+	}
+	kinds = map[string]int{}
+	seen := map[string]bool{}
+	manifest := rel.Manifest
+	for _, h := range rel.Hooks { // the admission webhook's certificate jobs
+		manifest += "\n---\n" + h.Manifest
+	}
+	for _, doc := range strings.Split(manifest, "\n---") {
+		kind := ""
+		for _, line := range strings.Split(doc, "\n") {
+			if k, ok := strings.CutPrefix(line, "kind: "); ok && kind == "" {
+				kind = strings.TrimSpace(k)
+				kinds[kind]++
+			}
+			line = strings.TrimSpace(line)
+			if _, arg, ok := strings.Cut(line, "--prometheus-config-reloader="); ok { // an image the operator runs
+				line = "image: " + arg
+			}
+			if img, ok := strings.CutPrefix(line, "image: "); ok && !seen[img] {
+				seen[img] = true
+				images = append(images, strings.Trim(img, `"`))
+			}
+		}
+	}
+	kinds["CustomResourceDefinition"] += len(ch.CRDObjects())
+	sort.Strings(images)
+	return kinds, images
+}
+
+// collectorConfig are the Collector's own pipeline sections, keyed by the
+// components' ids (otlp/tempo, ...).
+var collectorConfig = []string{"config.receivers", "config.processors", "config.exporters", "config.extensions", "config.connectors"}
+
+// chartValues are ch's default values with each subchart's under its name.
+func chartValues(ch *chart.Chart) map[string]any {
+	v := chartutil.Values(ch.Values).AsMap()
+	out := deepCopy(v)
+	for _, sub := range ch.Dependencies() {
+		merged := chartValues(sub)
+		if own, ok := out[sub.Name()].(map[string]any); ok {
+			for k, x := range own {
+				merged[k] = x
+			}
+		}
+		out[sub.Name()] = merged
+	}
+	return out
+}
+
+// readByTemplates: a value the chart's values.yaml leaves out (commented
+// out, as tempo's persistence.storageClassName) but a template reads.
+func readByTemplates(ch *chart.Chart, path string) bool {
+	for _, tpl := range ch.Templates {
+		if strings.Contains(string(tpl.Data), ".Values."+path) {
+			return true
+		}
+	}
+	for _, sub := range ch.Dependencies() {
+		if rest, ok := strings.CutPrefix(path, sub.Name()+"."); ok && readByTemplates(sub, rest) {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownValues lists the paths in ours that defaults (a chart's values,
+// with its subcharts' under their names) does not have. A map the chart
+// leaves empty, or holds no map at, takes anything (labels, annotations, an
+// Alertmanager config, resources).
+func unknownValues(ours, defaults map[string]any, prefix string, free []string) []string {
+	var bad []string
+	for _, f := range free {
+		if prefix == f+"." {
+			return nil
+		}
+	}
+	keys := make([]string, 0, len(ours))
+	for k := range ours {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		d, ok := defaults[k]
+		if !ok {
+			bad = append(bad, prefix+k)
+			continue
+		}
+		om, oIsMap := ours[k].(map[string]any)
+		dm, dIsMap := d.(map[string]any)
+		if oIsMap && dIsMap && len(dm) > 0 {
+			bad = append(bad, unknownValues(om, dm, prefix+k+".", free)...)
+		}
+	}
+	return bad
+}
