@@ -36,11 +36,11 @@ type Chart = upstream.Chart
 
 // Pinned charts. Bump them together and run `liftoff preview`.
 var (
-	OperatorCRDs    = Chart{"prometheus-operator-crds", "https://prometheus-community.github.io/helm-charts", "23.0.0"}
-	PrometheusStack = Chart{"kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "77.14.0"}
-	Loki            = Chart{"loki", "https://grafana.github.io/helm-charts", "6.5.2"}
-	Tempo           = Chart{"tempo", "https://grafana.github.io/helm-charts", "1.10.1"}
-	Collector       = Chart{"opentelemetry-collector", "https://open-telemetry.github.io/opentelemetry-helm-charts", "0.97.1"}
+	OperatorCRDs    = Chart{Name: "prometheus-operator-crds", Repo: "https://prometheus-community.github.io/helm-charts", Version: "23.0.0"}
+	PrometheusStack = Chart{Name: "kube-prometheus-stack", Repo: "https://prometheus-community.github.io/helm-charts", Version: "77.14.0"}
+	Loki            = Chart{Name: "loki", Repo: "https://grafana.github.io/helm-charts", Version: "6.5.2"}
+	Tempo           = Chart{Name: "tempo", Repo: "https://grafana.github.io/helm-charts", Version: "1.10.1"}
+	Collector       = Chart{Name: "opentelemetry-collector", Repo: "https://open-telemetry.github.io/opentelemetry-helm-charts", Version: "0.97.1"}
 )
 
 // Args configure the component. Everything but the webhook is plain and
