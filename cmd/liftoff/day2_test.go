@@ -240,6 +240,7 @@ func TestE2EDay2Commands(t *testing.T) {
 		if len(msgs) != len(want) {
 			t.Fatalf("%d messages, want %d:\n%s", len(msgs), len(want), strings.Join(msgs, "\n---\n"))
 		}
+		t.Logf("the second deploy's announcement:\n%s", msgs[1])
 		for i, w := range want {
 			if !strings.HasPrefix(msgs[i], w+"\n") || !strings.Contains(msgs[i], "by: ") || !strings.Contains(msgs[i], "took: ") {
 				t.Errorf("message %d:\n%s\nwant it to start with %q, with who and how long", i, msgs[i], w)

@@ -121,7 +121,10 @@ func SiteFromConfig(tg target.Target, project string, cfg *config.Stack) Site {
 		Bake:  rollout.BakeOptions{Window: r.Bake, MaxErrorRatio: r.MaxErrorRatio, MaxP99: r.MaxP99, MinRequests: int64(r.MinRequests)},
 		Steps: r.Steps, Autoscale: rollout.Autoscale{Min: r.AutoscaleMin, Max: r.AutoscaleMax, CPU: r.AutoscaleCPU},
 		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure, NamespaceLabels: outputs.OwnerLabels(project, cfg.Name), Network: cfg.Network,
-		Stack: cfg.Name, Notify: cfg.Notify.Reveal()}
+		Stack: cfg.Name}
+	if cfg.Notify.Known() { // inside the engine; otherwise resolveSite decrypts it
+		t.Notify = cfg.Notify.Reveal()
+	}
 	t.Kubeconfig, t.Context = tg.Cluster(cfg)
 	return t
 }
@@ -157,7 +160,7 @@ func ResolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *
 }
 
 // siteKeys are the config keys resolveSite reads.
-var siteKeys = []string{config.AppSecretsKey, "liftoff:databaseUrl", "liftoff:cacheUrl"}
+var siteKeys = []string{config.AppSecretsKey, "liftoff:databaseUrl", "liftoff:cacheUrl", "liftoff:notify"}
 
 // siteValues are, inside a program the engine runs in this process, the
 // decrypted values of siteKeys it was handed, so that the deploy that
@@ -210,6 +213,9 @@ func resolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *
 	}
 	if len(secrets) > 0 {
 		t.AppSecrets = secrets.Env()
+	}
+	if v, ok := all["liftoff:notify"]; ok && v.Value != "" {
+		t.Notify = v.Value
 	}
 	if rec.AppSecretManaged {
 		return nil
