@@ -5,8 +5,6 @@
 package upstream
 
 import (
-	"fmt"
-	"net/url"
 	"strings"
 
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
@@ -31,23 +29,6 @@ func (c Chart) Source(mirror string) (chart, repo string) {
 		return strings.TrimSuffix(mirror, "/") + "/" + c.Name, ""
 	}
 	return c.Name, mirror
-}
-
-// CheckMirror accepts an HTTP(S) Helm repository (its index.yaml at the
-// URL) or an OCI registry path; "" is the public repositories.
-func CheckMirror(s string) error {
-	if s == "" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q is not a chart repository URL", s)
-	}
-	switch u.Scheme {
-	case "https", "http", "oci":
-		return nil
-	}
-	return fmt.Errorf("%q: a chart mirror is an HTTP Helm repository (https://charts.example.com/liftoff) or an OCI registry (oci://registry.example.com/charts)", s)
 }
 
 // Release is c, from mirror, for a Helm Release (v3) resource.

@@ -250,3 +250,24 @@ func TestAlertWebhook(t *testing.T) {
 		}
 	}
 }
+
+func TestChartMirror(t *testing.T) {
+	for mirror, ok := range map[string]bool{
+		"https://charts.acme.dev/liftoff": true,
+		"http://10.0.0.5:8080":            true,
+		"oci://registry.acme.dev/charts":  true,
+		"charts.acme.dev":                 false,
+		"ftp://charts.acme.dev/x":         false,
+		"https://u:p@charts.acme.dev":     false,
+		"oci://":                          false,
+	} {
+		v := vals("liftoff:target", "kubeconfig", "liftoff:kubeconfig", "/k", "liftoff:chartMirror", mirror)
+		s, err := Parse("dev", v)
+		if (err == nil) != ok || (ok && s.ChartMirror != mirror) {
+			t.Errorf("chartMirror %q: %v", mirror, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "chartMirror") {
+			t.Errorf("chartMirror %q: the error must name the key: %v", mirror, err)
+		}
+	}
+}

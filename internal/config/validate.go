@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/liftoff-dev/liftoff/components/upstream"
 	"github.com/liftoff-dev/liftoff/internal/notify"
 )
 
@@ -203,12 +202,20 @@ func webhook(s string) error {
 	return nil
 }
 
-// chartMirror accepts an HTTP Helm repository or an OCI registry path.
+// chartMirror accepts where the upstream Helm charts come from instead of
+// their public repositories: an HTTP Helm repository (its index.yaml at the
+// URL) or an OCI registry path (upstream.Chart.Source).
 func chartMirror(s string) error {
-	if err := upstream.CheckMirror(s); err != nil {
-		return Bad(err.Error(), "liftoff config set chartMirror https://charts.example.com/liftoff (or oci://registry.example.com/charts)")
+	const fix = "liftoff config set chartMirror https://charts.example.com/liftoff (or oci://registry.example.com/charts)"
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return Bad("is not a chart repository URL", fix)
 	}
-	return nil
+	switch u.Scheme {
+	case "https", "http", "oci":
+		return nil
+	}
+	return Bad("must be an HTTP Helm repository or an OCI registry", fix)
 }
 
 // ParseDuration parses Go durations plus a whole-day suffix ("7d").
