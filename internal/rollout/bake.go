@@ -81,7 +81,16 @@ func (f BakeFigures) ErrorRatio() float64 {
 }
 
 func (f BakeFigures) String() string {
-	return fmt.Sprintf("%d requests, %.2f%% 5xx, p99 %s", f.Requests, 100*f.ErrorRatio(), f.P99.Round(time.Millisecond))
+	return fmt.Sprintf("%d requests, %.2f%% 5xx, p99 %s", f.Requests, 100*f.ErrorRatio(), roundLatency(f.P99))
+}
+
+// roundLatency rounds to the millisecond (4ms, 1.234s), or to 10µs below
+// one: 420µs rather than a misleading 0s for a fast app.
+func roundLatency(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }
 
 // BakeResult is a bake's verdict: passed, failed (rolled back), not
@@ -125,7 +134,7 @@ func (b BakeOptions) breach(f BakeFigures) string {
 		return fmt.Sprintf("%.2f%% of %d requests answered 5xx (limit %.2f%%)", 100*r, f.Requests, 100*b.MaxErrorRatio)
 	}
 	if f.P99 > b.MaxP99 {
-		return fmt.Sprintf("p99 latency %s over %d requests (limit %s)", f.P99.Round(time.Millisecond), f.Requests, b.MaxP99)
+		return fmt.Sprintf("p99 latency %s over %d requests (limit %s)", roundLatency(f.P99), f.Requests, b.MaxP99)
 	}
 	return ""
 }

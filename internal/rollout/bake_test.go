@@ -63,6 +63,12 @@ func TestBakeFigures(t *testing.T) {
 			t.Errorf("breach(%+v) = %q, want %q", c.f, got, c.want)
 		}
 	}
+	// A fast app's p99 reads as what it is, not as 0s.
+	for p99, want := range map[time.Duration]string{423 * time.Microsecond: "p99 420µs", 4400 * time.Microsecond: "p99 4ms", 1234 * time.Millisecond: "p99 1.234s"} {
+		if got := (BakeFigures{Requests: 10, P99: p99}).String(); !strings.HasSuffix(got, want) {
+			t.Errorf("figures with p99 %s read %q, want %q", p99, got, want)
+		}
+	}
 }
 
 func TestSteps(t *testing.T) {
