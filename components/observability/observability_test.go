@@ -43,6 +43,10 @@ func run(t *testing.T, args *Args) (*testenv.Mocks, map[string]pulumi.Output) {
 	return m, outs
 }
 
+// releases are the component's Helm releases (run names them obs-...) and
+// the charts they install.
+var releases = map[string]Chart{"obs-kps": PrometheusStack, "obs-loki": Loki, "obs-tempo": Tempo, "obs-otel-collector": Collector, "obs-otel-agent": Collector}
+
 func TestComponent(t *testing.T) {
 	m, outs := run(t, &Args{Retention: 14 * 24 * time.Hour, StorageClass: "gp3", AlertWebhook: pulumi.ToSecret(pulumi.String(webhook)).(pulumi.StringOutput), AlertWebhookKind: "slack"})
 
@@ -54,7 +58,6 @@ func TestComponent(t *testing.T) {
 	if v, _ := testenv.Lookup(crds.Inputs, "version"); v.StringValue() != OperatorCRDs.Version {
 		t.Errorf("CRD chart version: %v", v)
 	}
-	releases := map[string]Chart{"obs-kps": PrometheusStack, "obs-loki": Loki, "obs-tempo": Tempo, "obs-otel-collector": Collector, "obs-otel-agent": Collector}
 	for name, chart := range releases {
 		r := m.Get(t, "kubernetes:helm.sh/v3:Release", name)
 		for key, want := range map[string]string{"chart": chart.Name, "version": chart.Version, "namespace": "observability", "repositoryOpts.repo": chart.Repo} {
@@ -276,7 +279,6 @@ func TestMetricNamesExist(t *testing.T) {
 // TestChartMirror: with a mirror, every chart comes from it (an HTTP Helm
 // repository by name, or an OCI registry at <mirror>/<name>), at the pin.
 func TestChartMirror(t *testing.T) {
-	releases := map[string]Chart{"obs-kps": PrometheusStack, "obs-loki": Loki, "obs-tempo": Tempo, "obs-otel-collector": Collector, "obs-otel-agent": Collector}
 	for _, mirror := range []string{"https://charts.acme.dev/liftoff", "oci://registry.acme.dev/charts"} {
 		m, _ := run(t, &Args{Retention: 14 * 24 * time.Hour, ChartMirror: mirror})
 		oci := strings.HasPrefix(mirror, "oci://")

@@ -132,7 +132,6 @@ func render(t *testing.T, ch *chart.Chart, release string, values map[string]any
 			}
 		}
 	}
-	kinds["CustomResourceDefinition"] += len(ch.CRDObjects())
 	sort.Strings(images)
 	return kinds, images
 }
@@ -141,18 +140,13 @@ func render(t *testing.T, ch *chart.Chart, release string, values map[string]any
 // components' ids (otlp/tempo, ...).
 var collectorConfig = []string{"config.receivers", "config.processors", "config.exporters", "config.extensions", "config.connectors"}
 
-// chartValues are ch's default values with each subchart's under its name.
+// chartValues are ch's default values with each subchart's under its name
+// (the parent's settings for it merged over them).
 func chartValues(ch *chart.Chart) map[string]any {
-	v := chartutil.Values(ch.Values).AsMap()
-	out := deepCopy(v)
+	out := deepCopy(ch.Values)
 	for _, sub := range ch.Dependencies() {
-		merged := chartValues(sub)
-		if own, ok := out[sub.Name()].(map[string]any); ok {
-			for k, x := range own {
-				merged[k] = x
-			}
-		}
-		out[sub.Name()] = merged
+		own, _ := out[sub.Name()].(map[string]any)
+		out[sub.Name()] = chartutil.MergeTables(own, chartValues(sub))
 	}
 	return out
 }

@@ -72,7 +72,7 @@ func (t Site) Client(d Deps, self lock.Holder) (*rollout.Client, error) {
 	e.Now = d.Now
 	if t.Notify != "" {
 		dest, err := notify.Parse(t.Notify)
-		if err != nil { // the config refuses it: only a hand-made Site gets here
+		if err != nil { // liftoff config set refuses it; the plain pulumi CLI does not
 			return nil, failure.New(failure.Config, fmt.Errorf("liftoff:notify %w", err), "liftoff config set --secret notify "+notify.Example)
 		}
 		e.Announce = announcer(notify.Sender{Dest: dest}, t.Stack, t.App, d.Printer)

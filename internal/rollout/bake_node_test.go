@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/liftoff-dev/liftoff/internal/failure"
-	"github.com/liftoff-dev/liftoff/internal/lock"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 )
 
@@ -38,18 +37,8 @@ const (
 // slot the share of new connections its pods make; Ctrl-C during a bake
 // leaves the release live and says how to roll back.
 func TestBakeOnRealNode(t *testing.T) {
-	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
-	pg := testenv.StartPostgresOn(t, cl.Node.HostIP)
-	rd := testenv.StartRedisOn(t, cl.Node.HostIP)
+	cl, e, rec, ref, secret := realNodeApp(t, "bake")
 	ctx := context.Background()
-	ref := buildShortener(t, cl)
-	rec := &recorder{t: t}
-	e, err := New(AppRef{Kubeconfig: cl.Kubeconfig, Context: cl.Context, Namespace: "bake", App: "shortener"}, rec, lock.Self("test", func(string) string { return "" }, time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.ScaleDownDelay, e.Smoke = time.Hour, SmokeOn
-	secret := map[string]string{"DATABASE_URL": pg.URL, "CACHE_URL": rd.URL}
 	bake := BakeOptions{Window: 12 * time.Second, Interval: time.Second}
 	round := 0
 	release := func(env map[string]string, steps []int) DeployOptions {

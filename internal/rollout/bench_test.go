@@ -68,20 +68,8 @@ func BenchmarkDeployKwok(b *testing.B) {
 // probed on a new connection every 5ms); rollback time; and failed requests
 // of the load across every flip. b.N is ignored.
 func BenchmarkDeploy(b *testing.B) {
-	cl := testenv.StartClusterWith(b, testenv.ClusterOptions{RealNode: true})
-	pg := testenv.StartPostgresOn(b, cl.Node.HostIP)
-	rd := testenv.StartRedisOn(b, cl.Node.HostIP)
+	cl, e, _, ref, secret := realNodeApp(b, "bench")
 	ctx := context.Background()
-	ref := buildShortener(b, cl)
-	rec := &recorder{t: b}
-	self := lock.Self("bench", func(string) string { return "" }, time.Now())
-	e, err := New(AppRef{Kubeconfig: cl.Kubeconfig, Context: cl.Context, Namespace: "bench", App: "shortener"}, rec, self)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.ScaleDownDelay = time.Hour // keep the old slot warm: rollback is a flip
-	e.Smoke = SmokeOn
-	secret := map[string]string{"DATABASE_URL": pg.URL, "CACHE_URL": rd.URL}
 	round := func(i int) DeployOptions {
 		return DeployOptions{Image: ref, Detach: true, SecretData: secret,
 			Values: map[string]any{"podAnnotations": map[string]any{"bench.liftoff.dev/round": fmt.Sprint(i)}}} // new pods every round
@@ -172,6 +160,26 @@ func BenchmarkDeploy(b *testing.B) {
 	b.ReportMetric(float64(med(converge).Milliseconds()), "converge-ms")
 	b.ReportMetric(float64(med(rollbacks).Milliseconds()), "rollback-ms")
 	b.ReportMetric(float64(st.Failed), "failed")
+}
+
+// realNodeApp readies the shortener for deploys on a real node: a cluster
+// with one, PostgreSQL and Redis beside it, the app's image built and
+// pushed, its secret, and a client for namespace ns that keeps the old slot
+// warm (rollback is a flip) and smoke-tests every release.
+func realNodeApp(t testing.TB, ns string) (cl *testenv.Cluster, e *Client, rec *recorder, ref string, secret map[string]string) {
+	t.Helper()
+	cl = testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
+	pg := testenv.StartPostgresOn(t, cl.Node.HostIP)
+	rd := testenv.StartRedisOn(t, cl.Node.HostIP)
+	ref = buildShortener(t, cl)
+	rec = &recorder{t: t}
+	e, err := New(AppRef{Kubeconfig: cl.Kubeconfig, Context: cl.Context, Namespace: ns, App: "shortener"}, rec,
+		lock.Self(t.Name(), func(string) string { return "" }, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ScaleDownDelay, e.Smoke = time.Hour, SmokeOn
+	return cl, e, rec, ref, map[string]string{"DATABASE_URL": pg.URL, "CACHE_URL": rd.URL}
 }
 
 // buildShortener builds the app for the node's platform with liftoff's image

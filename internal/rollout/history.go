@@ -148,9 +148,10 @@ func (a *announcement) send(ctx context.Context, r Record, res *Result, err erro
 	}
 }
 
-// recordSlot fills in the image and secrets a promoted or restored slot runs.
+// recordSlot fills in the image and secrets a promoted or restored slot
+// runs, once (the announcement and the history share them).
 func (e *Client) recordSlot(ctx context.Context, r *Record, res *Result) {
-	if res == nil || res.Slot == "" {
+	if res == nil || res.Slot == "" || r.Image != "" {
 		return
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
