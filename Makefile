@@ -36,11 +36,15 @@ export GOFLAGS := $(strip $(GOFLAGS) -trimpath)
 STEP := $(CURDIR)/tools/step
 
 KUBE_BINS    := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
-# The images the real node runs in the demo: its sandbox (pause) and the
-# stand-ins for the in-cluster registry, PostgreSQL and Valkey.
-NODE_IMAGES  := $(addprefix $(IMAGES)/,pause/index.json registry/index.json postgres/index.json valkey/index.json)
+# The images the real node runs in the demo: its sandbox (pause), the
+# stand-ins for the in-cluster registry, PostgreSQL and Valkey, and the
+# monitoring stack's (the Prometheus operator and config reloader,
+# Prometheus, Alertmanager).
+MONITORING_IMAGES := prometheus-operator prometheus-config-reloader prometheus alertmanager
+NODE_IMAGES  := $(addprefix $(IMAGES)/,pause/index.json registry/index.json postgres/index.json valkey/index.json) \
+                $(foreach i,$(MONITORING_IMAGES),$(IMAGES)/$(i)/index.json)
 
-.PHONY: all build test test-go deps tools testcluster democluster e2e e2e-up demo lint fuzz bench-app bench-data bench-image bench-deploy clean
+.PHONY: all build test test-go deps tools testcluster democluster charts e2e e2e-up demo lint fuzz bench-app bench-data bench-image bench-deploy clean
 
 all: build
 
@@ -97,7 +101,18 @@ $(BIN)/pulumi-resource-kubernetes: tools/pulumi-kubernetes/go.mod tools/pulumi-k
 testcluster: democluster $(BIN)/kwok $(IMAGES)/echo/index.json
 
 # democluster: what the demo's cluster needs and nothing more.
-democluster: deps $(KUBE_BINS) $(NODE_IMAGES)
+democluster: deps $(KUBE_BINS) $(NODE_IMAGES) charts
+
+# The pinned upstream charts of the monitoring stack, for the test and the
+# demo that install it on the local cluster (served to liftoff as a chart
+# mirror): the chart repositories cannot be reached from the development
+# machines, so they come from the offline copy beside the checkout
+# (../shared/charts), the one use of ../shared. Without it the monitoring
+# stack's test skips, saying so, and the demo runs without observability.
+charts:
+	@if [ -f $(CACHE)/charts/index.yaml ]; then :; \
+	elif [ -f ../shared/charts/index.yaml ]; then mkdir -p $(CACHE)/charts && cp ../shared/charts/index.yaml ../shared/charts/*.tgz $(CACHE)/charts/; \
+	else echo "no copy of the pinned upstream charts (../shared/charts): the monitoring stack's test and demo step are left out"; fi
 
 $(KUBE_BINS) &: tools/kube/go.mod tools/kube/go.sum
 	@mkdir -p $(BIN)
@@ -136,6 +151,34 @@ $(IMAGES)/postgres/index.json: $(BIN)/standin tools/images/postgres-entrypoint/m
 
 $(IMAGES)/valkey/index.json: $(BIN)/standin tools/images/valkey-entrypoint/main.go
 	@cd tools/images && $(STEP) "the Valkey stand-in image from Debian's redis-server" "a few seconds" -- $(BIN)/standin valkey $(IMAGES)/valkey
+
+# The monitoring stack's stand-ins: the operator and its config reloader
+# built from their module (v0.85.0, kube-prometheus-stack 77.14.0's) and
+# Prometheus 3.16.0 from its module (Debian's 2.42 has no Kubernetes service
+# discovery), each program in an image of its own; Alertmanager 0.25 from
+# Debian's binary.
+MONITORING_TOOLS := tools/monitoring/go.mod tools/monitoring/go.sum
+$(BIN)/operator $(BIN)/prometheus-config-reloader &: $(MONITORING_TOOLS)
+	@mkdir -p $(BIN)
+	@cd tools/monitoring && $(STEP) "the Prometheus operator and config reloader v0.85.0 (tools/monitoring), for the monitoring stack's images" "3 min" -- \
+	  env CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $(BIN)/ \
+	  github.com/prometheus-operator/prometheus-operator/cmd/operator github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader
+
+PROMETHEUS_VERSION := 3.16.0
+$(BIN)/prometheus: tools/prometheus/go.mod tools/prometheus/go.sum
+	@mkdir -p $(BIN)
+	@cd tools/prometheus && $(STEP) "Prometheus $(PROMETHEUS_VERSION) (tools/prometheus), for the monitoring stack's image" "3 min" -- \
+	  env CGO_ENABLED=0 $(GO) build -tags remove_all_sd,enable_kubernetes_sd \
+	  -ldflags '-s -w -X github.com/prometheus/common/version.Version=$(PROMETHEUS_VERSION)' -o $@ github.com/prometheus/prometheus/cmd/prometheus
+
+$(IMAGES)/prometheus/index.json: $(BIN)/standin $(BIN)/prometheus
+	@$(BIN)/standin prometheus $(IMAGES)/prometheus $(BIN)/prometheus
+$(IMAGES)/prometheus-operator/index.json: $(BIN)/standin $(BIN)/operator
+	@$(BIN)/standin prometheus-operator $(IMAGES)/prometheus-operator $(BIN)/operator
+$(IMAGES)/prometheus-config-reloader/index.json: $(BIN)/standin $(BIN)/prometheus-config-reloader
+	@$(BIN)/standin prometheus-config-reloader $(IMAGES)/prometheus-config-reloader $(BIN)/prometheus-config-reloader
+$(IMAGES)/alertmanager/index.json: $(BIN)/standin | deps
+	@$(BIN)/standin alertmanager $(IMAGES)/alertmanager
 
 ## bench-app: wrk against the shortener (PostgreSQL + Redis) and a bare net/http server, POST /urls, peak RSS
 bench-app: deps

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -61,6 +63,31 @@ type Args struct {
 	AlertWebhookKind string
 	// GrafanaPassword is Grafana's admin password (a secret liftoff generates).
 	GrafanaPassword pulumi.StringInput
+	// Images replace the charts' images by part: operator, configReloader,
+	// prometheus (its tag is the version the operator configures it for),
+	// alertmanager, nodeExporter. A part not named keeps the chart's image.
+	Images map[string]string
+	// Off are the parts left out: grafana, loki, tempo, collector (the
+	// Collector and the node log agent), kubeStateMetrics, nodeExporter,
+	// admissionWebhooks. Prometheus, Alertmanager and the operator always run.
+	Off []string
+}
+
+// Parts are what Args.Off may name.
+var Parts = []string{"grafana", "loki", "tempo", "collector", "kubeStateMetrics", "nodeExporter", "admissionWebhooks"}
+
+// imageValues are where each part's image goes in kube-prometheus-stack's
+// values, and whether that chart wants the digest as sha (hex only) or as
+// digest (sha256:hex, the node exporter's subchart).
+var imageValues = map[string]struct {
+	path   []string
+	digest bool
+}{
+	"operator":       {path: []string{"prometheusOperator", "image"}},
+	"configReloader": {path: []string{"prometheusOperator", "prometheusConfigReloader", "image"}},
+	"prometheus":     {path: []string{"prometheus", "prometheusSpec", "image"}},
+	"alertmanager":   {path: []string{"alertmanager", "alertmanagerSpec", "image"}},
+	"nodeExporter":   {path: []string{"prometheus-node-exporter", "image"}, digest: true},
 }
 
 // Observability is the installed stack.
@@ -89,6 +116,19 @@ func (a *Args) validate() error {
 	}
 	if a.Retention < 24*time.Hour {
 		return fmt.Errorf("observability: retention %s is under one day", a.Retention)
+	}
+	for part, ref := range a.Images {
+		if _, ok := imageValues[part]; !ok {
+			return fmt.Errorf("observability: image of %q: not a part whose image liftoff sets (operator, configReloader, prometheus, alertmanager, nodeExporter)", part)
+		}
+		if _, err := splitImage(ref); err != nil {
+			return fmt.Errorf("observability: image of %s: %w", part, err)
+		}
+	}
+	for _, p := range a.Off {
+		if !slices.Contains(Parts, p) {
+			return fmt.Errorf("observability: %q is not a part that can be left out (%s)", p, strings.Join(Parts, ", "))
+		}
 	}
 	if a.AlertWebhook != nil {
 		switch a.AlertWebhookKind {
@@ -180,16 +220,19 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	for _, r := range []struct {
-		name  string
-		chart Chart
-		file  string
-		set   func(map[string]any)
+		name, part string
+		chart      Chart
+		file       string
+		set        func(map[string]any)
 	}{
-		{"loki", Loki, "loki.yaml", a.lokiOverrides},
-		{"tempo", Tempo, "tempo.yaml", a.tempoOverrides},
-		{"otel-collector", Collector, "otel-collector.yaml", nil},
-		{"otel-agent", Collector, "otel-agent.yaml", nil},
+		{"loki", "loki", Loki, "loki.yaml", a.lokiOverrides},
+		{"tempo", "tempo", Tempo, "tempo.yaml", a.tempoOverrides},
+		{"otel-collector", "collector", Collector, "otel-collector.yaml", nil},
+		{"otel-agent", "collector", Collector, "otel-agent.yaml", nil},
 	} {
+		if a.off(r.part) {
+			continue
+		}
 		v, err := loadValues(r.file)
 		if err != nil {
 			return nil, err
@@ -225,9 +268,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	o.Namespace = ns.Metadata.Name().Elem()
 	o.GrafanaService = svc("kps-grafana", 80)
+	if a.off("grafana") {
+		o.GrafanaService = pulumi.String("").ToStringOutput() // liftoff open grafana says there is none
+	}
 	o.PrometheusService = svc("kps-prometheus", 9090)
 	o.AlertmanagerService = svc("kps-alertmanager", 9093)
 	o.OTLPEndpoint = pulumi.Sprintf("http://otel-collector.%s.svc:4318", a.Namespace)
+	if a.off("collector") {
+		o.OTLPEndpoint = pulumi.String("").ToStringOutput() // the app exports no traces
+	}
 	o.GrafanaAdminPassword = password
 	return o, ctx.RegisterResourceOutputs(o, pulumi.Map{
 		"namespace": o.Namespace, "grafanaService": o.GrafanaService, "prometheusService": o.PrometheusService,
@@ -281,6 +330,40 @@ func (a Args) prometheusValues() (map[string]any, error) {
 		setPath(v, []string{"prometheus", "prometheusSpec", "storageSpec", "volumeClaimTemplate", "spec", "storageClassName"}, a.StorageClass)
 		setPath(v, []string{"alertmanager", "alertmanagerSpec", "storage", "volumeClaimTemplate", "spec", "storageClassName"}, a.StorageClass)
 	}
+	for part, ref := range a.Images {
+		im, err := splitImage(ref)
+		if err != nil {
+			return nil, err
+		}
+		at := imageValues[part]
+		vals := map[string]any{"registry": im.registry, "repository": im.repository, "tag": im.tag}
+		switch {
+		case at.digest:
+			vals["digest"] = im.digest
+		default:
+			vals["sha"] = strings.TrimPrefix(im.digest, "sha256:")
+		}
+		setPath(v, at.path, vals)
+		if part == "prometheus" && im.tag != "" {
+			// The operator renders Prometheus's flags and config for this version.
+			setPath(v, []string{"prometheus", "prometheusSpec", "version"}, im.tag)
+		}
+	}
+	for part, path := range map[string][]string{
+		"grafana": {"grafana", "enabled"}, "kubeStateMetrics": {"kubeStateMetrics", "enabled"}, "nodeExporter": {"nodeExporter", "enabled"},
+		"admissionWebhooks": {"prometheusOperator", "admissionWebhooks", "enabled"},
+	} {
+		if a.off(part) {
+			setPath(v, path, false)
+		}
+	}
+	if a.off("admissionWebhooks") {
+		// Without the webhook the operator serves plain HTTP (no certificate to mount).
+		setPath(v, []string{"prometheusOperator", "tls", "enabled"}, false)
+	}
+	if a.off("grafana") {
+		return v, nil
+	}
 	setPath(v, []string{"grafana", "additionalDataSources"}, []any{
 		map[string]any{"name": "Loki", "uid": "loki", "type": "loki", "url": "http://loki:3100", "access": "proxy",
 			"jsonData": map[string]any{"derivedFields": []any{map[string]any{
@@ -295,6 +378,41 @@ func (a Args) prometheusValues() (map[string]any, error) {
 	})
 	return v, nil
 }
+
+func (a Args) off(part string) bool { return slices.Contains(a.Off, part) }
+
+// image is a reference in the parts kube-prometheus-stack's values take.
+type image struct{ registry, repository, tag, digest string }
+
+// splitImage splits host/path[:tag][@sha256:hex] (Docker Hub when the first
+// part names no host, as docker does).
+func splitImage(ref string) (image, error) {
+	var im image
+	rest := ref
+	if i := strings.Index(rest, "@"); i >= 0 {
+		rest, im.digest = rest[:i], rest[i+1:]
+		if !digestRE.MatchString(im.digest) {
+			return im, fmt.Errorf("%q: the digest is not sha256: and 64 hex digits", ref)
+		}
+	}
+	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
+		rest, im.tag = rest[:i], rest[i+1:]
+	}
+	host, path, ok := strings.Cut(rest, "/")
+	if !ok || !(strings.ContainsAny(host, ".:") || host == "localhost") {
+		host, path = "docker.io", rest
+		if !strings.Contains(path, "/") {
+			path = "library/" + path
+		}
+	}
+	if path == "" || host == "" || (im.tag == "" && im.digest == "") {
+		return im, fmt.Errorf("%q is not an image reference with a tag or a digest (registry/repository:tag or @sha256:...)", ref)
+	}
+	im.registry, im.repository = host, path
+	return im, nil
+}
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 func (a Args) lokiOverrides(v map[string]any) {
 	setPath(v, []string{"loki", "limits_config", "retention_period"}, fmt.Sprintf("%dh", days(a.Retention)*24))

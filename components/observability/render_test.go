@@ -2,8 +2,8 @@ package observability
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -18,16 +18,12 @@ import (
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 )
 
-// chartsDir is a Helm repository folder holding the pinned charts: the
-// offline copy of the upstream repositories beside the checkout
-// (../shared/charts), or LIFTOFF_CHARTS.
+// chartsDir is a Helm repository folder holding the pinned charts
+// (testenv.ChartsDir: LIFTOFF_CHARTS, .cache/charts, ../shared/charts).
 func chartsDir(t *testing.T) string {
-	dir := os.Getenv("LIFTOFF_CHARTS")
+	dir := testenv.ChartsDir(testenv.RepoRoot(t))
 	if dir == "" {
-		dir = filepath.Join(testenv.RepoRoot(t), "..", "shared", "charts")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "index.yaml")); err != nil {
-		t.Skipf("no copy of the upstream chart repositories at %s (set LIFTOFF_CHARTS to a folder of the pinned .tgz files): the pinned charts cannot be rendered offline", dir)
+		t.Skipf("no copy of the upstream chart repositories (LIFTOFF_CHARTS, .cache/charts from make testcluster, or ../shared/charts): the pinned charts cannot be rendered offline")
 	}
 	return dir
 }
@@ -50,6 +46,18 @@ func TestPinnedChartsRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	setPath(kps, []string{"alertmanager", "config"}, am)
+	// What the local cluster runs: every image from its registry (tags are
+	// versions), the parts it has no image for left out.
+	const dg = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	mirrored := Args{Namespace: DefaultNamespace, Retention: 24 * time.Hour, Off: Parts, Images: map[string]string{
+		"operator": "10.0.0.1:5000/mirror/prometheus-operator" + dg, "configReloader": "10.0.0.1:5000/mirror/prometheus-config-reloader" + dg,
+		"prometheus": "10.0.0.1:5000/mirror/prometheus:v3.16.0" + dg, "alertmanager": "10.0.0.1:5000/mirror/alertmanager:v0.25.0" + dg,
+		"nodeExporter": "10.0.0.1:5000/mirror/node-exporter:v1.5.0" + dg}}
+	mirroredKPS, err := mirrored.prometheusValues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirroredKPS["nodeExporter"] = map[string]any{"enabled": true} // its image, rendered
 	values := func(file string, set func(map[string]any)) map[string]any {
 		v, err := loadValues(file)
 		if err != nil {
@@ -68,12 +76,18 @@ func TestPinnedChartsRender(t *testing.T) {
 		want []string
 		// free are sections whose keys are the user's own names.
 		free []string
+		// images, when set, are exactly the images the rendering runs.
+		images []string
 	}{
-		{"crds", OperatorCRDs, map[string]any{}, nil, nil},
-		{"kps", PrometheusStack, kps, []string{"Prometheus", "Alertmanager", "ServiceMonitor", "PrometheusRule", "Deployment", "DaemonSet"}, nil},
-		{"tempo", Tempo, values("tempo.yaml", a.tempoOverrides), []string{"StatefulSet"}, nil},
-		{"otel-collector", Collector, values("otel-collector.yaml", nil), []string{"Deployment", "ConfigMap"}, collectorConfig},
-		{"otel-agent", Collector, values("otel-agent.yaml", nil), []string{"DaemonSet", "ConfigMap"}, collectorConfig},
+		{"kps-mirrored", PrometheusStack, mirroredKPS, []string{"Prometheus", "Alertmanager", "ServiceMonitor", "PrometheusRule", "Deployment", "DaemonSet"}, nil, []string{
+			"10.0.0.1:5000/mirror/alertmanager:v0.25.0" + dg, "10.0.0.1:5000/mirror/node-exporter:v1.5.0" + dg,
+			"10.0.0.1:5000/mirror/prometheus-config-reloader:v0.85.0" + dg, "10.0.0.1:5000/mirror/prometheus-operator:v0.85.0" + dg,
+			"10.0.0.1:5000/mirror/prometheus:v3.16.0" + dg}},
+		{"crds", OperatorCRDs, map[string]any{}, nil, nil, nil},
+		{"kps", PrometheusStack, kps, []string{"Prometheus", "Alertmanager", "ServiceMonitor", "PrometheusRule", "Deployment", "DaemonSet"}, nil, nil},
+		{"tempo", Tempo, values("tempo.yaml", a.tempoOverrides), []string{"StatefulSet"}, nil, nil},
+		{"otel-collector", Collector, values("otel-collector.yaml", nil), []string{"Deployment", "ConfigMap"}, collectorConfig, nil},
+		{"otel-agent", Collector, values("otel-agent.yaml", nil), []string{"DaemonSet", "ConfigMap"}, collectorConfig, nil},
 	} {
 		t.Run(c.release, func(t *testing.T) {
 			path := filepath.Join(dir, fmt.Sprintf("%s-%s.tgz", c.chart.Name, c.chart.Version))
@@ -92,6 +106,9 @@ func TestPinnedChartsRender(t *testing.T) {
 				if kinds[k] == 0 {
 					t.Errorf("%s %s rendered no %s (rendered: %v)", c.chart.Name, c.chart.Version, k, kinds)
 				}
+			}
+			if c.images != nil && !slices.Equal(images, c.images) {
+				t.Errorf("%s runs\n%s\nwant\n%s", c.release, strings.Join(images, "\n"), strings.Join(c.images, "\n"))
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -91,6 +92,18 @@ func Parse(stack string, values Values) (*Stack, error) {
 		Retention:       r.Duration("liftoff:retention", 7*24*time.Hour, 24*time.Hour, 90*24*time.Hour),
 		AlertWebhook:    r.Secret("liftoff:alertWebhook", false, webhook),
 		GrafanaPassword: r.Secret("liftoff:grafanaPassword", false, GeneratedSecret),
+		Images:          map[string]string{},
+		Off: r.List("liftoff:observabilityOff", nil, func(p string) error {
+			if !slices.Contains(ObservabilityParts, p) {
+				return fmt.Errorf("is not a part of the monitoring stack liftoff can leave out (%s)", strings.Join(ObservabilityParts, ", "))
+			}
+			return nil
+		}),
+	}
+	for part, key := range MonitoringImages {
+		if ref := r.Str(key, "", imageRef); ref != "" {
+			s.Observability.Images[part] = ref
+		}
 	}
 	s.ChartMirror = r.Str("liftoff:chartMirror", "", chartMirror)
 	s.Images = Images{

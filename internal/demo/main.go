@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,12 +20,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -87,6 +91,25 @@ func run(ctx context.Context, keep bool) (err error) {
 	if err != nil {
 		return err
 	}
+	// The monitoring stack: its upstream charts from a mirror of the chart
+	// repositories (the offline copy, served on loopback), its images from
+	// stand-ins in the cluster's registry, the parts this machine cannot run
+	// left out (testenv.MonitoringOff).
+	observability := []string{"--set", "observability=false"}
+	if charts := testenv.ChartsDir(repo); charts == "" {
+		fmt.Println("observability off: no copy of the pinned upstream charts (.cache/charts or ../shared/charts), and their repositories cannot be reached from here")
+	} else {
+		srv := httptest.NewServer(http.FileServer(http.Dir(charts)))
+		defer srv.Close()
+		images, err := cl.PushMonitoring(repo)
+		if err != nil {
+			return err
+		}
+		observability = []string{"--set", "observability=true", "--set", "chartMirror=" + srv.URL, "--set", "observabilityOff=" + testenv.MonitoringOff}
+		for k, v := range images {
+			observability = append(observability, "--set", k+"="+v)
+		}
+	}
 
 	e := &env{repo: repo, work: work, project: filepath.Join(work, "project"), cluster: cl}
 	pass := filepath.Join(work, "passphrase")
@@ -114,8 +137,8 @@ func run(ctx context.Context, keep bool) (err error) {
 
 	banner("liftoff init (the kubeconfig target's defaults: registry, PostgreSQL and Valkey in the cluster)")
 	initArgs := []string{"init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
-		"--set", "namespace=shop", "--set", "observability=false", // its charts come from the internet
-		"--set", "bake=15s"} // each release is judged by 15 s of the demo's traffic
+		"--set", "namespace=shop", "--set", "bake=15s"} // each release is judged by 15 s of the demo's traffic
+	initArgs = append(initArgs, observability...)
 	for _, k := range []string{"registryImage", "postgresImage", "valkeyImage"} {
 		initArgs = append(initArgs, "--set", k+"="+mirror[k])
 	}
@@ -134,6 +157,11 @@ func run(ctx context.Context, keep bool) (err error) {
 	}
 	if err := useApp(ctx, url, liveSlot(out)); err != nil {
 		return err
+	}
+	if observability[1] == "observability=true" {
+		if err := e.monitoring(ctx); err != nil {
+			return err
+		}
 	}
 	if keep {
 		return e.serve(ctx, url)
@@ -373,7 +401,7 @@ func (e *env) serve(ctx context.Context, url string) error {
 	for _, k := range []string{"KUBECONFIG", "LIFTOFF_HOME", "LIFTOFF_BACKEND", "LIFTOFF_PASSPHRASE_FILE", "LIFTOFF_PULUMI", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "PATH"} {
 		fmt.Printf("  export %s=%q\n", k, e.vars[k])
 	}
-	fmt.Printf("  cd %s\n  liftoff status\n  curl -i %s/\n", e.project, url)
+	fmt.Printf("  cd %s\n  liftoff status\n  curl -i %s/\n  liftoff open prometheus\n  liftoff open alertmanager\n", e.project, url)
 	<-ctx.Done()
 	banner("tearing down: liftoff destroy, then the cluster")
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -382,6 +410,94 @@ func (e *env) serve(ctx context.Context, url string) error {
 		fmt.Fprintln(os.Stderr, "destroy:", err)
 	}
 	return nil
+}
+
+// monitoring opens Prometheus and Alertmanager as a user does (liftoff
+// open, a port-forward held until stopped) and shows what they hold: the
+// app's pods scraped by slot, the shortener's rules, the alerts.
+func (e *env) monitoring(ctx context.Context) error {
+	banner("the monitoring stack: liftoff open prometheus, liftoff open alertmanager")
+	get := func(what, path string, into any, ready func() bool) error {
+		octx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		cmd := exec.CommandContext(octx, filepath.Join(e.repo, "bin", "liftoff"), "open", what, "--print")
+		cmd.Dir, cmd.Env, cmd.Stderr = e.project, os.Environ(), os.Stderr
+		for k, v := range e.vars {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		cmd.WaitDelay = 10 * time.Second
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		defer func() { cancel(); cmd.Wait() }() // Ctrl-C ends the forward
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("liftoff open %s printed no URL: %w", what, err)
+		}
+		fmt.Printf("$ liftoff open %s --print\n%s", what, line)
+		base := strings.TrimSpace(strings.TrimPrefix(line, what+":"))
+		last := errors.New("not yet")
+		for range 60 { // the targets and rules appear within a scrape or two
+			if last = getJSON(ctx, strings.TrimSuffix(base, "/")+path, into); last == nil && ready() {
+				return nil
+			}
+			time.Sleep(time.Second)
+		}
+		return fmt.Errorf("%s%s: %w", base, path, last)
+	}
+	var up struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := get("prometheus", "/api/v1/query?query="+neturl.QueryEscape(`up{slot!=""} == 1`), &up, func() bool { return len(up.Data.Result) > 0 }); err != nil {
+		return fmt.Errorf("Prometheus scrapes no pod of the app: %w", err)
+	}
+	for _, r := range up.Data.Result {
+		fmt.Printf("  scraped: %s %s slot=%s\n", r.Metric["namespace"], r.Metric["pod"], r.Metric["slot"])
+	}
+	type alert struct {
+		Labels map[string]string `json:"labels"`
+		Status struct {
+			State string `json:"state"`
+		} `json:"status"`
+	}
+	var alerts []alert
+	// Watchdog, always firing, proves Prometheus reaches Alertmanager.
+	watchdog := func() bool {
+		return slices.ContainsFunc(alerts, func(a alert) bool { return a.Labels["alertname"] == "Watchdog" })
+	}
+	if err := get("alertmanager", "/api/v2/alerts", &alerts, watchdog); err != nil {
+		return err
+	}
+	for _, a := range alerts {
+		fmt.Printf("  alert in Alertmanager: %s (%s)\n", a.Labels["alertname"], a.Status.State)
+	}
+	return nil
+}
+
+// getJSON decodes a 200 answer of url into v.
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func banner(s string) { fmt.Printf("\n=== %s\n", s) }

@@ -132,6 +132,10 @@ func NewCluster(dir, repo string, opts ClusterOptions) (_ *Cluster, err error) {
 	// The API server listens where its nodes reach it: the real node's host
 	// end of the veth, or loopback for kwok nodes alone.
 	apiHost, serviceCIDR := "127.0.0.1", "10.96.0.0/16"
+	// The kubernetes Service's endpoint: the API server's own address where
+	// pods reach it (the real node's), which it keeps up to date as a real
+	// one does; none on loopback, which no pod could reach.
+	reconciler := "none"
 	var pause string
 	if opts.RealNode {
 		if pause, err = pauseLayout(repo); err != nil {
@@ -140,7 +144,7 @@ func NewCluster(dir, repo string, opts ClusterOptions) (_ *Cluster, err error) {
 		if c.Node, err = newNodeNetwork(bin); err != nil {
 			return nil, fmt.Errorf("real node: %w", err)
 		}
-		apiHost, serviceCIDR = c.Node.HostIP, c.Node.ServiceCIDR
+		apiHost, serviceCIDR, reconciler = c.Node.HostIP, c.Node.ServiceCIDR, "lease"
 	}
 	pki, err := writePKI(dir, []net.IP{net.ParseIP(apiHost), firstIP(serviceCIDR)})
 	if err != nil {
@@ -176,7 +180,7 @@ func NewCluster(dir, repo string, opts ClusterOptions) (_ *Cluster, err error) {
 		"--service-account-key-file", pki.path("sa.pub"), "--service-account-signing-key-file", pki.path("sa.key"),
 		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 		"--service-cluster-ip-range", serviceCIDR, "--authorization-mode", "Node,RBAC", "--allow-privileged",
-		"--profiling=false", "--endpoint-reconciler-type", "none",
+		"--profiling=false", "--endpoint-reconciler-type", reconciler,
 		// Logs, exec and port-forwards go to the kubelet by its node IP, never
 		// through the machine's DNS resolver; the API server proves itself
 		// to kubelets with its own client certificate.

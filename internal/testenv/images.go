@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -26,7 +27,8 @@ func pauseLayout(repo string) (string, error) {
 }
 
 // pushLayout pushes the index of an OCI layout to repo (plain HTTP) and
-// returns repo@digest.
+// returns repo@digest (repo:tag@digest when repo names a tag, which is
+// pushed too).
 func pushLayout(dir, repo string) (string, error) {
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
@@ -36,12 +38,18 @@ func pushLayout(dir, repo string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ref, err := name.ParseReference(repo+"@"+d.String(), name.Insecure)
+	ref, err := name.ParseReference(repo, name.Insecure)
 	if err != nil {
 		return "", err
 	}
+	if _, tagged := ref.(name.Tag); !tagged {
+		ref = ref.Context().Digest(d.String())
+	}
 	if err := remote.WriteIndex(ref, idx); err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	if _, tagged := ref.(name.Tag); tagged {
+		return repo + "@" + d.String(), nil
 	}
 	return ref.String(), nil
 }
@@ -85,12 +93,41 @@ func (c *Cluster) StandIns(t testing.TB) map[string]string {
 
 // PushStandIns is StandIns for programs that are not tests (make demo).
 func (c *Cluster) PushStandIns(repo string) (map[string]string, error) {
+	return c.push(repo, standIns)
+}
+
+// monitoringStandIns are the monitoring stack's images `make testcluster`
+// builds, by the stack setting that selects each, tagged with the version
+// of the program they hold (the operator configures Prometheus by its
+// tag): the operator and its config reloader built from their module,
+// Prometheus 3.16.0 from its module, Debian bookworm's Alertmanager.
+var monitoringStandIns = map[string]string{
+	"operatorImage": "prometheus-operator:v0.85.0", "configReloaderImage": "prometheus-config-reloader:v0.85.0",
+	"prometheusImage": "prometheus:v3.16.0", "alertmanagerImage": "alertmanager:v0.25.0",
+}
+
+// MonitoringOff are the parts of the monitoring stack the local cluster
+// cannot run (liftoff:observabilityOff): Grafana, Loki and Tempo are AGPL
+// modules; no kube-state-metrics module is served; the Collector and the
+// operator's webhook certificate job are not built here; the node
+// exporter mounts the host's / with HostToContainer propagation, which
+// needs / to be a shared mount, and this machine's is private (changing
+// it would change the machine, not the test cluster).
+const MonitoringOff = "grafana,loki,tempo,collector,kubeStateMetrics,nodeExporter,admissionWebhooks"
+
+// PushMonitoring pushes the monitoring stack's stand-ins to the cluster's
+// registry and returns the stack settings that select them.
+func (c *Cluster) PushMonitoring(repo string) (map[string]string, error) {
+	return c.push(repo, monitoringStandIns)
+}
+
+func (c *Cluster) push(repo string, images map[string]string) (map[string]string, error) {
 	if c.Registry == nil {
 		return nil, fmt.Errorf("testenv: stand-in images need a cluster with a real node")
 	}
 	set := map[string]string{}
-	for key, image := range standIns {
-		dir := filepath.Join(ImagesDir(repo), image)
+	for key, image := range images {
+		dir := filepath.Join(ImagesDir(repo), strings.Split(image, ":")[0])
 		if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
 			return nil, fmt.Errorf("testenv: image %s is missing: run `make testcluster` (make test does it for you)", dir)
 		}

@@ -196,6 +196,7 @@ func Observability(ctx *pulumi.Context, cfg *config.Stack, storageClass string, 
 		return err
 	}
 	o, err := observability.New(ctx, "observability", &observability.Args{Retention: cfg.Observability.Retention, StorageClass: storageClass, GrafanaPassword: grafana, ChartMirror: cfg.ChartMirror,
+		Images: cfg.Observability.Images, Off: cfg.Observability.Off,
 		AlertWebhook: hook, AlertWebhookKind: observability.WebhookKind(cfg.Observability.AlertWebhook.Reveal())}, opts...)
 	if err != nil {
 		return err

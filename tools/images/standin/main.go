@@ -1,13 +1,20 @@
-// Command standin assembles the PostgreSQL and Valkey stand-in images from
-// this machine's Debian packages, for tests that cannot pull the official
-// images: the server's programs, every shared library ldd names for them,
-// their data files, an entrypoint of ours (../postgres-entrypoint,
-// ../valkey-entrypoint, built here, static) that behaves as the official
-// image's does, and /etc/passwd and /etc/group with the image's non-root
-// user (uid 999, as upstream). It writes a one-platform OCI layout.
+// Command standin assembles stand-in images from this machine's programs,
+// for tests that cannot pull the official images. PostgreSQL and Valkey
+// come from Debian's packages with an entrypoint of ours
+// (../postgres-entrypoint, ../valkey-entrypoint, built here, static) that
+// behaves as the official image's does, and the image's non-root user
+// (uid 999, as upstream). The monitoring stack's images hold one program
+// each at the official image's path, run as its entrypoint (as nobody):
+// Alertmanager from Debian; Prometheus, the Prometheus operator and its
+// config reloader from a binary built from their modules (../../prometheus,
+// ../../monitoring), given as the third argument. Every
+// image has its programs' shared libraries (ldd) and /etc/passwd and
+// /etc/group. It writes a one-platform OCI layout.
 //
 //	go run ./standin postgres OUTDIR
 //	go run ./standin valkey OUTDIR
+//	go run ./standin alertmanager OUTDIR
+//	go run ./standin prometheus-operator OUTDIR path/to/operator
 package main
 
 import (
@@ -45,6 +52,12 @@ type image struct {
 	env        []string
 	workdir    string
 	stopSignal string // as upstream's STOPSIGNAL
+	// command is the entrypoint when there is no entrypoint package: a
+	// program of the image, run as nobody (65534).
+	command []string
+	// built is the path in the image of a program given on the command
+	// line (a binary built from a module, not a Debian package).
+	built string
 }
 
 var images = map[string]image{
@@ -75,14 +88,43 @@ var images = map[string]image{
 		env:     []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
 		workdir: "/data",
 	},
+	// The monitoring stack's, at the paths of the official images (the
+	// operator runs the config reloader as /bin/prometheus-config-reloader).
+	"prometheus": {
+		built: "/bin/prometheus", command: []string{"/bin/prometheus"},
+		dirs:    map[string]fs.FileMode{"/prometheus": 0o777, "/etc/prometheus": 0o755},
+		workdir: "/prometheus",
+	},
+	"alertmanager": {
+		aliases: map[string]string{"/bin/alertmanager": "/usr/bin/prometheus-alertmanager"},
+		// Its notification templates and UI, where Debian's build reads them.
+		trees:   []string{"/usr/share/prometheus/alertmanager"},
+		command: []string{"/bin/alertmanager"},
+		dirs:    map[string]fs.FileMode{"/alertmanager": 0o777, "/etc/alertmanager": 0o755},
+		workdir: "/alertmanager",
+	},
+	"prometheus-operator":        {built: "/bin/operator", command: []string{"/bin/operator"}},
+	"prometheus-config-reloader": {built: "/bin/prometheus-config-reloader", command: []string{"/bin/prometheus-config-reloader"}},
 }
 
 func main() {
-	if len(os.Args) != 3 || images[os.Args[1]].entrypoint == "" {
-		fmt.Fprintln(os.Stderr, "usage: standin postgres|valkey OUTDIR")
+	var im image
+	ok := len(os.Args) > 1
+	if ok {
+		im, ok = images[os.Args[1]]
+	}
+	want := 3
+	if im.built != "" {
+		want = 4
+	}
+	if !ok || len(os.Args) != want {
+		fmt.Fprintln(os.Stderr, "usage: standin postgres|valkey|alertmanager OUTDIR\n       standin prometheus|prometheus-operator|prometheus-config-reloader OUTDIR BINARY")
 		os.Exit(2)
 	}
-	if err := build(images[os.Args[1]], os.Args[2]); err != nil {
+	if im.built != "" {
+		im.aliases = map[string]string{im.built: os.Args[3]}
+	}
+	if err := build(im, os.Args[2]); err != nil {
 		fmt.Fprintf(os.Stderr, "standin %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
@@ -146,12 +188,16 @@ func build(im image, out string) error {
 			return err
 		}
 	}
-	entry, err := compile(im.entrypoint)
-	if err != nil {
-		return err
+	entrypoint, user := im.command, "65534:65534"
+	if im.entrypoint != "" {
+		entry, err := compile(im.entrypoint)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(entry)
+		files["/usr/local/bin/docker-entrypoint"] = entry
+		entrypoint, user = []string{"/usr/local/bin/docker-entrypoint"}, "999:999"
 	}
-	defer os.Remove(entry)
-	files["/usr/local/bin/docker-entrypoint"] = entry
 
 	var buf bytes.Buffer
 	if err := writeLayer(&buf, im, files); err != nil {
@@ -173,7 +219,7 @@ func build(im image, out string) error {
 	}
 	cf = cf.DeepCopy()
 	cf.Architecture, cf.OS, cf.Created = runtime.GOARCH, "linux", v1.Time{Time: time.Unix(0, 0)}
-	cf.Config = v1.Config{Entrypoint: []string{"/usr/local/bin/docker-entrypoint"}, Env: im.env, User: "999:999", WorkingDir: im.workdir, StopSignal: im.stopSignal}
+	cf.Config = v1.Config{Entrypoint: entrypoint, Env: im.env, User: user, WorkingDir: im.workdir, StopSignal: im.stopSignal}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
@@ -189,7 +235,10 @@ func build(im image, out string) error {
 // sharedLibraries lists what the dynamic loader maps for an ELF file, the
 // loader itself included.
 func sharedLibraries(path string) ([]string, error) {
-	out, err := exec.Command("ldd", path).Output()
+	out, err := exec.Command("ldd", path).CombinedOutput()
+	if err != nil && strings.Contains(string(out), "not a dynamic executable") {
+		return nil, nil // static (a Go program built without cgo)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ldd %s: %w", path, err)
 	}
@@ -239,6 +288,9 @@ func writeLayer(w io.Writer, im image, files map[string]string) error {
 		mode, uid := int64(0o755), 0
 		if m, ok := im.dirs[d]; ok {
 			mode, uid = int64(m.Perm()), 999
+			if im.user == "" {
+				uid = 65534
+			}
 			if m&fs.ModeSticky != 0 {
 				mode |= 0o1000
 			}
@@ -283,8 +335,12 @@ func writeLayer(w io.Writer, im image, files map[string]string) error {
 			return err
 		}
 	}
-	passwd := fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\n%s:x:999:999:%s:%s:/usr/sbin/nologin\n", im.user, im.user, im.home)
-	group := fmt.Sprintf("root:x:0:\n%s:x:999:\n", im.user)
+	passwd := "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+	group := "root:x:0:\nnogroup:x:65534:\n"
+	if im.user != "" {
+		passwd += fmt.Sprintf("%s:x:999:999:%s:%s:/usr/sbin/nologin\n", im.user, im.user, im.home)
+		group += fmt.Sprintf("%s:x:999:\n", im.user)
+	}
 	if err := add("/etc/passwd", 0o644, []byte(passwd)); err != nil {
 		return err
 	}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/liftoff-dev/liftoff/internal/testenv"
+)
+
+// TestE2EObservability installs the monitoring stack the way `up` does for
+// a user, on the real node: the pinned upstream charts from a mirror (the
+// offline copy of the chart repositories, served over HTTP), every image
+// from the cluster's registry (the operator and config reloader built from
+// their module, Prometheus, Alertmanager and the node exporter from
+// Debian), the parts this machine cannot run left out
+// (testenv.MonitoringOff). Then, inside the cluster:
+//   - the operator talks to the API server through the kubernetes Service;
+//   - Prometheus scrapes the app's pods through the slots' ServiceMonitors,
+//     labelled by slot;
+//   - the shortener's PrometheusRule is loaded;
+//   - Prometheus's alerts reach Alertmanager (Watchdog, always firing);
+//   - with the app's pods gone, ShortenerDown fires and reaches
+//     Alertmanager after its 2 minutes.
+func TestE2EObservability(t *testing.T) {
+	t.Parallel()
+	mirror := testenv.ChartMirror(t)
+	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
+	c := newCLI(t).withEngine().withApp()
+	ctx := context.Background()
+	repo := testenv.RepoRoot(t)
+	images := cl.StandIns(t)
+	monitoring, err := cl.PushMonitoring(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"init", "-s", "dev", "--target", "kubeconfig", "--kubeconfig", cl.Kubeconfig, "--context", cl.Context,
+		"--set", "observability=true", "--set", "chartMirror=" + mirror, "--set", "observabilityOff=" + testenv.MonitoringOff,
+		"--set", "bake=0s", "--set", "scaleDownDelay=1s", "--set", "podCIDRs=" + cl.Node.PodCIDR}
+	for k, v := range images {
+		args = append(args, "--set", k+"="+v)
+	}
+	for k, v := range monitoring {
+		args = append(args, "--set", k+"="+v)
+	}
+	c.mustRun(args...)
+	start := time.Now()
+	c.mustRun("up", "-s", "dev", "--yes", "--platform", "linux/amd64", "--smoke", "on")
+	t.Logf("observability figures: up with the monitoring stack in %s", time.Since(start).Round(time.Second))
+
+	const obs = "observability"
+	query := func(svc, port, path string, params map[string]string) ([]byte, error) {
+		return cl.Client.CoreV1().Services(obs).ProxyGet("http", svc, port, path, params).DoRaw(ctx)
+	}
+	promQuery := func(q string) ([]map[string]any, error) {
+		b, err := query("kps-prometheus", "9090", "/api/v1/query", map[string]string{"query": q})
+		if err != nil {
+			return nil, err
+		}
+		var r struct {
+			Data struct {
+				Result []map[string]any `json:"result"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", b, err)
+		}
+		return r.Data.Result, nil
+	}
+	alerts := func() (names []string, err error) {
+		b, err := query("kps-alertmanager", "9093", "/api/v2/alerts", nil)
+		if err != nil {
+			return nil, err
+		}
+		var as []struct {
+			Labels map[string]string `json:"labels"`
+		}
+		if err := json.Unmarshal(b, &as); err != nil {
+			return nil, fmt.Errorf("%s: %w", b, err)
+		}
+		for _, a := range as {
+			names = append(names, a.Labels["alertname"])
+		}
+		return names, nil
+	}
+
+	// The app's pods, scraped by slot.
+	var last string
+	eventually(t, "Prometheus scraping the app's live slot", 3*time.Minute, func() bool {
+		r, err := promQuery(`up == 1`)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		var app bool
+		var seen []string
+		for _, s := range r {
+			m, _ := s["metric"].(map[string]any)
+			seen = append(seen, fmt.Sprintf("%v/%v", m["job"], m["slot"]))
+			if slot, _ := m["slot"].(string); (slot == "blue" || slot == "green") && m["namespace"] == "shortener" {
+				app = true
+			}
+		}
+		last = strings.Join(seen, ", ")
+		return app
+	}, &last)
+	t.Logf("observability figures: targets up: %s", last)
+
+	// The shortener's rules, loaded from the PrometheusRule.
+	eventually(t, "the shortener's rules loaded", 2*time.Minute, func() bool {
+		b, err := query("kps-prometheus", "9090", "/api/v1/rules", nil)
+		last = fmt.Sprint(err)
+		return err == nil && strings.Contains(string(b), `"ShortenerDown"`) && strings.Contains(string(b), `"HighErrorRate"`)
+	}, &last)
+
+	// Prometheus → Alertmanager, inside the cluster.
+	eventually(t, "Watchdog in Alertmanager", 3*time.Minute, func() bool {
+		names, err := alerts()
+		last = fmt.Sprint(names, err)
+		return slices.Contains(names, "Watchdog")
+	}, &last)
+
+	// The app gone: ShortenerDown fires after its 2 minutes.
+	deps, err := cl.Client.AppsV1().Deployments("shortener").List(ctx, metav1.ListOptions{LabelSelector: "liftoff.dev/slot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deps.Items {
+		if _, err := cl.Client.AppsV1().Deployments("shortener").Patch(ctx, d.Name, "application/merge-patch+json",
+			[]byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := time.Now()
+	eventually(t, "ShortenerDown in Alertmanager", 5*time.Minute, func() bool {
+		names, err := alerts()
+		last = fmt.Sprint(names, err)
+		return slices.Contains(names, "ShortenerDown")
+	}, &last)
+	t.Logf("observability figures: ShortenerDown reached Alertmanager %s after the app's pods were scaled to 0 (its rule waits 2m)", time.Since(gone).Round(time.Second))
+
+	// Its footprint on the node, as the kubelet's cAdvisor reports it
+	// through Prometheus itself.
+	r, err := promQuery(`sum by (pod) (container_memory_working_set_bytes{namespace="observability", container!=""})`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mem []string
+	for _, s := range r {
+		m, _ := s["metric"].(map[string]any)
+		v, _ := s["value"].([]any)
+		if len(v) == 2 {
+			var b float64
+			fmt.Sscan(fmt.Sprint(v[1]), &b)
+			mem = append(mem, fmt.Sprintf("%v %.0f MiB", m["pod"], b/(1<<20)))
+		}
+	}
+	slices.Sort(mem)
+	t.Logf("observability figures: memory (working set): %s", strings.Join(mem, ", "))
+	if len(mem) == 0 {
+		t.Errorf("no memory figures for the monitoring stack's pods: is the kubelet scraped?")
+	}
+}
+
+// eventually polls cond every 2 s until it holds, failing after d with the
+// last state it saw.
+func eventually(t *testing.T, what string, d time.Duration, cond func() bool, last *string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s (last seen: %s)", what, d, *last)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
