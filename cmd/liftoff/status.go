@@ -124,7 +124,7 @@ func accessHints(outs map[string]any) string {
 		local := []string{"3000", "9090", "9093"}[i]
 		fmt.Fprintf(&b, "  %-12s kubectl -n %s port-forward svc/%s %s:%s, then http://localhost:%s\n", t.label, parts[1], parts[0], local, port, local)
 	}
-	if b.Len() > 0 {
+	if g, _ := outs[outputs.Grafana].(string); g != "" {
 		b.WriteString("  Grafana user admin; password: liftoff status --show-secrets (grafanaAdminPassword)\n")
 	}
 	return b.String()

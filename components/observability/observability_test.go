@@ -301,3 +301,25 @@ func TestChartMirror(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitImage(t *testing.T) {
+	const d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for ref, want := range map[string]image{
+		"quay.io/prometheus/prometheus:v3.6.0":     {"quay.io", "prometheus/prometheus", "v3.6.0", ""},
+		"10.0.0.1:5000/mirror/alertmanager@" + d:   {"10.0.0.1:5000", "mirror/alertmanager", "", d},
+		"localhost/a/b:1@" + d:                     {"localhost", "a/b", "1", d},
+		"prom/prometheus:v3.6.0":                   {"docker.io", "prom/prometheus", "v3.6.0", ""},
+		"busybox:1":                                {"docker.io", "library/busybox", "1", ""},
+		"registry.internal:5000/prometheus:v3.6.0": {"registry.internal:5000", "prometheus", "v3.6.0", ""},
+	} {
+		got, err := splitImage(ref)
+		if err != nil || got != want {
+			t.Errorf("splitImage(%q) = %+v, %v; want %+v", ref, got, err, want)
+		}
+	}
+	for _, bad := range []string{"quay.io/prometheus/prometheus", "a/b@sha256:12", "quay.io/x@md5:00"} {
+		if _, err := splitImage(bad); err == nil {
+			t.Errorf("splitImage(%q): no error", bad)
+		}
+	}
+}

@@ -271,3 +271,24 @@ func TestChartMirror(t *testing.T) {
 		}
 	}
 }
+
+func TestMonitoringImagesAndParts(t *testing.T) {
+	const ref = "registry.internal/prometheus:v3.16.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	s, err := Parse("dev", vals("liftoff:target", "kubeconfig", "liftoff:kubeconfig", "/k", "liftoff:prometheusImage", ref,
+		"liftoff:observabilityOff", "grafana,loki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Observability.Images["prometheus"] != ref || len(s.Observability.Images) != 1 || strings.Join(s.Observability.Off, ",") != "grafana,loki" {
+		t.Errorf("images %v, off %v", s.Observability.Images, s.Observability.Off)
+	}
+	for key, bad := range map[string]string{
+		"liftoff:alertmanagerImage": "not a reference",
+		"liftoff:observabilityOff":  "grafana,prometheus", // Prometheus always runs
+	} {
+		_, err := Parse("dev", vals("liftoff:target", "kubeconfig", "liftoff:kubeconfig", "/k", key, bad))
+		if err == nil || !strings.Contains(err.Error(), ShortName(key)) {
+			t.Errorf("%s=%q: want an error naming the key, got %v", key, bad, err)
+		}
+	}
+}

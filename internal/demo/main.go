@@ -441,14 +441,21 @@ func (e *env) monitoring(ctx context.Context) error {
 		}
 		fmt.Printf("$ liftoff open %s --print\n%s", what, line)
 		base := strings.TrimSpace(strings.TrimPrefix(line, what+":"))
-		last := errors.New("not yet")
-		for range 60 { // the targets and rules appear within a scrape or two
-			if last = getJSON(ctx, strings.TrimSuffix(base, "/")+path, into); last == nil && ready() {
+		url, start := strings.TrimSuffix(base, "/")+path, time.Now()
+		for {
+			err := getJSON(ctx, url, into)
+			if err == nil && ready() {
+				fmt.Printf("  (%s answered in %s)\n", what, time.Since(start).Round(time.Second))
 				return nil
 			}
-			time.Sleep(time.Second)
+			if err == nil {
+				err = errors.New("not there yet")
+			}
+			if time.Since(start) > 3*time.Minute { // a fresh Prometheus finds the app's pods within a minute or two
+				return fmt.Errorf("%s: %w", url, err)
+			}
+			time.Sleep(2 * time.Second)
 		}
-		return fmt.Errorf("%s%s: %w", base, path, last)
 	}
 	var up struct {
 		Data struct {

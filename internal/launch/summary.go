@@ -28,6 +28,11 @@ func (r *UpResult) Summary() (string, map[string]any) {
 			outs[k] = v
 		}
 	}
+	for _, k := range []string{outputs.Grafana, outputs.Prometheus, outputs.Alertmanager} {
+		if v, ok := outs[k]; ok {
+			outs[k] = fmt.Sprintf("%s (liftoff open %s)", v, k)
+		}
+	}
 	if cfg.Preview != nil && r.Expires != nil {
 		outs["preview_of"] = cfg.Preview.Of
 		outs["expires"] = r.Expires.Format(time.RFC3339) + " (liftoff stacks gc destroys it then; liftoff up extends it)"
