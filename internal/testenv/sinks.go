@@ -44,8 +44,15 @@ type Sinks struct {
 	got  []Notification
 }
 
-// StartSinks starts both servers, stopped at the end of the test.
+// StartSinks starts both servers on loopback, stopped at the end of the test.
 func StartSinks(t testing.TB) *Sinks {
+	t.Helper()
+	return StartSinksOn(t, "127.0.0.1")
+}
+
+// StartSinksOn starts both servers on host: the real node's host address
+// (Node.HostIP) makes them reachable from the node's pods.
+func StartSinksOn(t testing.TB, host string) *Sinks {
 	t.Helper()
 	s := &Sinks{}
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,14 +60,14 @@ func StartSinks(t testing.TB) *Sinks {
 		s.add(Notification{Receiver: strings.Trim(r.URL.Path, "/"), Path: r.URL.Path, ContentType: r.Header.Get("Content-Type"), Body: string(b)})
 		w.WriteHeader(http.StatusNoContent)
 	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	s.HTTP = "http://" + ln.Addr().String()
-	sl, err := net.Listen("tcp", "127.0.0.1:0")
+	sl, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
