@@ -119,17 +119,26 @@ func tail(s string, n int) string {
 }
 
 // waitListening returns as soon as the port accepts connections.
+// waitListening waits until the shortener says it serves on its address
+// and that address accepts: a connection alone is not proof, since another
+// process may hold the port for a moment, or a loopback dial to a free
+// ephemeral port may connect to itself (TCP simultaneous open). Both
+// happened under make test's load: a POST then met a reset.
 func (p *proc) waitListening(t *testing.T) {
 	t.Helper()
 	addr := strings.TrimPrefix(p.url, "http://")
+	serving := fmt.Sprintf(`"msg":"serving","addr":%q`, addr)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return
+		if b, _ := os.ReadFile(p.log.Name()); strings.Contains(string(b), serving) {
+			if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+				c.Close()
+				return
+			}
 		}
 		select {
 		case err := <-p.done:
+			p.done <- err // for the cleanup
 			t.Fatalf("shortener exited: %v", err)
 		default:
 		}
