@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/liftoff-dev/liftoff/components/upstream"
+	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/notify"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
 )
@@ -73,8 +74,8 @@ type Args struct {
 	Off []string
 }
 
-// Parts are what Args.Off may name.
-var Parts = []string{"grafana", "loki", "tempo", "collector", "kubeStateMetrics", "nodeExporter", "admissionWebhooks"}
+// Parts are what Args.Off may name (liftoff:observabilityOff's).
+var Parts = config.ObservabilityParts
 
 // imageValues are where each part's image goes in kube-prometheus-stack's
 // values, and whether that chart wants the digest as sha (hex only) or as
