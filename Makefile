@@ -37,14 +37,13 @@ STEP := $(CURDIR)/tools/step
 
 KUBE_BINS    := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 # The images the real node runs in the demo: its sandbox (pause), the
-# stand-ins for the in-cluster registry, PostgreSQL and Valkey, and the
-# monitoring stack's (the Prometheus operator and config reloader,
-# Prometheus, Alertmanager).
-MONITORING_IMAGES := prometheus-operator prometheus-config-reloader prometheus alertmanager
-NODE_IMAGES  := $(addprefix $(IMAGES)/,pause/index.json registry/index.json postgres/index.json valkey/index.json) \
-                $(foreach i,$(MONITORING_IMAGES),$(IMAGES)/$(i)/index.json)
+# stand-ins for the in-cluster registry, PostgreSQL and Valkey, and, when the
+# monitoring stack's charts are at hand (make charts), its images (the
+# Prometheus operator and config reloader, Prometheus, Alertmanager).
+NODE_IMAGES  := $(addprefix $(IMAGES)/,pause/index.json registry/index.json postgres/index.json valkey/index.json)
+MONITORING_IMAGES := $(foreach i,prometheus-operator prometheus-config-reloader prometheus alertmanager,$(IMAGES)/$(i)/index.json)
 
-.PHONY: all build test test-go deps tools testcluster democluster charts e2e e2e-up demo lint fuzz bench-app bench-data bench-image bench-deploy clean
+.PHONY: all build test test-go deps tools testcluster democluster monitoring-images charts e2e e2e-up demo lint fuzz bench-app bench-data bench-image bench-deploy clean
 
 all: build
 
@@ -100,19 +99,31 @@ $(BIN)/pulumi-resource-kubernetes: tools/pulumi-kubernetes/go.mod tools/pulumi-k
 ## testcluster: the local test cluster: control plane, kwok, a real node (kubelet, kube-proxy; containerd, runc, CNI from Debian), its pause image and the test images
 testcluster: democluster $(BIN)/kwok $(IMAGES)/echo/index.json
 
-# democluster: what the demo's cluster needs and nothing more.
+# democluster: what the demo's cluster needs and nothing more. The
+# monitoring stack's images are built only when its charts are at hand:
+# without them nothing would run them (5 min saved on a cold machine).
 democluster: deps $(KUBE_BINS) $(NODE_IMAGES) charts
+	@if grep -q '^  kube-prometheus-stack:' $(CACHE)/charts/index.yaml 2>/dev/null; then $(MAKE) --no-print-directory monitoring-images; \
+	else echo "==> no monitoring charts: the monitoring stack's images are not built, its test and demo step are left out"; fi
 
-# The pinned upstream charts of the monitoring stack, for the test and the
-# demo that install it on the local cluster (served to liftoff as a chart
-# mirror): the chart repositories cannot be reached from the development
-# machines, so they come from the offline copy beside the checkout
-# (../shared/charts), the one use of ../shared. Without it the monitoring
-# stack's test skips, saying so, and the demo runs without observability.
-charts:
-	@if [ -f $(CACHE)/charts/index.yaml ]; then :; \
-	elif [ -f ../shared/charts/index.yaml ]; then mkdir -p $(CACHE)/charts && cp ../shared/charts/index.yaml ../shared/charts/*.tgz $(CACHE)/charts/; \
-	else echo "no copy of the pinned upstream charts (../shared/charts): the monitoring stack's test and demo step are left out"; fi
+monitoring-images: $(MONITORING_IMAGES)
+
+# The pinned upstream charts liftoff installs, for the tests and the demo
+# that install the monitoring stack on the local cluster (served to liftoff
+# as a chart mirror), fetched by liftoff itself (liftoff mirror charts: each
+# archive checked against its repository's digest; a second run needs no
+# network). From their public repositories when they can be reached; else
+# from the offline copy beside the checkout (../shared/charts), the one use
+# of ../shared. Without either the monitoring stack's test skips, saying so,
+# and the demo runs without observability.
+charts: | bin/liftoff
+	@mkdir -p $(CACHE)
+	@if bin/liftoff mirror charts $(CACHE)/charts >$(CACHE)/charts.log 2>&1; then \
+	  echo "==> the pinned upstream charts, from their public repositories: .cache/charts"; \
+	elif [ -f ../shared/charts/index.yaml ]; then \
+	  echo "==> the chart repositories cannot be reached (.cache/charts.log): the pinned charts from the offline copy, ../shared/charts"; \
+	  bin/liftoff mirror charts $(CACHE)/charts --from ../shared/charts --allow-missing >>$(CACHE)/charts.log 2>&1 || { cat $(CACHE)/charts.log; exit 1; }; \
+	else echo "==> no copy of the pinned upstream charts (the chart repositories cannot be reached, see .cache/charts.log; no ../shared/charts): the monitoring stack's test and demo step are left out"; fi
 
 $(KUBE_BINS) &: tools/kube/go.mod tools/kube/go.sum
 	@mkdir -p $(BIN)

@@ -7,6 +7,11 @@ package stacks
 import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/liftoff-dev/liftoff/components/ingress"
+	"github.com/liftoff-dev/liftoff/components/observability"
+	"github.com/liftoff-dev/liftoff/components/secrets"
+	"github.com/liftoff-dev/liftoff/components/upstream"
+	"github.com/liftoff-dev/liftoff/internal/chartmirror"
 	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/stacks/aws"
 	"github.com/liftoff-dev/liftoff/stacks/homelab"
@@ -25,3 +30,14 @@ var Targets = target.NewRegistry(incluster.TakeOwnership, preview.Target{},
 
 // Run is the Pulumi program of every liftoff stack (the plain pulumi CLI's entry).
 func Run(ctx *pulumi.Context) error { return Targets.Run(ctx) }
+
+// Charts are the upstream Helm charts the targets install, at their pins:
+// what a chart mirror (liftoff:chartMirror) must hold.
+func Charts() []chartmirror.Chart {
+	var out []chartmirror.Chart
+	for _, c := range []upstream.Chart{observability.OperatorCRDs, observability.PrometheusStack, observability.Loki,
+		observability.Tempo, observability.Collector, ingress.Traefik, secrets.Operator} {
+		out = append(out, chartmirror.Chart{Name: c.Name, Version: c.Version, Repo: c.Repo})
+	}
+	return out
+}

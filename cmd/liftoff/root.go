@@ -50,6 +50,7 @@ Results go to stdout, progress to stderr; --json writes NDJSON events to stdout.
 		NewCmdDB(f),
 		NewCmdReleases(f, nil),
 		NewCmdOpen(f, nil),
+		NewCmdMirror(f),
 		NewCmdStacks(f),
 		NewCmdCancel(f, nil),
 		NewCmdDoctor(f, nil),
