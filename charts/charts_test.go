@@ -113,6 +113,18 @@ func TestRender(t *testing.T) {
 	if err != nil || !strings.Contains(out["shortener/templates/metrics-service.yaml"], "kind: ServiceMonitor") {
 		t.Errorf("ServiceMonitor with the CRD: %v", err)
 	}
+	// The slot's release labels every series of its pods (the alerts' last_release).
+	released := map[string]any{"release": map[string]any{"digest": "sha256:c0ffee", "by": "ci:7", "at": "2026-12-03T10:00:00Z"}}
+	for k, v := range good {
+		released[k] = v
+	}
+	out, err = render(t, c, released, "monitoring.coreos.com/v1/ServiceMonitor")
+	for _, want := range []string{"targetLabel: release_digest\n          replacement: \"sha256:c0ffee\"", "targetLabel: released_by\n          replacement: \"ci:7\"",
+		"targetLabel: released_at\n          replacement: \"2026-12-03T10:00:00Z\""} {
+		if err != nil || !strings.Contains(out["shortener/templates/metrics-service.yaml"], want) {
+			t.Errorf("ServiceMonitor of a release lacks %q: %v\n%s", want, err, out["shortener/templates/metrics-service.yaml"])
+		}
+	}
 	parked := map[string]any{"replicas": 0, "image": good["image"]}
 	out, _ = render(t, c, parked)
 	if strings.TrimSpace(out["shortener/templates/pdb.yaml"]) != "" {

@@ -80,21 +80,26 @@ func TestE2EObservability(t *testing.T) {
 		}
 		return r.Data.Result, nil
 	}
-	alerts := func() (names []string, err error) {
+	type alert struct {
+		Labels, Annotations map[string]string
+	}
+	alertList := func() ([]alert, error) {
 		b, err := query("kps-alertmanager", "9093", "/api/v2/alerts", nil)
 		if err != nil {
 			return nil, err
 		}
-		var as []struct {
-			Labels map[string]string `json:"labels"`
-		}
+		var as []alert
 		if err := json.Unmarshal(b, &as); err != nil {
 			return nil, fmt.Errorf("%s: %w", b, err)
 		}
+		return as, nil
+	}
+	alerts := func() (names []string, err error) {
+		as, err := alertList()
 		for _, a := range as {
 			names = append(names, a.Labels["alertname"])
 		}
-		return names, nil
+		return names, err
 	}
 
 	// The app's pods, scraped by slot.
@@ -118,6 +123,22 @@ func TestE2EObservability(t *testing.T) {
 		return app
 	}, &last)
 	t.Logf("observability figures: targets up: %s", last)
+
+	// Every series of the live slot carries its release: the digest up
+	// deployed, who, when.
+	digest, slot := liveRelease(ctx, t, cl, "shortener")
+	eventually(t, "the app's series labelled with its release", time.Minute, func() bool {
+		r, err := promQuery(`up{namespace="shortener", release_digest!=""}`)
+		last = fmt.Sprint(r, err)
+		for _, s := range r {
+			m, _ := s["metric"].(map[string]any)
+			at, _ := time.Parse(time.RFC3339, fmt.Sprint(m["released_at"]))
+			if m["release_digest"] == digest && m["released_by"] != "" && time.Since(at) < time.Hour {
+				return true
+			}
+		}
+		return false
+	}, &last)
 
 	// The shortener's rules, loaded from the PrometheusRule.
 	eventually(t, "the shortener's rules loaded", 2*time.Minute, func() bool {
@@ -151,10 +172,23 @@ func TestE2EObservability(t *testing.T) {
 		return slices.Contains(names, "ShortenerDown")
 	}, &last)
 	t.Logf("observability figures: ShortenerDown reached Alertmanager %s after the app's pods were scaled to 0 (its rule waits 2m)", time.Since(gone).Round(time.Second))
-	// And Alertmanager's route sends it on (after its 30 s group wait).
+	// It names the last release, though no pod is left to scrape.
+	as, err := alertList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.Labels["alertname"] == "ShortenerDown" && !strings.HasPrefix(a.Annotations["last_release"], digest+" (slot "+slot+" in shortener) by ") {
+			t.Errorf("ShortenerDown's last_release is %q, want the release up made (%s)", a.Annotations["last_release"], digest)
+		}
+	}
+	// And Alertmanager's route sends it on (after its 30 s group wait),
+	// the last release with it.
 	eventually(t, "ShortenerDown e-mailed by Alertmanager", 3*time.Minute, func() bool {
 		last = fmt.Sprint(len(sink.All()), " messages")
-		return sink.Find("email", gone, "ShortenerDown") != nil
+		n := sink.Find("email", gone, "ShortenerDown")
+		// The mail is quoted-printable: lines broken with a soft "=".
+		return n != nil && strings.Contains(strings.ReplaceAll(n.Body, "=\r\n", ""), digest)
 	}, &last)
 	t.Logf("observability figures: ShortenerDown e-mailed to the receiver %s after the app's pods were scaled to 0", time.Since(gone).Round(time.Second))
 
@@ -193,4 +227,23 @@ func eventually(t *testing.T, what string, d time.Duration, cond func() bool, la
 		}
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// liveRelease is the app's live slot and the image digest it runs.
+func liveRelease(ctx context.Context, t *testing.T, cl *testenv.Cluster, ns string) (digest, slot string) {
+	t.Helper()
+	svc, err := cl.Client.CoreV1().Services(ns).Get(ctx, "shortener", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot = svc.Spec.Selector["liftoff.dev/slot"]
+	d, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, "shortener-"+slot, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, digest, ok := strings.Cut(d.Spec.Template.Spec.Containers[0].Image, "@")
+	if !ok {
+		t.Fatalf("live image %s has no digest", d.Spec.Template.Spec.Containers[0].Image)
+	}
+	return digest, slot
 }

@@ -249,7 +249,9 @@ func TestAlertsEndToEnd(t *testing.T) {
 		"rule_files": []any{filepath.Join(dir, "rules.yml")},
 		"alerting":   map[string]any{"alertmanagers": []any{map[string]any{"static_configs": []any{map[string]any{"targets": ams}}}}},
 		"scrape_configs": []any{map[string]any{"job_name": "shortener-blue-metrics", "scrape_timeout": "900ms",
-			"static_configs": []any{map[string]any{"targets": []any{a.addr}, "labels": map[string]any{"namespace": "shop", "pod": "shortener-blue-0"}}}}},
+			"static_configs": []any{map[string]any{"targets": []any{a.addr}, "labels": map[string]any{"namespace": "shop", "pod": "shortener-blue-0",
+				// What the chart's ServiceMonitor adds to a slot's series: its release.
+				"slot": "blue", "release_digest": "sha256:c0ffee", "released_by": "ci:7", "released_at": "2026-12-03T10:00:00Z"}}}}},
 	})
 	os.WriteFile(filepath.Join(dir, "prometheus.yml"), promCfg, 0o644)
 	prom := fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
@@ -266,8 +268,8 @@ func TestAlertsEndToEnd(t *testing.T) {
 		for _, r := range []string{"slack", "discord", "email"} {
 			want := []string{alert, "runbooks/" + alert + ".md"}
 			switch {
-			case r == "slack": // attachments: the title template and text with the runbook
-				want = append(want, `"attachments"`, alert+" ("+state+")")
+			case r == "slack": // attachments: the title template and text with the runbook and the last release
+				want = append(want, `"attachments"`, alert+" ("+state+")", "(last release: sha256:c0ffee (slot blue in shop) by ci:7 at 2026-12-03T10:00:00Z)")
 			case r == "discord": // embeds titled by the default subject
 				want = append(want, `"embeds"`, "["+strings.ToUpper(state))
 			case r == "email": // a subject and a body

@@ -446,7 +446,7 @@ func AlertmanagerConfig(d notify.Dest) (map[string]any, error) {
 	switch d.Kind {
 	case notify.Slack:
 		recv["slack_configs"] = []any{map[string]any{"api_url": d.URL, "send_resolved": true,
-			"title": `{{ .CommonLabels.alertname }} ({{ .Status }})`, "text": `{{ range .Alerts }}{{ .Annotations.summary }} {{ .Annotations.runbook_url }}{{ "\n" }}{{ end }}`}}
+			"title": `{{ .CommonLabels.alertname }} ({{ .Status }})`, "text": `{{ range .Alerts }}{{ .Annotations.summary }} {{ .Annotations.runbook_url }}{{ with .Annotations.last_release }} (last release: {{ . }}){{ end }}{{ "\n" }}{{ end }}`}}
 	case notify.Discord:
 		recv["discord_configs"] = []any{map[string]any{"webhook_url": d.URL, "send_resolved": true}}
 	case notify.Email:

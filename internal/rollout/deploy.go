@@ -386,6 +386,9 @@ func (d *deployment) alreadyLive(ctx context.Context) bool {
 func (d *deployment) bringUp(ctx context.Context) error {
 	e := d.e
 	d.vals["podAnnotations"].(map[string]any)[AnnSpec] = d.spec
+	// Who released what when, for the alerts (not part of the spec: the
+	// same release by someone else is still the same release).
+	d.vals["release"] = e.releaseValues(d.img, d.start)
 	// A live slot scaled up since its deploy (by an autoscaler, or by hand)
 	// is serving that much traffic: the new slot starts as big, or the
 	// flip would hand it more than it can take. (Not part of the spec: the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -67,6 +68,17 @@ func (e *Client) who() string {
 		return e.Self.User
 	}
 	return e.Self.Host
+}
+
+// releaseValues are the chart's release values: the image's digest (or its
+// reference, for a release by tag), who, and when. A "$" in who would read as
+// a relabelling reference in Prometheus: it becomes "_".
+func (e *Client) releaseValues(img Image, at time.Time) map[string]any {
+	digest := img.Digest
+	if digest == "" {
+		digest = img.Ref
+	}
+	return map[string]any{"digest": digest, "by": strings.ReplaceAll(e.who(), "$", "_"), "at": at.UTC().Format(time.RFC3339)}
 }
 
 // record appends what an action did to the history; the caller holds the
