@@ -17,18 +17,20 @@ import (
 // TestE2EObservability installs the monitoring stack the way `up` does for
 // a user, on the real node: the pinned upstream charts from a mirror (the
 // offline copy of the chart repositories, served over HTTP), every image
-// from the cluster's registry (the operator and config reloader built from
-// their module, Prometheus, Alertmanager and the node exporter from
-// Debian), the parts this machine cannot run left out
+// from the cluster's registry (the operator, its config reloader and
+// Prometheus built from their modules, Alertmanager from Debian), the parts
+// this machine cannot run left out
 // (testenv.MonitoringOff). Then, inside the cluster:
 //   - the operator talks to the API server through the kubernetes Service;
 //   - Prometheus scrapes the app's pods through the slots' ServiceMonitors,
-//     labelled by slot;
+//     labelled by slot and by the release up made (digest, who, when);
 //   - the shortener's PrometheusRule is loaded;
 //   - Prometheus's alerts reach Alertmanager (Watchdog, always firing);
+//   - the shortener's dashboard is where Grafana's sidecar would load it,
+//     and its panels' queries are answered by the cluster's Prometheus;
 //   - with the app's pods gone, ShortenerDown fires, reaches Alertmanager
-//     after its 2 minutes, and Alertmanager e-mails it to liftoff:alertWebhook
-//     (an SMTP relay on the node's host address).
+//     after its 2 minutes naming the last release, and Alertmanager e-mails
+//     it to liftoff:alertWebhook (an SMTP relay on the node's host address).
 func TestE2EObservability(t *testing.T) {
 	t.Parallel()
 	mirror := testenv.ChartMirror(t)
@@ -147,6 +149,45 @@ func TestE2EObservability(t *testing.T) {
 		return err == nil && strings.Contains(string(b), `"ShortenerDown"`) && strings.Contains(string(b), `"HighErrorRate"`)
 	}, &last)
 
+	// The shortener's dashboard, where Grafana's sidecar loads dashboards
+	// from (a ConfigMap labelled grafana_dashboard, any namespace), and its
+	// panels' queries answered by the cluster's Prometheus.
+	cm, err := cl.Client.CoreV1().ConfigMaps(obs).Get(ctx, "shortener-dashboard", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		UID    string
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if _, ok := cm.Labels["grafana_dashboard"]; !ok {
+		t.Errorf("the dashboard's ConfigMap lacks the label Grafana's sidecar looks for: %v", cm.Labels)
+	}
+	if err := json.Unmarshal([]byte(cm.Data["shortener.json"]), &dash); err != nil || dash.UID != "shortener" || len(dash.Panels) == 0 {
+		t.Fatalf("the dashboard's ConfigMap holds no shortener dashboard (%v): %.200s", err, cm.Data["shortener.json"])
+	}
+	var answered, asked []string
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			if tg.Expr == "" {
+				continue
+			}
+			asked = append(asked, p.Title)
+			e := strings.NewReplacer("$namespace", "shortener", "$__rate_interval", "1m").Replace(tg.Expr)
+			if r, err := promQuery(e); err == nil && len(r) > 0 {
+				answered = append(answered, p.Title)
+			}
+		}
+	}
+	t.Logf("observability figures: the dashboard's %d panels, %d queries, %d answered with data after the smoke test's traffic: %s",
+		len(dash.Panels), len(asked), len(answered), strings.Join(slices.Compact(answered), ", "))
+	if len(answered) == 0 {
+		t.Errorf("no query of the dashboard's panels returns data from the cluster's Prometheus")
+	}
+
 	// Prometheus → Alertmanager, inside the cluster.
 	eventually(t, "Watchdog in Alertmanager", 3*time.Minute, func() bool {
 		names, err := alerts()
@@ -211,6 +252,20 @@ func TestE2EObservability(t *testing.T) {
 	}
 	slices.Sort(mem)
 	t.Logf("observability figures: resident memory: %s", strings.Join(mem, ", "))
+	// What the stack asks the scheduler for (its pods' requests and limits).
+	pods, err := cl.Client.CoreV1().Pods(obs).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cpu, memReq, memLim int64
+	for _, p := range pods.Items {
+		for _, c := range p.Spec.Containers {
+			cpu += c.Resources.Requests.Cpu().MilliValue()
+			memReq += c.Resources.Requests.Memory().Value()
+			memLim += c.Resources.Limits.Memory().Value()
+		}
+	}
+	t.Logf("observability figures: %d pods request %d mCPU and %d MiB, memory limits %d MiB", len(pods.Items), cpu, memReq>>20, memLim>>20)
 	if len(mem) < 3 {
 		t.Errorf("resident memory of %d of the 3 components (operator, Prometheus, Alertmanager): %v", len(mem), mem)
 	}
