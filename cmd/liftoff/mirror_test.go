@@ -47,6 +47,7 @@ func TestMirrorCharts(t *testing.T) {
 	srv := httptest.NewServer(http.FileServer(http.Dir(src)))
 	defer srv.Close()
 	r := c.mustRun("mirror", "charts", dir, "--from", srv.URL, "--allow-missing", "--json")
+	validEvents(t, r.out) // docs/events.schema.json
 	var res mirrorResult
 	for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
 		var ev struct {

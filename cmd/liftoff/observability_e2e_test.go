@@ -234,8 +234,10 @@ func TestE2EObservability(t *testing.T) {
 	t.Logf("observability figures: ShortenerDown e-mailed to the receiver %s after the app's pods were scaled to 0", time.Since(gone).Round(time.Second))
 
 	// Its footprint: each component's resident memory, as it reports it
-	// to Prometheus (this node's kubelet has no per-container cAdvisor
-	// figures to give).
+	// to Prometheus. (The kubelet's cAdvisor endpoint, which Prometheus
+	// scrapes, has no container labels here: cAdvisor looks for containerd
+	// at its fixed /run/containerd/containerd.sock, and the node's
+	// containerd has its own socket. Its resource metrics have them: below.)
 	r, err := promQuery(`max by (job) (process_resident_memory_bytes{namespace="observability"})`)
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +254,25 @@ func TestE2EObservability(t *testing.T) {
 	}
 	slices.Sort(mem)
 	t.Logf("observability figures: resident memory: %s", strings.Join(mem, ", "))
+	// What the stack uses, per container, as the kubelet measures it (its
+	// resource metrics, what metrics-server reads): the working set, and
+	// the CPU over 20 s.
+	before := kubeletUsage(ctx, t, cl, obs)
+	time.Sleep(20 * time.Second)
+	after := kubeletUsage(ctx, t, cl, obs)
+	var use []string
+	var totalCPU, totalWS float64
+	for k, a := range after {
+		cpu := (a.cpu - before[k].cpu) / 20 * 1000
+		totalCPU += cpu
+		totalWS += a.ws
+		use = append(use, fmt.Sprintf("%s %.0f MiB %.0f mCPU", k, a.ws/(1<<20), cpu))
+	}
+	slices.Sort(use)
+	t.Logf("observability figures: used (kubelet, per container): %s; in all %.0f MiB, %.0f mCPU", strings.Join(use, ", "), totalWS/(1<<20), totalCPU)
+	if len(use) < 3 {
+		t.Errorf("the kubelet measured %d containers of the stack: %v", len(use), use)
+	}
 	// What the stack asks the scheduler for (its pods' requests and limits).
 	pods, err := cl.Client.CoreV1().Pods(obs).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -301,4 +322,46 @@ func liveRelease(ctx context.Context, t *testing.T, cl *testenv.Cluster, ns stri
 		t.Fatalf("live image %s has no digest", d.Spec.Template.Spec.Containers[0].Image)
 	}
 	return digest, slot
+}
+
+// usage is a container's CPU time (seconds) and memory working set (bytes).
+type usage struct{ cpu, ws float64 }
+
+// kubeletUsage reads the real node's resource metrics through the API
+// server: each container of namespace ns, by pod-name prefix/container.
+func kubeletUsage(ctx context.Context, t *testing.T, cl *testenv.Cluster, ns string) map[string]usage {
+	t.Helper()
+	b, err := cl.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + cl.Node.Name + "/proxy/metrics/resource").DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := func(l, k string) string {
+		_, v, _ := strings.Cut(l, k+`="`)
+		v, _, _ = strings.Cut(v, `"`)
+		return v
+	}
+	out := map[string]usage{}
+	for _, l := range strings.Split(string(b), "\n") {
+		name, rest, ok := strings.Cut(l, "{")
+		if !ok || (name != "container_cpu_usage_seconds_total" && name != "container_memory_working_set_bytes") || label(rest, "namespace") != ns {
+			continue
+		}
+		_, val, _ := strings.Cut(rest, "} ")
+		var v float64
+		fmt.Sscan(val, &v)
+		// The pod's name without its generated suffix: the component.
+		pod := label(rest, "pod")
+		if i := strings.LastIndex(pod, "-"); i > 0 && strings.Count(pod, "-") > 1 {
+			pod = pod[:i]
+		}
+		k := pod + "/" + label(rest, "container")
+		u := out[k]
+		if name == "container_cpu_usage_seconds_total" {
+			u.cpu = v
+		} else {
+			u.ws = v
+		}
+		out[k] = u
+	}
+	return out
 }
