@@ -77,6 +77,7 @@ func Parse(stack string, values Values) (*Stack, error) {
 	s.Rollout.Steps, _ = ParseSteps(r.Str("liftoff:steps", "off", func(v string) error { _, err := ParseSteps(v); return err }))
 	s.Rollout.AutoscaleMin, s.Rollout.AutoscaleMax, _ = ParseRange(r.Str("liftoff:autoscale", "off", func(v string) error { _, _, err := ParseRange(v); return err }))
 	s.Rollout.AutoscaleCPU = r.Int("liftoff:autoscaleCPU", 70, 10, 100)
+	s.Rollout.AutoscaleRPS = r.Int("liftoff:autoscaleRPS", 0, 0, 1_000_000)
 	if s.Rollout.AutoscaleMax > 0 && s.Rollout.AutoscaleMin < s.App.Replicas {
 		r.Fail("liftoff:autoscale", Plain(fmt.Sprintf("%d-%d", s.Rollout.AutoscaleMin, s.Rollout.AutoscaleMax)), fmt.Sprintf("starts below liftoff:replicas (%d), which a deploy brings up anyway", s.App.Replicas),
 			fmt.Sprintf("liftoff config set autoscale %d-%d", s.App.Replicas, max(s.Rollout.AutoscaleMax, s.App.Replicas)))

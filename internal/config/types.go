@@ -118,8 +118,9 @@ type Rollout struct {
 	// Steps are the shares of traffic a deploy moves in (nil: all at once).
 	Steps []int
 	// AutoscaleMin and AutoscaleMax bound the autoscaler on the live slot
-	// (AutoscaleMax 0: none); AutoscaleCPU is its CPU target in percent.
-	AutoscaleMin, AutoscaleMax, AutoscaleCPU int
+	// (AutoscaleMax 0: none); AutoscaleCPU is its CPU target in percent,
+	// AutoscaleRPS its requests-a-second-per-pod target (0: none).
+	AutoscaleMin, AutoscaleMax, AutoscaleCPU, AutoscaleRPS int
 }
 
 // Store is a database or cache choice.

@@ -119,7 +119,7 @@ func SiteFromConfig(tg target.Target, project string, cfg *config.Stack) Site {
 	r := cfg.Rollout
 	t := Site{App: cfg.App.Name, Namespace: cfg.App.Namespace, Replicas: cfg.App.Replicas, ScaleDownDelay: cfg.ScaleDownDelay,
 		Bake:  rollout.BakeOptions{Window: r.Bake, MaxErrorRatio: r.MaxErrorRatio, MaxP99: r.MaxP99, MinRequests: int64(r.MinRequests)},
-		Steps: r.Steps, Autoscale: rollout.Autoscale{Min: r.AutoscaleMin, Max: r.AutoscaleMax, CPU: r.AutoscaleCPU},
+		Steps: r.Steps, Autoscale: rollout.Autoscale{Min: r.AutoscaleMin, Max: r.AutoscaleMax, CPU: r.AutoscaleCPU, RPS: r.AutoscaleRPS},
 		Registry: cfg.Registry.Repository, Insecure: cfg.Registry.Insecure, NamespaceLabels: outputs.OwnerLabels(project, cfg.Name), Network: cfg.Network,
 		Stack: cfg.Name}
 	if cfg.Notify.Known() { // inside the engine; otherwise resolveSite decrypts it

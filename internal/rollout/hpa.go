@@ -6,6 +6,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -14,7 +15,17 @@ import (
 // from Min to Max replicas, aiming at CPU percent of the pods' requests.
 type Autoscale struct {
 	Min, Max, CPU int
+	// RPS, when set, is a second target: requests a second per pod, the
+	// pods metric RPSMetric from the cluster's custom metrics API (an
+	// adapter such as prometheus-adapter serves it; docs/rollouts.md). The
+	// autoscaler follows whichever target asks for more replicas.
+	RPS int
 }
+
+// RPSMetric is the per-pod request rate the autoscaler's RPS target reads:
+// the rate of the app's shortener_http_requests_total, as a custom metrics
+// adapter names it (the rule in docs/rollouts.md).
+const RPSMetric = "shortener_http_requests_per_second"
 
 // HPAName is the app's autoscaler, owned by liftoff like the Services: one,
 // on whichever slot is live, so a parked or warm slot never scales up.
@@ -45,6 +56,11 @@ func (e *Client) ensureHPA(ctx context.Context, slot string, a Autoscale) error 
 			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
 				Name: "cpu", Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(a.CPU))}}}},
 		},
+	}
+	if a.RPS > 0 {
+		want.Spec.Metrics = append(want.Spec.Metrics, autoscalingv2.MetricSpec{Type: autoscalingv2.PodsMetricSourceType, Pods: &autoscalingv2.PodsMetricSource{
+			Metric: autoscalingv2.MetricIdentifier{Name: RPSMetric},
+			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: resource.NewQuantity(int64(a.RPS), resource.DecimalSI)}}})
 	}
 	if err != nil {
 		_, err = hpas.Create(ctx, want, metav1.CreateOptions{})

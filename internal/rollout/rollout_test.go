@@ -673,7 +673,7 @@ func TestAutoscalerFollowsLive(t *testing.T) {
 	e, _ := newEngine(t, namespace(t))
 	ctx := context.Background()
 	e.ScaleDownDelay = time.Hour
-	a := Autoscale{Min: 2, Max: 6, CPU: 70}
+	a := Autoscale{Min: 2, Max: 6, CPU: 70, RPS: 40}
 	target := func() string {
 		t.Helper()
 		h, err := e.Kube.AutoscalingV2().HorizontalPodAutoscalers(e.Ref.Namespace).Get(ctx, e.HPAName(), metav1.GetOptions{})
@@ -682,6 +682,11 @@ func TestAutoscalerFollowsLive(t *testing.T) {
 		}
 		if *h.Spec.MinReplicas != 2 || h.Spec.MaxReplicas != 6 || *h.Spec.Metrics[0].Resource.Target.AverageUtilization != 70 {
 			t.Errorf("autoscaler spec: %+v", h.Spec)
+		}
+		// The requests-per-second target, as the API server stored it.
+		if len(h.Spec.Metrics) != 2 || h.Spec.Metrics[1].Pods == nil || h.Spec.Metrics[1].Pods.Metric.Name != RPSMetric ||
+			h.Spec.Metrics[1].Pods.Target.AverageValue.Value() != 40 {
+			t.Errorf("autoscaler metrics: %+v", h.Spec.Metrics)
 		}
 		return h.Spec.ScaleTargetRef.Name
 	}
