@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -100,17 +98,16 @@ func (o *MirrorChartsOptions) pinned() ([]chartmirror.Chart, error) {
 }
 
 func (o *MirrorChartsOptions) checkFrom() error {
-	from := o.From
-	switch {
-	case from == "", strings.HasPrefix(from, "http://"), strings.HasPrefix(from, "https://"):
+	if o.From == "" {
 		return nil
-	case strings.Contains(from, "://") && !strings.HasPrefix(from, "file://"):
-		return failure.Newf(failure.Config, "give an http(s) URL or a folder; an OCI registry is a place to push a mirror's archives to (docs/observability.md)",
-			"--from %q: not a Helm repository URL or folder", from)
 	}
-	if _, err := os.Stat(filepath.Join(strings.TrimPrefix(from, "file://"), "index.yaml")); err != nil {
+	switch err := chartmirror.CheckSource(o.From); {
+	case errors.Is(err, chartmirror.ErrNotRepository):
+		return failure.Newf(failure.Config, "give an http(s) URL or a folder; an OCI registry is a place to push a mirror's archives to (docs/observability.md)",
+			"--from %q: %v", o.From, err)
+	case err != nil:
 		return failure.Newf(failure.Config, "give a folder holding index.yaml (a Helm repository folder), or an http(s) URL",
-			"--from %q: no index.yaml there", from)
+			"--from %q: %v", o.From, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/liftoff-dev/liftoff/internal/testenv"
@@ -156,34 +159,21 @@ func TestE2EObservability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dash struct {
-		UID    string
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
 	if _, ok := cm.Labels["grafana_dashboard"]; !ok {
 		t.Errorf("the dashboard's ConfigMap lacks the label Grafana's sidecar looks for: %v", cm.Labels)
 	}
-	if err := json.Unmarshal([]byte(cm.Data["shortener.json"]), &dash); err != nil || dash.UID != "shortener" || len(dash.Panels) == 0 {
+	dash, err := testenv.ParseDashboard([]byte(cm.Data["shortener.json"]), "shortener")
+	if err != nil || dash.UID != "shortener" || dash.Panels == 0 {
 		t.Fatalf("the dashboard's ConfigMap holds no shortener dashboard (%v): %.200s", err, cm.Data["shortener.json"])
 	}
-	var answered, asked []string
-	for _, p := range dash.Panels {
-		for _, tg := range p.Targets {
-			if tg.Expr == "" {
-				continue
-			}
-			asked = append(asked, p.Title)
-			e := strings.NewReplacer("$namespace", "shortener", "$__rate_interval", "1m").Replace(tg.Expr)
-			if r, err := promQuery(e); err == nil && len(r) > 0 {
-				answered = append(answered, p.Title)
-			}
+	var answered []string
+	for _, q := range dash.Queries {
+		if r, err := promQuery(q.Expr); err == nil && len(r) > 0 {
+			answered = append(answered, q.Panel)
 		}
 	}
 	t.Logf("observability figures: the dashboard's %d panels, %d queries, %d answered with data after the smoke test's traffic: %s",
-		len(dash.Panels), len(asked), len(answered), strings.Join(slices.Compact(answered), ", "))
+		dash.Panels, len(dash.Queries), len(answered), strings.Join(slices.Compact(answered), ", "))
 	if len(answered) == 0 {
 		t.Errorf("no query of the dashboard's panels returns data from the cluster's Prometheus")
 	}
@@ -254,6 +244,9 @@ func TestE2EObservability(t *testing.T) {
 	}
 	slices.Sort(mem)
 	t.Logf("observability figures: resident memory: %s", strings.Join(mem, ", "))
+	if len(mem) < 3 {
+		t.Errorf("resident memory of %d of the 3 components (operator, Prometheus, Alertmanager): %v", len(mem), mem)
+	}
 	// What the stack uses, per container, as the kubelet measures it (its
 	// resource metrics, what metrics-server reads): the working set, and
 	// the CPU over 20 s.
@@ -287,9 +280,6 @@ func TestE2EObservability(t *testing.T) {
 		}
 	}
 	t.Logf("observability figures: %d pods request %d mCPU and %d MiB, memory limits %d MiB", len(pods.Items), cpu, memReq>>20, memLim>>20)
-	if len(mem) < 3 {
-		t.Errorf("resident memory of %d of the 3 components (operator, Prometheus, Alertmanager): %v", len(mem), mem)
-	}
 }
 
 // eventually polls cond every 2 s until it holds, failing after d with the
@@ -328,40 +318,43 @@ func liveRelease(ctx context.Context, t *testing.T, cl *testenv.Cluster, ns stri
 type usage struct{ cpu, ws float64 }
 
 // kubeletUsage reads the real node's resource metrics through the API
-// server: each container of namespace ns, by pod-name prefix/container.
+// server (with expfmt, as the bake reads the app's /metrics): each
+// container of namespace ns, by pod-name prefix/container.
 func kubeletUsage(ctx context.Context, t *testing.T, cl *testenv.Cluster, ns string) map[string]usage {
 	t.Helper()
 	b, err := cl.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + cl.Node.Name + "/proxy/metrics/resource").DoRaw(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	label := func(l, k string) string {
-		_, v, _ := strings.Cut(l, k+`="`)
-		v, _, _ = strings.Cut(v, `"`)
-		return v
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("the kubelet's resource metrics: %v", err)
 	}
 	out := map[string]usage{}
-	for _, l := range strings.Split(string(b), "\n") {
-		name, rest, ok := strings.Cut(l, "{")
-		if !ok || (name != "container_cpu_usage_seconds_total" && name != "container_memory_working_set_bytes") || label(rest, "namespace") != ns {
-			continue
+	for _, name := range []string{"container_cpu_usage_seconds_total", "container_memory_working_set_bytes"} {
+		for _, m := range fams[name].GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["namespace"] != ns {
+				continue
+			}
+			// The pod's name without its generated suffix: the component.
+			pod := l["pod"]
+			if i := strings.LastIndex(pod, "-"); i > 0 && strings.Count(pod, "-") > 1 {
+				pod = pod[:i]
+			}
+			k := pod + "/" + l["container"]
+			u := out[k]
+			if name == "container_cpu_usage_seconds_total" {
+				u.cpu = m.GetCounter().GetValue()
+			} else {
+				u.ws = m.GetGauge().GetValue()
+			}
+			out[k] = u
 		}
-		_, val, _ := strings.Cut(rest, "} ")
-		var v float64
-		fmt.Sscan(val, &v)
-		// The pod's name without its generated suffix: the component.
-		pod := label(rest, "pod")
-		if i := strings.LastIndex(pod, "-"); i > 0 && strings.Count(pod, "-") > 1 {
-			pod = pod[:i]
-		}
-		k := pod + "/" + label(rest, "container")
-		u := out[k]
-		if name == "container_cpu_usage_seconds_total" {
-			u.cpu = v
-		} else {
-			u.ws = v
-		}
-		out[k] = u
 	}
 	return out
 }

@@ -369,22 +369,12 @@ func TestAlertsEndToEnd(t *testing.T) {
 	// Every expression of the rules and the dashboard returns data now.
 	type panelExpr struct{ panel, expr string }
 	var exprs []panelExpr
-	var dash struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(Dashboard(), &dash); err != nil {
+	dash, err := testenv.ParseDashboard(Dashboard(), "shop")
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range dash.Panels {
-		for _, tg := range p.Targets {
-			if tg.Expr != "" {
-				e := strings.NewReplacer("$namespace", "shop", "$__rate_interval", "1m").Replace(tg.Expr)
-				exprs = append(exprs, panelExpr{"dashboard panel " + p.Title, e})
-			}
-		}
+	for _, q := range dash.Queries {
+		exprs = append(exprs, panelExpr{"dashboard panel " + q.Panel, q.Expr})
 	}
 	var rules struct {
 		Groups []struct {

@@ -116,7 +116,7 @@ func Mirror(ctx context.Context, dir string, charts []Chart, o Options) ([]Resul
 				src = o.From
 			}
 			r.Source = src
-			if _, seen := indexes[src]; !seen && indexErr[src] == nil {
+			if _, seen := indexes[src]; !seen {
 				idx, err := loadIndex(ctx, o.Client, src)
 				indexes[src], indexErr[src] = idx, err
 			}
@@ -193,15 +193,41 @@ func find(idx *repo.IndexFile, c Chart) *repo.ChartVersion {
 	return nil
 }
 
-// isURL tells a repository URL from a folder.
-func isURL(src string) bool {
-	return strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://")
+// folderOf is src as a folder path, and false when src is an http(s) URL.
+func folderOf(src string) (string, bool) {
+	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+		return "", false
+	}
+	return strings.TrimPrefix(src, "file://"), true
+}
+
+// What CheckSource refuses.
+var (
+	ErrNotRepository = errors.New("not a Helm repository URL or folder")
+	ErrNoIndex       = errors.New("no index.yaml there")
+)
+
+// CheckSource refuses, before anything is read, what cannot be a source: a
+// scheme other than http(s) or file:// (an OCI registry, say), or a folder
+// without index.yaml.
+func CheckSource(src string) error {
+	p, isFolder := folderOf(src)
+	switch {
+	case !isFolder:
+		return nil
+	case strings.Contains(p, "://"):
+		return ErrNotRepository
+	}
+	if _, err := os.Stat(filepath.Join(p, "index.yaml")); err != nil {
+		return ErrNoIndex
+	}
+	return nil
 }
 
 // loadIndex reads src's index.yaml.
 func loadIndex(ctx context.Context, hc *http.Client, src string) (*repo.IndexFile, error) {
 	var data []byte
-	if isURL(src) {
+	if folder, ok := folderOf(src); !ok {
 		rc, err := get(ctx, hc, strings.TrimSuffix(src, "/")+"/index.yaml")
 		if err != nil {
 			return nil, err
@@ -212,7 +238,7 @@ func loadIndex(ctx context.Context, hc *http.Client, src string) (*repo.IndexFil
 		}
 	} else {
 		var err error
-		if data, err = os.ReadFile(filepath.Join(strings.TrimPrefix(src, "file://"), "index.yaml")); err != nil {
+		if data, err = os.ReadFile(filepath.Join(folder, "index.yaml")); err != nil {
 			return nil, fmt.Errorf("%s is not a Helm repository folder: %w", src, err)
 		}
 	}
@@ -258,7 +284,7 @@ func fetch(ctx context.Context, hc *http.Client, src string, cv *repo.ChartVersi
 		return 0, "", fmt.Errorf("%s lists it without a URL", src)
 	}
 	var rc io.ReadCloser
-	if isURL(src) {
+	if folder, ok := folderOf(src); !ok {
 		u, err := repo.ResolveReferenceURL(src, cv.URLs[0])
 		if err != nil {
 			return 0, "", err
@@ -269,7 +295,7 @@ func fetch(ctx context.Context, hc *http.Client, src string, cv *repo.ChartVersi
 	} else {
 		p := cv.URLs[0]
 		if !filepath.IsAbs(p) {
-			p = filepath.Join(strings.TrimPrefix(src, "file://"), p)
+			p = filepath.Join(folder, p)
 		}
 		f, err := os.Open(p)
 		if err != nil {

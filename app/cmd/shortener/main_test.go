@@ -118,7 +118,6 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// waitListening returns as soon as the port accepts connections.
 // waitListening waits until the shortener says it serves on its address
 // and that address accepts: a connection alone is not proof, since another
 // process may hold the port for a moment, or a loopback dial to a free
