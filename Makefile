@@ -97,7 +97,7 @@ $(BIN)/pulumi-resource-kubernetes: tools/pulumi-kubernetes/go.mod tools/pulumi-k
 	  $(GO) build -ldflags '-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$(K8S_PROVIDER_VERSION)' -o $@ ."
 
 ## testcluster: the local test cluster: control plane, kwok, a real node (kubelet, kube-proxy; containerd, runc, CNI from Debian), its pause image and the test images
-testcluster: democluster $(BIN)/kwok $(IMAGES)/echo/index.json
+testcluster: democluster $(BIN)/kwok $(IMAGES)/echo/index.json $(IMAGES)/metrics-server/index.json
 
 # democluster: what the demo's cluster needs and nothing more. The
 # monitoring stack's images are built only when its charts are at hand:
@@ -188,6 +188,15 @@ $(IMAGES)/prometheus-operator/index.json: $(BIN)/standin $(BIN)/operator
 	@$(BIN)/standin prometheus-operator $(IMAGES)/prometheus-operator $(BIN)/operator
 $(IMAGES)/prometheus-config-reloader/index.json: $(BIN)/standin $(BIN)/prometheus-config-reloader
 	@$(BIN)/standin prometheus-config-reloader $(IMAGES)/prometheus-config-reloader $(BIN)/prometheus-config-reloader
+# metrics-server v0.8.0 from its module (tools/metrics-server): liftoff
+# installs it on a cluster without a metrics API when a stack autoscales,
+# and the autoscaling test runs it on the real node.
+$(BIN)/metrics-server: tools/metrics-server/go.mod tools/metrics-server/go.sum
+	@mkdir -p $(BIN)
+	@cd tools/metrics-server && $(STEP) "metrics-server v0.8.0 (tools/metrics-server), for the autoscaling test's image" "2 min" -- \
+	  env CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ sigs.k8s.io/metrics-server/cmd/metrics-server
+$(IMAGES)/metrics-server/index.json: $(BIN)/standin $(BIN)/metrics-server
+	@$(BIN)/standin metrics-server $(IMAGES)/metrics-server $(BIN)/metrics-server
 $(IMAGES)/alertmanager/index.json: $(BIN)/standin | deps
 	@$(BIN)/standin alertmanager $(IMAGES)/alertmanager
 

@@ -57,7 +57,7 @@ func Parse(stack string, values Values) (*Stack, error) {
 	s.App.Replicas = r.Int("liftoff:replicas", DefaultReplicas, 1, 50)
 	s.App.Secrets = r.Secret("liftoff:appSecrets", false, func(v string) error { _, err := DecodeAppSecrets(v); return err })
 	s.App.Package = r.Str("liftoff:package", DefaultPackage, goPackage)
-	s.App.Image = r.Str("liftoff:image", "", imageRef)
+	s.App.Image = r.Str("liftoff:image", "", ImageRef)
 	defMigrate := "off"
 	if s.App.Package == DefaultPackage {
 		defMigrate = DefaultMigrate
@@ -102,15 +102,15 @@ func Parse(stack string, values Values) (*Stack, error) {
 		}),
 	}
 	for part, key := range MonitoringImages {
-		if ref := r.Str(key, "", imageRef); ref != "" {
+		if ref := r.Str(key, "", ImageRef); ref != "" {
 			s.Observability.Images[part] = ref
 		}
 	}
 	s.ChartMirror = r.Str("liftoff:chartMirror", "", chartMirror)
 	s.Images = Images{
-		Postgres: r.Str("liftoff:postgresImage", DefaultPostgresImage, imageRef),
-		Valkey:   r.Str("liftoff:valkeyImage", DefaultValkeyImage, imageRef),
-		Registry: r.Str("liftoff:registryImage", DefaultRegistryImage, imageRef),
+		Postgres: r.Str("liftoff:postgresImage", DefaultPostgresImage, ImageRef),
+		Valkey:   r.Str("liftoff:valkeyImage", DefaultValkeyImage, ImageRef),
+		Registry: r.Str("liftoff:registryImage", DefaultRegistryImage, ImageRef),
 	}
 
 	// A target's managed services are its own; a preview runs in-cluster

@@ -61,8 +61,14 @@ func RegisterTarget(spec TargetSpec) {
 		unregister(spec.Name)
 	}
 	for _, k := range spec.Keys {
-		if _, ok := Lookup(k.Name); ok {
-			panic(fmt.Sprintf("config: target %s declares key %s, which is already known", spec.Name, k.Name))
+		// A key several targets declare alike (a component's settings, as
+		// metrics-server's) is one key that applies to each of them.
+		if i := slices.IndexFunc(Keys, func(o Key) bool { return o.Name == k.Name }); i >= 0 {
+			if o := Keys[i]; o.Targets == nil || o.clusterServices || o.Type != k.Type || o.Default != k.Default || o.Doc != k.Doc {
+				panic(fmt.Sprintf("config: target %s declares key %s, which is already known", spec.Name, k.Name))
+			}
+			Keys[i].Targets = append(slices.Clone(Keys[i].Targets), spec.Name)
+			continue
 		}
 		k.Targets = []TargetName{spec.Name}
 		Keys = append(Keys, k)
@@ -82,11 +88,11 @@ func RegisterTarget(spec TargetSpec) {
 func unregister(name TargetName) {
 	kept := Keys[:0]
 	for _, k := range Keys {
-		if !k.clusterServices && len(k.Targets) == 1 && k.Targets[0] == name {
-			continue
-		}
-		if k.clusterServices {
+		if k.Targets != nil {
 			k.Targets = slices.DeleteFunc(slices.Clone(k.Targets), func(t TargetName) bool { return t == name })
+			if len(k.Targets) == 0 && !k.clusterServices {
+				continue
+			}
 		}
 		kept = append(kept, k)
 	}

@@ -160,7 +160,8 @@ func GeneratedSecret(s string) error {
 	return nil
 }
 
-func imageRef(s string) error {
+// ImageRef checks an image reference (a tag, a digest or both).
+func ImageRef(s string) error {
 	if _, err := name.ParseReference(s, name.StrictValidation); err != nil {
 		if _, err := name.ParseReference(s); err != nil {
 			return Bad("is not an image reference", "use registry.example.com/app@sha256:... or registry.example.com/app:tag")

@@ -165,7 +165,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 			}
 		}
 		if !o.SkipInfra {
-			if facts, err = tg.Preflight(ctx, target.PreflightInput{Config: o.Config, Stack: st, Log: d.Printer, Now: d.Now, Flags: o.TargetFlags}); err != nil {
+			if facts, err = tg.Preflight(ctx, target.PreflightInput{Config: o.Config, Project: d.Engine.Project(), Stack: st, Log: d.Printer, Now: d.Now, Flags: o.TargetFlags}); err != nil {
 				return fmt.Errorf("preflight: %w", err)
 			}
 		}

@@ -41,9 +41,20 @@ func TestBakeOnRealNode(t *testing.T) {
 	ctx := context.Background()
 	bake := BakeOptions{Window: 12 * time.Second, Interval: time.Second}
 	round := 0
+	// The scenarios that judge something else than latency (errors, the
+	// steps' shares) allow a p99 of 1s: on two cores shared with the other
+	// packages' real nodes a good release's p99 has reached 258ms for a few
+	// seconds, which is the machine, not the release. The good release and
+	// the +300ms one are judged at the default limit.
+	lenient := bake
+	lenient.MaxP99 = time.Second
 	release := func(env map[string]string, steps []int) DeployOptions {
 		round++
-		return DeployOptions{Image: ref, Detach: true, SecretData: secret, Env: env, Bake: bake, Steps: steps,
+		b := bake
+		if steps != nil || env["FAULT_INJECT"] == "errors=5%" {
+			b = lenient
+		}
+		return DeployOptions{Image: ref, Detach: true, SecretData: secret, Env: env, Bake: b, Steps: steps,
 			Values: map[string]any{"podAnnotations": map[string]any{"test.liftoff.dev/round": fmt.Sprint(round)}}}
 	}
 	if _, err := e.Deploy(ctx, release(nil, nil)); err != nil {

@@ -78,11 +78,17 @@ type Facts struct {
 	// HostKeys are SSH host keys by host:port that preflight trusted, for
 	// the program to pin (homelab).
 	HostKeys map[string]string
+	// MetricsServer: the cluster serves no metrics API but liftoff's own,
+	// and the stack autoscales, so the program installs metrics-server
+	// (kubeconfig).
+	MetricsServer bool
 }
 
 // PreflightInput is what Preflight may read.
 type PreflightInput struct {
 	Config *config.Stack
+	// Project is the stack's project (objects carry project/stack as owner).
+	Project string
 	// Stack is the engine's stack: its outputs (keys pinned by earlier runs)
 	// and its config with secrets decrypted.
 	Stack *engine.Stack

@@ -186,6 +186,14 @@ func NewCluster(dir, repo string, opts ClusterOptions) (_ *Cluster, err error) {
 		// to kubelets with its own client certificate.
 		"--kubelet-preferred-address-types", "InternalIP,Hostname",
 		"--kubelet-client-certificate", pki.path("apiserver-kubelet-client.crt"), "--kubelet-client-key", pki.path("apiserver-kubelet-client.key"),
+		// The aggregation layer, as kubeadm sets it up: the metrics API of a
+		// metrics-server pod is reached at its endpoint (the host routes to
+		// the node's pods), with a client certificate only it may present.
+		"--requestheader-client-ca-file", pki.path("ca.crt"), "--requestheader-allowed-names", frontProxyClient,
+		"--requestheader-username-headers", "X-Remote-User", "--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", pki.path("front-proxy-client.crt"), "--proxy-client-key-file", pki.path("front-proxy-client.key"),
+		"--enable-aggregator-routing=true",
 		// Debian's etcd 3.4 lacks the progress notifications that streaming
 		// lists need: with WatchList on, every client watch fails and waits for
 		// the next relist, and kwok sees new pods up to 15s late.
@@ -213,7 +221,10 @@ func NewCluster(dir, repo string, opts ClusterOptions) (_ *Cluster, err error) {
 		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(kcmPort),
 		"--service-account-private-key-file", pki.path("sa.key"), "--root-ca-file", pki.path("ca.crt"),
 		"--use-service-account-credentials=false", "--controllers", "*,-nodeipam",
-		"--concurrent-deployment-syncs", "10", "--concurrent-replicaset-syncs", "10", "--kube-api-qps", "100", "--kube-api-burst", "200"},
+		"--concurrent-deployment-syncs", "10", "--concurrent-replicaset-syncs", "10", "--kube-api-qps", "100", "--kube-api-burst", "200",
+		// Autoscalers scale down after 30s of lower load instead of 5 min,
+		// so the autoscaling test sees a whole cycle; scale-up is as shipped.
+		"--horizontal-pod-autoscaler-downscale-stabilization", "30s"},
 		nil, nil, func() error {
 			_, err := c.Client.CoreV1().ServiceAccounts("default").Get(context.Background(), "default", metav1.GetOptions{})
 			return err

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,10 +27,14 @@ type Load struct {
 	total  atomic.Int64
 	failed atomic.Int64
 
-	mu     sync.Mutex
-	status map[int]int64
-	errs   map[string]int64
+	mu      sync.Mutex
+	status  map[int]int64
+	errs    map[string]int64
+	latency []int64 // answers by whole milliseconds taken (the last: that many or more)
 }
+
+// latencyBuckets bound what Load's p99 can tell apart: 1 ms steps up to 5 s.
+const latencyBuckets = 5001
 
 // LoadStats are a load's counts so far.
 type LoadStats struct {
@@ -36,6 +42,28 @@ type LoadStats struct {
 	Status        map[int]int64
 	// Errors are the failures' messages, by message.
 	Errors map[string]int64
+	// Latency counts the answers by whole milliseconds taken (Quantile).
+	Latency []int64
+}
+
+// Quantile is the time within which a share q of the answers came (to the
+// millisecond; 5s for anything slower), 0 without answers.
+func (s LoadStats) Quantile(q float64) time.Duration {
+	var n int64
+	for _, c := range s.Latency {
+		n += c
+	}
+	if n == 0 {
+		return 0
+	}
+	rank := int64(math.Ceil(q * float64(n)))
+	var seen int64
+	for ms, c := range s.Latency {
+		if seen += c; seen >= rank {
+			return time.Duration(ms) * time.Millisecond
+		}
+	}
+	return time.Duration(len(s.Latency)-1) * time.Millisecond
 }
 
 func (s LoadStats) String() string {
@@ -47,7 +75,7 @@ func (s LoadStats) String() string {
 	for msg, n := range s.Errors {
 		parts = append(parts, fmt.Sprintf("%q: %d", msg, n))
 	}
-	return fmt.Sprintf("%d requests, %d failed (%s)", s.Total, s.Failed, strings.Join(parts, ", "))
+	return fmt.Sprintf("%d requests, %d failed (%s), p99 %s", s.Total, s.Failed, strings.Join(parts, ", "), s.Quantile(0.99))
 }
 
 // StartLoad starts workers requesting url (redirects are not followed) until
@@ -64,7 +92,7 @@ func StartFreshLoad(url string, workers int, ok func(status int) bool) *Load {
 }
 
 func startLoad(url string, workers int, ok func(status int) bool, tr *http.Transport) *Load {
-	l := &Load{url: url, ok: ok, stop: make(chan struct{}), status: map[int]int64{}, errs: map[string]int64{}}
+	l := &Load{url: url, ok: ok, stop: make(chan struct{}), status: map[int]int64{}, errs: map[string]int64{}, latency: make([]int64, latencyBuckets)}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for range workers {
@@ -85,6 +113,7 @@ func startLoad(url string, workers int, ok func(status int) bool, tr *http.Trans
 }
 
 func (l *Load) one(client *http.Client) {
+	start := time.Now()
 	resp, err := client.Get(l.url)
 	l.total.Add(1)
 	if err != nil {
@@ -97,11 +126,13 @@ func (l *Load) one(client *http.Client) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	took := min(int(time.Since(start)/time.Millisecond), latencyBuckets-1)
 	if !l.ok(resp.StatusCode) {
 		l.failed.Add(1)
 	}
 	l.mu.Lock()
 	l.status[resp.StatusCode]++
+	l.latency[took]++
 	l.mu.Unlock()
 }
 
@@ -112,7 +143,7 @@ func (l *Load) URL() string { return l.url }
 func (l *Load) Stats() LoadStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := LoadStats{Total: l.total.Load(), Failed: l.failed.Load(), Status: map[int]int64{}, Errors: map[string]int64{}}
+	s := LoadStats{Total: l.total.Load(), Failed: l.failed.Load(), Status: map[int]int64{}, Errors: map[string]int64{}, Latency: slices.Clone(l.latency)}
 	for k, v := range l.status {
 		s.Status[k] = v
 	}
@@ -131,7 +162,10 @@ func (l *Load) Stop() LoadStats {
 
 // Since is what happened between an earlier Stats and now.
 func (s LoadStats) Since(earlier LoadStats) LoadStats {
-	d := LoadStats{Total: s.Total - earlier.Total, Failed: s.Failed - earlier.Failed, Status: map[int]int64{}, Errors: map[string]int64{}}
+	d := LoadStats{Total: s.Total - earlier.Total, Failed: s.Failed - earlier.Failed, Status: map[int]int64{}, Errors: map[string]int64{}, Latency: slices.Clone(s.Latency)}
+	for i := range min(len(d.Latency), len(earlier.Latency)) {
+		d.Latency[i] -= earlier.Latency[i]
+	}
 	for k, v := range s.Status {
 		if n := v - earlier.Status[k]; n != 0 {
 			d.Status[k] = n

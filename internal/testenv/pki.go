@@ -62,6 +62,14 @@ func writePKI(dir string, ips []net.IP) (*pki, error) {
 	}
 	os.WriteFile(p.path("apiserver-kubelet-client.crt"), kc, 0o600)
 	os.WriteFile(p.path("apiserver-kubelet-client.key"), kk, 0o600)
+	// The aggregation layer's client: how the API server proves itself to
+	// the API servers it fronts (metrics-server), which trust only this name.
+	fc, fk, err := p.issue(frontProxyClient, nil, nil, nil, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return nil, err
+	}
+	os.WriteFile(p.path("front-proxy-client.crt"), fc, 0o600)
+	os.WriteFile(p.path("front-proxy-client.key"), fk, 0o600)
 	cc, ck, err := p.issue("admin", []string{"system:masters"}, nil, nil, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		return nil, err
@@ -75,6 +83,9 @@ func writePKI(dir string, ips []net.IP) (*pki, error) {
 	}
 	return p, writePEM(p.path("sa.pub"), "PUBLIC KEY", pb)
 }
+
+// frontProxyClient is the aggregation layer client's name.
+const frontProxyClient = "front-proxy-client"
 
 var serial int64 = 1
 

@@ -21,6 +21,7 @@ import (
 	"github.com/liftoff-dev/liftoff/components/database"
 	"github.com/liftoff-dev/liftoff/components/ingress"
 	"github.com/liftoff-dev/liftoff/components/kube"
+	"github.com/liftoff-dev/liftoff/components/metricsserver"
 	"github.com/liftoff-dev/liftoff/components/network"
 	"github.com/liftoff-dev/liftoff/components/nodes"
 	"github.com/liftoff-dev/liftoff/components/registry"
@@ -204,6 +205,13 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
 	}
 	incluster.NetworkOutputs(cfg.Network, outs)
+	// EKS has no metrics API of its own: the autoscaler's comes with it.
+	if a.MetricsServer.Wanted(cfg) {
+		if _, err := metricsserver.New(ctx, "metrics-server", &metricsserver.Args{Namespace: metricsserver.Namespace, Image: a.MetricsServer.Image,
+			Labels: incluster.OwnerLabels(ctx)}, append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...); err != nil {
+			return err
+		}
+	}
 	if cfg.Observability.Enabled {
 		if err := incluster.Observability(ctx, cfg, addons.StorageClass, outs, append(kubeOpts, pulumi.DependsOn([]pulumi.Resource{addons}))...); err != nil {
 			return err

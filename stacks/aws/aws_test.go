@@ -498,3 +498,22 @@ func TestNetworkPolicyEnforced(t *testing.T) {
 	}
 	t.Fatal("no vpc-cni add-on")
 }
+
+// TestMetricsServer: EKS has no metrics API of its own, so a stack that
+// autoscales gets metrics-server with its cluster (and none with
+// metricsServer off, or without autoscaling).
+func TestMetricsServer(t *testing.T) {
+	for _, c := range []struct {
+		set  map[string]string
+		want int
+	}{
+		{nil, 0},
+		{map[string]string{"liftoff:autoscale": "2-6"}, 1},
+		{map[string]string{"liftoff:autoscale": "2-6", "liftoff:metricsServer": "off"}, 0},
+	} {
+		m := run(t, "dev", base(c.set))
+		if got := len(m.OfType("liftoff:metrics:MetricsServer")); got != c.want {
+			t.Errorf("%v: %d metrics-servers, want %d", c.set, got, c.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/liftoff-dev/liftoff/components/ingress"
+	"github.com/liftoff-dev/liftoff/components/metricsserver"
 	"github.com/liftoff-dev/liftoff/internal/config"
 )
 
@@ -31,7 +32,7 @@ var Spec = config.TargetSpec{
 	Caches:    []string{"elasticache"},
 	Parse:     parse,
 	Pins:      map[string]string{"eks": DefaultEKSVersion},
-	Keys: []config.Key{
+	Keys: append([]config.Key{
 		{Name: "aws:region", Type: "string", Doc: "AWS region, e.g. `eu-west-1`."},
 		{Name: "liftoff:vpcCidr", Type: "string", Default: "10.0.0.0/16", Doc: "VPC CIDR block (/16 to /20)."},
 		{Name: "liftoff:azCount", Type: "int", Default: "2", Doc: "Availability zones (2 or 3)."},
@@ -51,7 +52,7 @@ var Spec = config.TargetSpec{
 		{Name: "liftoff:cacheNodeType", Type: "string", Default: "cache.t4g.micro", Doc: "ElastiCache node type when `liftoff:cache` is `elasticache`."},
 		{Name: "liftoff:ecrKeepImages", Type: "int", Default: "30", Doc: "Images ECR keeps; older ones expire (1-1000)."},
 		{Name: "liftoff:certificateArn", Type: "string", Doc: "ACM certificate ARN for TLS on the load balancer (requires `liftoff:domain`)."},
-	},
+	}, metricsserver.Keys...),
 }
 
 // Config is the aws target's own settings (config.Stack.Section).
@@ -71,6 +72,7 @@ type Config struct {
 	CacheNodeType   string
 	ECRKeepImages   int
 	CertificateARN  string
+	MetricsServer   metricsserver.Settings
 }
 
 // NodeGroup is the EKS managed node group.
@@ -116,6 +118,7 @@ func parse(r *config.Reader, s *config.Stack) any {
 		DBBackupDays:    r.Int("liftoff:dbBackupDays", 7, 1, 35),
 		CacheNodeType:   r.Str("liftoff:cacheNodeType", "cache.t4g.micro", config.Pattern(`^cache\.[a-z0-9]+\.[a-z0-9]+$`, "cache.t4g.micro")),
 		ECRKeepImages:   r.Int("liftoff:ecrKeepImages", 30, 1, 1000),
+		MetricsServer:   metricsserver.Parse(r),
 		CertificateARN:  r.Str("liftoff:certificateArn", "", config.Pattern(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$`, "arn:aws:acm:eu-west-1:123456789012:certificate/...")),
 	}
 	if a.Region == "" {

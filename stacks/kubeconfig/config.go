@@ -1,6 +1,9 @@
 package kubeconfig
 
-import "github.com/liftoff-dev/liftoff/internal/config"
+import (
+	"github.com/liftoff-dev/liftoff/components/metricsserver"
+	"github.com/liftoff-dev/liftoff/internal/config"
+)
 
 // Name is the target's liftoff:target value.
 const Name config.TargetName = "kubeconfig"
@@ -14,24 +17,26 @@ var Spec = config.TargetSpec{
 	Default:         true,
 	ClusterServices: true,
 	Parse:           parse,
-	Keys: []config.Key{
+	Keys: append([]config.Key{
 		{Name: "liftoff:kubeconfig", Type: "string", Default: "$KUBECONFIG or ~/.kube/config", Doc: "Path of the kubeconfig file."},
 		{Name: "liftoff:context", Type: "string", Default: "the file's current context", Doc: "Context in the kubeconfig."},
 		{Name: "liftoff:ingressNamespaces", Type: "list", Doc: "Namespaces of the cluster's ingress controller: with them, only they (and the app's own namespace) reach the app's port. Unset: every namespace does."},
-	},
+	}, metricsserver.Keys...),
 }
 
 // Config is the kubeconfig target's own settings (config.Stack.Section).
 type Config struct {
-	Path    string
-	Context string
+	Path          string
+	Context       string
+	MetricsServer metricsserver.Settings
 }
 
 func parse(r *config.Reader, s *config.Stack) any {
 	s.Network = config.Network{PodCIDRs: r.List("liftoff:podCIDRs", nil, config.AnyCIDR), IngressNamespaces: r.List("liftoff:ingressNamespaces", nil, config.NamespaceName)}
 	return &Config{
-		Path:    r.Str("liftoff:kubeconfig", "", config.NonEmpty),
-		Context: r.Str("liftoff:context", "", nil),
+		Path:          r.Str("liftoff:kubeconfig", "", config.NonEmpty),
+		Context:       r.Str("liftoff:context", "", nil),
+		MetricsServer: metricsserver.Parse(r),
 	}
 }
 

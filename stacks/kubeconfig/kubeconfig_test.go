@@ -6,6 +6,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 	"github.com/liftoff-dev/liftoff/stacks"
 )
@@ -107,5 +108,49 @@ func TestTakeOwnership(t *testing.T) {
 	}
 	if n < 8 {
 		t.Errorf("only %d Kubernetes objects declared: %v", n, m.Names())
+	}
+}
+
+// TestMetricsServer: a stack that autoscales on a cluster without a metrics
+// API (preflight's fact) gets metrics-server and its registration, in
+// kube-system under liftoff's names, and nothing else: its app's namespace
+// stays the deploy phase's. Without the fact (the cluster has one) nothing
+// is declared in the cluster.
+func TestMetricsServer(t *testing.T) {
+	cfg := map[string]string{"liftoff:target": "kubeconfig", "liftoff:kubeconfig": "/k", "liftoff:registry": "127.0.0.1:5000/app",
+		"liftoff:database": "external", "liftoff:databaseUrl": dbURL, "liftoff:cache": "none", "liftoff:observability": "false",
+		"liftoff:autoscale": "2-6", "liftoff:metricsServerImage": "mirror.example.com/metrics-server:v0.8.0"}
+	m := mocks()
+	m.Run(t, "shortener", "dev", cfg, stacks.Targets.Program(nil, target.Facts{MetricsServer: true}), "liftoff:databaseUrl")
+	if len(m.OfType("liftoff:metrics:MetricsServer")) != 1 || len(m.OfType("kubernetes:core/v1:Namespace")) != 0 || len(m.OfType("kubernetes:core/v1:Secret")) != 0 {
+		t.Fatalf("resources: %v", m.Names())
+	}
+	api := m.Get(t, "kubernetes:apiregistration.k8s.io/v1:APIService", "metrics-server-apiservice")
+	for path, want := range map[string]string{"metadata.name": "v1beta1.metrics.k8s.io", "spec.service.namespace": "kube-system",
+		"spec.service.name": "liftoff-metrics-server"} {
+		if v, _ := testenv.Lookup(api.Inputs, path); v.StringValue() != want {
+			t.Errorf("APIService %s = %v, want %s", path, v, want)
+		}
+	}
+	// Its owner, by which preflight tells this stack's from another's.
+	if v, _ := testenv.Lookup(api.Inputs, "metadata.labels"); !v.IsObject() || v.ObjectValue()["liftoff.dev/stack"].StringValue() != "dev" {
+		t.Errorf("APIService labels %v", v)
+	}
+	dep := m.Get(t, "kubernetes:apps/v1:Deployment", "metrics-server-deploy")
+	if v, _ := testenv.Lookup(dep.Inputs, "spec.template.spec.containers"); !strings.Contains(testenv.Show(v), "mirror.example.com/metrics-server:v0.8.0") {
+		t.Errorf("metrics-server runs %s", testenv.Show(v))
+	}
+	for _, r := range m.OfType("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole") {
+		if v, _ := testenv.Lookup(r.Inputs, "metadata.name"); !strings.HasPrefix(v.StringValue(), "liftoff:") {
+			t.Errorf("ClusterRole %v is not named as liftoff's", v)
+		}
+	}
+
+	m = mocks()
+	m.Run(t, "shortener", "dev", cfg, stacks.Targets.Program(nil, target.Facts{}), "liftoff:databaseUrl")
+	for _, r := range m.Resources {
+		if r.Custom {
+			t.Errorf("declared %s %s on a cluster that has a metrics API", r.Type, r.Name)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package kubeconfig
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -9,8 +11,11 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/liftoff-dev/liftoff/components/metricsserver"
 	"github.com/liftoff-dev/liftoff/components/observability"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
@@ -39,8 +44,8 @@ func (Target) Flags() []target.Flag {
 	}
 }
 
-func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) error {
-	return Program(ctx, cfg)
+func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, facts target.Facts) error {
+	return Program(ctx, cfg, facts)
 }
 
 // Plugins: the Kubernetes provider only when the config runs something in the cluster.
@@ -121,4 +126,63 @@ func defaultKubeconfig(getenv func(string) string) string {
 	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".kube", "config")
+}
+
+// Preflight: when the stack autoscales, whether the cluster already serves
+// the metrics API the autoscaler reads (from anything but this stack's own
+// metrics-server): if not, the program installs metrics-server.
+func (Target) Preflight(ctx context.Context, in target.PreflightInput) (target.Facts, error) {
+	if !wantsMetricsServer(in.Config) {
+		return target.Facts{}, nil
+	}
+	c := settings(in.Config)
+	rest, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(&clientcmd.ClientConfigLoadingRules{ExplicitPath: c.Path},
+		&clientcmd.ConfigOverrides{CurrentContext: c.Context}).ClientConfig()
+	if err != nil {
+		return target.Facts{}, failure.New(failure.Config, fmt.Errorf("kubeconfig %s: %w", c.Path, err), "pass --kubeconfig a valid kubeconfig file")
+	}
+	kube, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		return target.Facts{}, err
+	}
+	owner, found, err := apiServiceOwner(ctx, kube, metricsserver.APIService)
+	if apierrors.IsForbidden(err) {
+		return target.Facts{}, failure.Newf(failure.Config, "have the cluster's admin install metrics-server, then: liftoff config set metricsServer off",
+			"the autoscaler needs the cluster's metrics API, and this user may not read APIService %s to find out whether it has one: nothing was changed", metricsserver.APIService)
+	}
+	if err != nil {
+		return target.Facts{}, fmt.Errorf("look for the cluster's metrics API (APIService %s): %w", metricsserver.APIService, err)
+	}
+	me := in.Project + "/" + in.Config.Name
+	switch {
+	case !found:
+		in.Log.Infof("the cluster has no metrics API: up installs metrics-server for the autoscaler (liftoff:metricsServer off to leave it out)")
+		return target.Facts{MetricsServer: true}, nil
+	case owner == me:
+		return target.Facts{MetricsServer: true}, nil
+	case owner != "":
+		in.Log.Infof("the cluster's metrics API is stack %s's metrics-server: the autoscaler reads it (it goes when that stack is destroyed)", owner)
+	}
+	return target.Facts{}, nil
+}
+
+// apiServiceOwner reads an APIService's owner label (outputs.Owner), and
+// whether it exists at all.
+func apiServiceOwner(ctx context.Context, kube kubernetes.Interface, name string) (string, bool, error) {
+	b, err := kube.Discovery().RESTClient().Get().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices", name).DoRaw(ctx)
+	if apierrors.IsNotFound(err) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	var svc struct {
+		Metadata struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(b, &svc); err != nil {
+		return "", false, err
+	}
+	return outputs.Owner(svc.Metadata.Labels), true, nil
 }

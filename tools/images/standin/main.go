@@ -7,7 +7,8 @@
 // each at the official image's path, run as its entrypoint (as nobody):
 // Alertmanager from Debian; Prometheus, the Prometheus operator and its
 // config reloader from a binary built from their modules (../../prometheus,
-// ../../monitoring), given as the third argument. Every
+// ../../monitoring), given as the third argument. metrics-server (for the
+// autoscaling test) likewise, from ../../metrics-server. Every
 // image has its programs' shared libraries (ldd) and /etc/passwd and
 // /etc/group. It writes a one-platform OCI layout.
 //
@@ -105,6 +106,7 @@ var images = map[string]image{
 	},
 	"prometheus-operator":        {built: "/bin/operator", command: []string{"/bin/operator"}},
 	"prometheus-config-reloader": {built: "/bin/prometheus-config-reloader", command: []string{"/bin/prometheus-config-reloader"}},
+	"metrics-server":             {built: "/metrics-server", command: []string{"/metrics-server"}},
 }
 
 func main() {
@@ -118,7 +120,7 @@ func main() {
 		want = 4
 	}
 	if !ok || len(os.Args) != want {
-		fmt.Fprintln(os.Stderr, "usage: standin postgres|valkey|alertmanager OUTDIR\n       standin prometheus|prometheus-operator|prometheus-config-reloader OUTDIR BINARY")
+		fmt.Fprintln(os.Stderr, "usage: standin postgres|valkey|alertmanager OUTDIR\n       standin prometheus|prometheus-operator|prometheus-config-reloader|metrics-server OUTDIR BINARY")
 		os.Exit(2)
 	}
 	if im.built != "" {
