@@ -39,9 +39,10 @@ KUBE_BINS    := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-
 # The images the real node runs in the demo: its sandbox (pause), the
 # stand-ins for the in-cluster registry, PostgreSQL and Valkey, and, when the
 # monitoring stack's charts are at hand (make charts), its images (the
-# Prometheus operator and config reloader, Prometheus, Alertmanager).
+# Prometheus operator and config reloader, Prometheus, Alertmanager, the
+# OpenTelemetry Collector).
 NODE_IMAGES  := $(addprefix $(IMAGES)/,pause/index.json registry/index.json postgres/index.json valkey/index.json)
-MONITORING_IMAGES := $(foreach i,prometheus-operator prometheus-config-reloader prometheus alertmanager,$(IMAGES)/$(i)/index.json)
+MONITORING_IMAGES := $(foreach i,prometheus-operator prometheus-config-reloader prometheus alertmanager otelcol,$(IMAGES)/$(i)/index.json)
 
 .PHONY: all build test test-go deps tools testcluster democluster monitoring-images charts e2e e2e-up demo lint fuzz bench-app bench-data bench-image bench-deploy clean
 
@@ -197,6 +198,14 @@ $(BIN)/metrics-server: tools/metrics-server/go.mod tools/metrics-server/go.sum
 	  env CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ sigs.k8s.io/metrics-server/cmd/metrics-server
 $(IMAGES)/metrics-server/index.json: $(BIN)/standin $(BIN)/metrics-server
 	@$(BIN)/standin metrics-server $(IMAGES)/metrics-server $(BIN)/metrics-server
+# The OpenTelemetry Collector: a small distribution of the components
+# liftoff configures (tools/otelcol, collector v0.165.0).
+$(BIN)/otelcol: tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/main.go
+	@mkdir -p $(BIN)
+	@cd tools/otelcol && $(STEP) "the OpenTelemetry Collector v0.165.0 (tools/otelcol), for the monitoring stack's image" "3 min" -- \
+	  env CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ .
+$(IMAGES)/otelcol/index.json: $(BIN)/standin $(BIN)/otelcol
+	@$(BIN)/standin otelcol $(IMAGES)/otelcol $(BIN)/otelcol
 $(IMAGES)/alertmanager/index.json: $(BIN)/standin | deps
 	@$(BIN)/standin alertmanager $(IMAGES)/alertmanager
 

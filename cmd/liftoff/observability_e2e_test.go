@@ -20,8 +20,9 @@ import (
 // TestE2EObservability installs the monitoring stack the way `up` does for
 // a user, on the real node: the pinned upstream charts from a mirror (the
 // offline copy of the chart repositories, served over HTTP), every image
-// from the cluster's registry (the operator, its config reloader and
-// Prometheus built from their modules, Alertmanager from Debian), the parts
+// from the cluster's registry (the operator, its config reloader,
+// Prometheus and the Collector built from their modules, Alertmanager from
+// Debian), the parts
 // this machine cannot run left out
 // (testenv.MonitoringOff). Then, inside the cluster:
 //   - the operator talks to the API server through the kubernetes Service;
@@ -31,6 +32,7 @@ import (
 //   - Prometheus's alerts reach Alertmanager (Watchdog, always firing);
 //   - the shortener's dashboard is where Grafana's sidecar would load it,
 //     and its panels' queries are answered by the cluster's Prometheus;
+//   - the app's OTLP traces reach the OpenTelemetry Collector;
 //   - with the app's pods gone, ShortenerDown fires, reaches Alertmanager
 //     after its 2 minutes naming the last release, and Alertmanager e-mails
 //     it to liftoff:alertWebhook (an SMTP relay on the node's host address).
@@ -177,6 +179,38 @@ func TestE2EObservability(t *testing.T) {
 	if len(answered) == 0 {
 		t.Errorf("no query of the dashboard's panels returns data from the cluster's Prometheus")
 	}
+
+	// The app's traces reach the Collector (liftoff's test distribution,
+	// tools/otelcol): requests through the live Service, then the spans the
+	// Collector's OTLP receiver accepted, as its own metrics count them.
+	base := "http://" + clusterIP(t, cl, "shortener", "shortener")
+	for range 5 {
+		shorten(t, base, "https://example.com/traced")
+	}
+	collector, err := cl.Client.CoreV1().Pods(obs).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=otel-collector"})
+	if err != nil || len(collector.Items) == 0 {
+		t.Fatalf("no Collector pod: %v", err)
+	}
+	start = time.Now()
+	eventually(t, "the app's spans accepted by the Collector", 2*time.Minute, func() bool {
+		b, err := cl.Client.CoreV1().Pods(obs).ProxyGet("http", collector.Items[0].Name, "8888", "/metrics", nil).DoRaw(ctx)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		spans := 0.0
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "otelcol_receiver_accepted_spans") {
+				f := strings.Fields(line)
+				var v float64
+				fmt.Sscan(f[len(f)-1], &v)
+				spans += v
+			}
+		}
+		last = fmt.Sprintf("%.0f spans accepted", spans)
+		return spans > 0
+	}, &last)
+	t.Logf("observability figures: the Collector accepted the app's spans (%s) %s after the requests", last, time.Since(start).Round(time.Second))
 
 	// Prometheus → Alertmanager, inside the cluster.
 	eventually(t, "Watchdog in Alertmanager", 3*time.Minute, func() bool {

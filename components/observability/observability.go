@@ -8,6 +8,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -78,18 +79,29 @@ type Args struct {
 var Parts = config.ObservabilityParts
 
 // imageValues are where each part's image goes in kube-prometheus-stack's
-// values, and whether that chart wants the digest as sha (hex only) or as
-// digest (sha256:hex, the node exporter's subchart).
+// values, and how that chart wants the digest: as sha (hex only), as
+// digest (sha256:hex, the node exporter's subchart) or as sha with its
+// sha256: (kube-state-metrics's).
 var imageValues = map[string]struct {
-	path   []string
-	digest bool
+	path            []string
+	digest, fullSHA bool
 }{
-	"operator":       {path: []string{"prometheusOperator", "image"}},
-	"configReloader": {path: []string{"prometheusOperator", "prometheusConfigReloader", "image"}},
-	"prometheus":     {path: []string{"prometheus", "prometheusSpec", "image"}},
-	"alertmanager":   {path: []string{"alertmanager", "alertmanagerSpec", "image"}},
-	"nodeExporter":   {path: []string{"prometheus-node-exporter", "image"}, digest: true},
+	"operator":         {path: []string{"prometheusOperator", "image"}},
+	"configReloader":   {path: []string{"prometheusOperator", "prometheusConfigReloader", "image"}},
+	"prometheus":       {path: []string{"prometheus", "prometheusSpec", "image"}},
+	"alertmanager":     {path: []string{"alertmanager", "alertmanagerSpec", "image"}},
+	"nodeExporter":     {path: []string{"prometheus-node-exporter", "image"}, digest: true},
+	"grafana":          {path: []string{"grafana", "image"}},
+	"grafanaSidecar":   {path: []string{"grafana", "sidecar", "image"}},
+	"kubeStateMetrics": {path: []string{"kube-state-metrics", "image"}, fullSHA: true},
+	"webhookCertgen":   {path: []string{"prometheusOperator", "admissionWebhooks", "patch", "image"}},
 }
+
+// taggedImages are the parts whose chart writes a tag even beside a digest.
+var taggedImages = []string{"grafana", "grafanaSidecar", "webhookCertgen", "tempo"}
+
+// otherImages are the parts whose image another chart takes.
+var otherImages = []string{"collector", "tempo"}
 
 // Observability is the installed stack.
 type Observability struct {
@@ -119,11 +131,15 @@ func (a *Args) validate() error {
 		return fmt.Errorf("observability: retention %s is under one day", a.Retention)
 	}
 	for part, ref := range a.Images {
-		if _, ok := imageValues[part]; !ok {
-			return fmt.Errorf("observability: image of %q: not a part whose image liftoff sets (operator, configReloader, prometheus, alertmanager, nodeExporter)", part)
+		if _, ok := imageValues[part]; !ok && !slices.Contains(otherImages, part) {
+			return fmt.Errorf("observability: image of %q: not a part whose image liftoff sets (%s)", part, strings.Join(slices.Sorted(maps.Keys(config.MonitoringImages)), ", "))
 		}
-		if _, err := splitImage(ref); err != nil {
+		im, err := splitImage(ref)
+		if err != nil {
 			return fmt.Errorf("observability: image of %s: %w", part, err)
+		}
+		if slices.Contains(taggedImages, part) && im.tag == "" {
+			return fmt.Errorf("observability: image of %s: %q has no tag, which its chart writes beside the digest (registry/name:1.2.3@sha256:...)", part, ref)
 		}
 	}
 	for _, p := range a.Off {
@@ -228,10 +244,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}{
 		{"loki", "loki", Loki, "loki.yaml", a.lokiOverrides},
 		{"tempo", "tempo", Tempo, "tempo.yaml", a.tempoOverrides},
-		{"otel-collector", "collector", Collector, "otel-collector.yaml", nil},
-		{"otel-agent", "collector", Collector, "otel-agent.yaml", nil},
+		{"otel-collector", "collector", Collector, "otel-collector.yaml", a.collectorOverrides},
+		{"otel-agent", "logAgent", Collector, "otel-agent.yaml", nil}, // the chart's contrib 0.104.0, its config: not set
 	} {
-		if a.off(r.part) {
+		if a.off(r.part) || (r.name == "otel-agent" && !a.runsLogAgent()) {
 			continue
 		}
 		v, err := loadValues(r.file)
@@ -242,11 +258,20 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			r.set(v)
 		}
 		chart, repo := r.chart.Release(a.ChartMirror)
-		if _, err := helmv3.NewRelease(ctx, name+"-"+r.name, &helmv3.ReleaseArgs{
+		rel := &helmv3.ReleaseArgs{
 			Name: pulumi.String(r.name), Chart: chart, Version: pulumi.String(r.chart.Version),
 			RepositoryOpts: repo, Namespace: pulumi.String(a.Namespace),
 			Values: pulumi.ToMap(v), Timeout: pulumi.Int(600), MaxHistory: pulumi.Int(5),
-		}, inNS...); err != nil {
+		}
+		opts := inNS
+		if r.name == "otel-collector" {
+			cm, err := a.collectorConfigMap(ctx, name, inNS...)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(slices.Clone(inNS), pulumi.DependsOn([]pulumi.Resource{ns, cm}))
+		}
+		if _, err := helmv3.NewRelease(ctx, name+"-"+r.name, rel, opts...); err != nil {
 			return nil, err
 		}
 	}
@@ -332,15 +357,20 @@ func (a Args) prometheusValues() (map[string]any, error) {
 		setPath(v, []string{"alertmanager", "alertmanagerSpec", "storage", "volumeClaimTemplate", "spec", "storageClassName"}, a.StorageClass)
 	}
 	for part, ref := range a.Images {
+		at, ok := imageValues[part]
+		if !ok {
+			continue // not kube-prometheus-stack's (the collector's)
+		}
 		im, err := splitImage(ref)
 		if err != nil {
 			return nil, err
 		}
-		at := imageValues[part]
 		vals := map[string]any{"registry": im.registry, "repository": im.repository, "tag": im.tag}
 		switch {
 		case at.digest:
 			vals["digest"] = im.digest
+		case at.fullSHA:
+			vals["sha"] = im.digest
 		default:
 			vals["sha"] = strings.TrimPrefix(im.digest, "sha256:")
 		}
@@ -381,6 +411,62 @@ func (a Args) prometheusValues() (map[string]any, error) {
 }
 
 func (a Args) off(part string) bool { return slices.Contains(a.Off, part) }
+
+// runsLogAgent: the node log agent runs with the Collector, and only where
+// Loki takes what it ships.
+func (a Args) runsLogAgent() bool { return !a.off("collector") && !a.off("logAgent") && !a.off("loki") }
+
+// collectorOverrides set the gateway Collector's image when
+// liftoff:collectorImage names one. (The node log agent keeps the chart's
+// image and configuration: contrib 0.104.0, whose settings 0.165 refuses.)
+func (a Args) collectorOverrides(v map[string]any) {
+	if ref, ok := a.Images["collector"]; ok {
+		if im, err := splitImage(ref); err == nil { // validated in New
+			setPath(v, []string{"image"}, map[string]any{"repository": im.registry + "/" + im.repository, "tag": im.tag, "digest": im.digest})
+		}
+	}
+}
+
+// CollectorConfigMap is the gateway Collector's configuration's ConfigMap
+// (key relay), which its chart mounts.
+const CollectorConfigMap = "otel-collector-config"
+
+// collectorConfig is the gateway Collector's configuration
+// (values/otel-collector-config.yaml): what a pipeline would hand a part
+// that is left out (Tempo, Loki) goes to the debug exporter, which counts
+// it and drops it, so the app's telemetry still reaches the Collector.
+func (a Args) collectorConfig() (map[string]any, error) {
+	v, err := loadValues("otel-collector-config.yaml")
+	if err != nil {
+		return nil, err
+	}
+	for part, sink := range map[string]struct{ pipeline, exporter string }{"tempo": {"traces", "otlp/tempo"}, "loki": {"logs", "otlphttp/loki"}} {
+		pipeline, ok := getPath(v, "service", "pipelines", sink.pipeline).(map[string]any)
+		if !a.off(part) || !ok {
+			continue
+		}
+		if exps, _ := getPath(v, "exporters").(map[string]any); exps != nil {
+			delete(exps, sink.exporter)
+		}
+		pipeline["exporters"] = []any{"debug"}
+	}
+	return v, nil
+}
+
+func (a Args) collectorConfigMap(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOption) (*corev1.ConfigMap, error) {
+	cfg, err := a.collectorConfig()
+	if err != nil {
+		return nil, err
+	}
+	relay, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return corev1.NewConfigMap(ctx, name+"-otel-collector-config", &corev1.ConfigMapArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(CollectorConfigMap), Namespace: pulumi.String(a.Namespace)},
+		Data:     pulumi.StringMap{"relay": pulumi.String(string(relay))},
+	}, opts...)
+}
 
 // image is a reference in the parts kube-prometheus-stack's values take.
 type image struct{ registry, repository, tag, digest string }
@@ -424,6 +510,14 @@ func (a Args) lokiOverrides(v map[string]any) {
 
 func (a Args) tempoOverrides(v map[string]any) {
 	setPath(v, []string{"tempo", "retention"}, fmt.Sprintf("%dh", days(a.Retention)*24))
+	if im, err := splitImage(a.Images["tempo"]); err == nil { // validated in New; the chart writes repository:tag
+		tag := im.tag
+		if im.digest != "" {
+			tag += "@" + im.digest
+		}
+		setPath(v, []string{"tempo", "repository"}, im.registry+"/"+im.repository)
+		setPath(v, []string{"tempo", "tag"}, tag)
+	}
 	if a.StorageClass != "" {
 		setPath(v, []string{"persistence", "storageClassName"}, a.StorageClass)
 	}
@@ -478,6 +572,19 @@ func setPath(m map[string]any, path []string, v any) {
 		m = next
 	}
 	m[path[len(path)-1]] = v
+}
+
+// getPath is what m holds at path (nil when nothing).
+func getPath(m map[string]any, path ...string) any {
+	var v any = m
+	for _, k := range path {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = mm[k]
+	}
+	return v
 }
 
 func deepCopy(m map[string]any) map[string]any {

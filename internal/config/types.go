@@ -158,11 +158,13 @@ type Observability struct {
 // MonitoringImages are the monitoring stack's image keys, by part.
 var MonitoringImages = map[string]string{
 	"operator": "liftoff:operatorImage", "configReloader": "liftoff:configReloaderImage", "prometheus": "liftoff:prometheusImage",
-	"alertmanager": "liftoff:alertmanagerImage", "nodeExporter": "liftoff:nodeExporterImage",
+	"alertmanager": "liftoff:alertmanagerImage", "nodeExporter": "liftoff:nodeExporterImage", "collector": "liftoff:collectorImage",
+	"grafana": "liftoff:grafanaImage", "grafanaSidecar": "liftoff:grafanaSidecarImage", "kubeStateMetrics": "liftoff:kubeStateMetricsImage",
+	"webhookCertgen": "liftoff:webhookCertgenImage", "tempo": "liftoff:tempoImage",
 }
 
 // ObservabilityParts are what liftoff:observabilityOff may leave out.
-var ObservabilityParts = []string{"grafana", "loki", "tempo", "collector", "kubeStateMetrics", "nodeExporter", "admissionWebhooks"}
+var ObservabilityParts = []string{"grafana", "loki", "tempo", "collector", "logAgent", "kubeStateMetrics", "nodeExporter", "admissionWebhooks"}
 
 // Images are the in-cluster components' images.
 type Images struct {
