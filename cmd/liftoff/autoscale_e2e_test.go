@@ -56,6 +56,10 @@ func TestE2EAutoscale(t *testing.T) {
 		t.Errorf("up does not say it installs metrics-server:\n%s", r.err)
 	}
 	t.Logf("autoscale figures: up with metrics-server in %s", time.Since(start).Round(time.Second))
+	// A plan asks the cluster as up does: it keeps the metrics-server.
+	if r := c.mustRun("preview", "-s", "dev"); !strings.Contains(r.out, "no changes") {
+		t.Errorf("preview right after up: %s", r.out)
+	}
 
 	// The metrics API answers for the app's pods.
 	start = time.Now()
@@ -144,6 +148,9 @@ func TestE2EAutoscale(t *testing.T) {
 
 	// Autoscaling off: up removes the autoscaler's metrics-server.
 	c.mustRun("config", "set", "-s", "dev", "autoscale", "off")
+	if r := c.mustRun("preview", "-s", "dev"); !strings.Contains(r.out, "delete") || !strings.Contains(r.out, "metrics-server") {
+		t.Errorf("preview with autoscale off does not plan metrics-server's removal: %s", r.out)
+	}
 	c.mustRun("up", "-s", "dev", "--yes", "--platform", "linux/amd64")
 	if _, err := cl.Client.AppsV1().Deployments("kube-system").Get(ctx, "liftoff-metrics-server", metav1.GetOptions{}); err == nil {
 		t.Errorf("metrics-server still runs with autoscale off")

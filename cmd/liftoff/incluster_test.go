@@ -144,11 +144,11 @@ func TestInClusterDay2(t *testing.T) {
 	select {
 	case <-creating:
 	case <-time.After(5 * time.Minute):
-		cmd.Process.Kill()
+		killGroup(cmd)
 		t.Fatal("up never started creating the cache")
 	}
 	time.Sleep(300 * time.Millisecond) // the create is in flight at the API server
-	cmd.Process.Kill()
+	killGroup(cmd)
 	cmd.Wait()
 	c.mustRun(up...)
 	inState, inCluster := liftoffObjects(t, c, cl, ns)

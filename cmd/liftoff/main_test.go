@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/liftoff-dev/liftoff/internal/testenv"
@@ -29,7 +30,17 @@ func (c *cli) process(args ...string) *exec.Cmd {
 	for k, v := range c.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // killGroup takes its plugins with it
 	return cmd
+}
+
+// killGroup SIGKILLs a process from process and everything it started (the
+// engine's resource plugins), as a CI runner cancelling a job does: killing
+// the process alone left the Kubernetes provider plugin running.
+func killGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 }
 
 // withApp copies the app's module (go.mod, go.sum, app/) into the project,

@@ -260,12 +260,23 @@ func Preview(ctx context.Context, d Deps, cfg *config.Stack, refresh bool) (*Pre
 		if err != nil {
 			return err
 		}
-		st, err := d.Engine.Stack(ctx, cfg.Name, d.Targets.Program(cfg, target.Facts{}), true)
+		// The program is read when the engine runs it, after the facts.
+		var facts target.Facts
+		program := func(ctx *pulumi.Context) error { return d.Targets.Program(cfg, facts)(ctx) }
+		st, err := d.Engine.Stack(ctx, cfg.Name, program, true)
 		if err != nil {
 			return fmt.Errorf("open stack %s: %w", cfg.Name, err)
 		}
 		if err := prepare(ctx, d, tg, st, cfg); err != nil {
 			return err
+		}
+		// A target whose preflight only reads gives the plan the facts up
+		// would have (kubeconfig: whether the cluster has a metrics API), so
+		// the plan shows what up would do.
+		if _, ok := tg.(target.ReadOnlyPreflight); ok {
+			if facts, err = tg.Preflight(ctx, target.PreflightInput{Config: cfg, Project: d.Engine.Project(), Stack: st, Log: d.Printer, Now: d.Now}); err != nil {
+				return fmt.Errorf("preflight: %w", err)
+			}
 		}
 		st.Refresh = refresh
 		res.Changes, err = st.Preview(ctx, d.Printer)

@@ -84,6 +84,11 @@ type Facts struct {
 	MetricsServer bool
 }
 
+// ReadOnlyPreflight is a target whose Preflight only reads (nothing on a
+// machine changes, nothing is trusted for the first time): a plan runs it
+// too, so the plan is what up would do.
+type ReadOnlyPreflight interface{ PreflightOnlyReads() }
+
 // PreflightInput is what Preflight may read.
 type PreflightInput struct {
 	Config *config.Stack

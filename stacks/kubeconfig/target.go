@@ -128,6 +128,9 @@ func defaultKubeconfig(getenv func(string) string) string {
 	return filepath.Join(home, ".kube", "config")
 }
 
+// PreflightOnlyReads: Preflight asks the API server one question.
+func (Target) PreflightOnlyReads() {}
+
 // Preflight: when the stack autoscales, whether the cluster already serves
 // the metrics API the autoscaler reads (from anything but this stack's own
 // metrics-server): if not, the program installs metrics-server.
