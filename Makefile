@@ -39,10 +39,10 @@ KUBE_BINS    := $(addprefix $(BIN)/,kube-apiserver kube-controller-manager kube-
 # The images the real node runs in the demo: its sandbox (pause), the
 # stand-ins for the in-cluster registry, PostgreSQL and Valkey, and, when the
 # monitoring stack's charts are at hand (make charts), its images (the
-# Prometheus operator and config reloader, Prometheus, Alertmanager, the
-# OpenTelemetry Collector).
+# Prometheus operator and config reloader, Prometheus, Alertmanager, node
+# exporter, the OpenTelemetry Collector).
 NODE_IMAGES  := $(addprefix $(IMAGES)/,pause/index.json registry/index.json postgres/index.json valkey/index.json)
-MONITORING_IMAGES := $(foreach i,prometheus-operator prometheus-config-reloader prometheus alertmanager otelcol,$(IMAGES)/$(i)/index.json)
+MONITORING_IMAGES := $(foreach i,prometheus-operator prometheus-config-reloader prometheus alertmanager node-exporter otelcol,$(IMAGES)/$(i)/index.json)
 
 .PHONY: all build test test-go deps tools testcluster democluster monitoring-images charts e2e e2e-up demo lint fuzz bench-app bench-data bench-image bench-deploy clean
 
@@ -198,6 +198,17 @@ $(BIN)/metrics-server: tools/metrics-server/go.mod tools/metrics-server/go.sum
 	  env CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ sigs.k8s.io/metrics-server/cmd/metrics-server
 $(IMAGES)/metrics-server/index.json: $(BIN)/standin $(BIN)/metrics-server
 	@$(BIN)/standin metrics-server $(IMAGES)/metrics-server $(BIN)/metrics-server
+# node_exporter v1.9.1 from its module (tools/node-exporter), the version
+# kube-prometheus-stack 77.14.0 runs: its chart passes flags Debian's 1.5
+# does not know (--path.udev.data).
+NODE_EXPORTER_VERSION := 1.9.1
+$(BIN)/node_exporter: tools/node-exporter/go.mod tools/node-exporter/go.sum
+	@mkdir -p $(BIN)
+	@cd tools/node-exporter && $(STEP) "node_exporter $(NODE_EXPORTER_VERSION) (tools/node-exporter), for the monitoring stack's image" "1 min" -- \
+	  env CGO_ENABLED=0 $(GO) build -ldflags '-s -w -X github.com/prometheus/common/version.Version=$(NODE_EXPORTER_VERSION)' \
+	  -o $@ github.com/prometheus/node_exporter
+$(IMAGES)/node-exporter/index.json: $(BIN)/standin $(BIN)/node_exporter
+	@$(BIN)/standin node-exporter $(IMAGES)/node-exporter $(BIN)/node_exporter
 # The OpenTelemetry Collector: a small distribution of the components
 # liftoff configures (tools/otelcol, collector v0.165.0).
 $(BIN)/otelcol: tools/otelcol/go.mod tools/otelcol/go.sum tools/otelcol/main.go

@@ -21,13 +21,13 @@ import (
 // a user, on the real node: the pinned upstream charts from a mirror (the
 // offline copy of the chart repositories, served over HTTP), every image
 // from the cluster's registry (the operator, its config reloader,
-// Prometheus and the Collector built from their modules, Alertmanager from
-// Debian), the parts
-// this machine cannot run left out
+// Prometheus, node exporter and the Collector built from their modules,
+// Alertmanager from Debian), the parts this machine cannot run left out
 // (testenv.MonitoringOff). Then, inside the cluster:
 //   - the operator talks to the API server through the kubernetes Service;
 //   - Prometheus scrapes the app's pods through the slots' ServiceMonitors,
 //     labelled by slot and by the release up made (digest, who, when);
+//   - node exporter reports the node's filesystems and memory;
 //   - the shortener's PrometheusRule is loaded;
 //   - Prometheus's alerts reach Alertmanager (Watchdog, always firing);
 //   - the shortener's dashboard is where Grafana's sidecar would load it,
@@ -130,6 +130,25 @@ func TestE2EObservability(t *testing.T) {
 		return app
 	}, &last)
 	t.Logf("observability figures: targets up: %s", last)
+
+	// The node's own metrics, from node exporter: the host's /proc and
+	// /sys, and its / mounted with HostToContainer propagation.
+	eventually(t, "the node's metrics from node exporter", 2*time.Minute, func() bool {
+		fsr, err := promQuery(`node_filesystem_size_bytes{job="node-exporter", mountpoint="/"}`)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		memr, err := promQuery(`node_memory_MemTotal_bytes{job="node-exporter"}`)
+		if err != nil || len(fsr) == 0 || len(memr) == 0 {
+			last = fmt.Sprint(fsr, memr, err)
+			return false
+		}
+		dev, _ := fsr[0]["metric"].(map[string]any)["device"].(string)
+		last = fmt.Sprintf("/ on %s %.0f GiB, memory %.1f GiB", dev, sampleValue(fsr[0])/(1<<30), sampleValue(memr[0])/(1<<30))
+		return sampleValue(fsr[0]) > 0 && sampleValue(memr[0]) > 0
+	}, &last)
+	t.Logf("observability figures: node exporter: %s", last)
 
 	// Every series of the live slot carries its release: the digest up
 	// deployed, who, when.
@@ -269,12 +288,7 @@ func TestE2EObservability(t *testing.T) {
 	var mem []string
 	for _, s := range r {
 		m, _ := s["metric"].(map[string]any)
-		v, _ := s["value"].([]any)
-		if len(v) == 2 {
-			var b float64
-			fmt.Sscan(fmt.Sprint(v[1]), &b)
-			mem = append(mem, fmt.Sprintf("%v %.0f MiB", m["job"], b/(1<<20)))
-		}
+		mem = append(mem, fmt.Sprintf("%v %.0f MiB", m["job"], sampleValue(s)/(1<<20)))
 	}
 	slices.Sort(mem)
 	t.Logf("observability figures: resident memory: %s", strings.Join(mem, ", "))
@@ -314,6 +328,17 @@ func TestE2EObservability(t *testing.T) {
 		}
 	}
 	t.Logf("observability figures: %d pods request %d mCPU and %d MiB, memory limits %d MiB", len(pods.Items), cpu, memReq>>20, memLim>>20)
+}
+
+// sampleValue is the value of one sample of a Prometheus instant query's
+// result (0 when it has none).
+func sampleValue(s map[string]any) float64 {
+	v, _ := s["value"].([]any)
+	var f float64
+	if len(v) == 2 {
+		fmt.Sscan(fmt.Sprint(v[1]), &f)
+	}
+	return f
 }
 
 // eventually polls cond every 2 s until it holds, failing after d with the

@@ -56,7 +56,7 @@ func TestPinnedChartsRender(t *testing.T) {
 	mirrored := Args{Namespace: DefaultNamespace, Retention: 24 * time.Hour, Off: Parts, Images: map[string]string{
 		"operator": "10.0.0.1:5000/mirror/prometheus-operator" + dg, "configReloader": "10.0.0.1:5000/mirror/prometheus-config-reloader" + dg,
 		"prometheus": "10.0.0.1:5000/mirror/prometheus:v3.16.0" + dg, "alertmanager": "10.0.0.1:5000/mirror/alertmanager:v0.25.0" + dg,
-		"nodeExporter": "10.0.0.1:5000/mirror/node-exporter:v1.5.0" + dg, "collector": "10.0.0.1:5000/mirror/otelcol:0.165.0" + dg}}
+		"nodeExporter": "10.0.0.1:5000/mirror/node-exporter:v1.9.1" + dg, "collector": "10.0.0.1:5000/mirror/otelcol:0.165.0" + dg}}
 	mirroredKPS, err := mirrored.prometheusValues()
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestPinnedChartsRender(t *testing.T) {
 		images []string
 	}{
 		{"kps-mirrored", PrometheusStack, mirroredKPS, []string{"Prometheus", "Alertmanager", "ServiceMonitor", "PrometheusRule", "Deployment", "DaemonSet"}, nil, []string{
-			"10.0.0.1:5000/mirror/alertmanager:v0.25.0" + dg, "10.0.0.1:5000/mirror/node-exporter:v1.5.0" + dg,
+			"10.0.0.1:5000/mirror/alertmanager:v0.25.0" + dg, "10.0.0.1:5000/mirror/node-exporter:v1.9.1" + dg,
 			"10.0.0.1:5000/mirror/prometheus-config-reloader:v0.85.0" + dg, "10.0.0.1:5000/mirror/prometheus-operator:v0.85.0" + dg,
 			"10.0.0.1:5000/mirror/prometheus:v3.16.0" + dg}},
 		{"kps-every-image", PrometheusStack, everyKPS, nil, nil, mirroredOnly},

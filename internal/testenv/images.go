@@ -100,11 +100,13 @@ func (c *Cluster) PushStandIns(repo string) (map[string]string, error) {
 // builds, by the stack setting that selects each, tagged with the version
 // of the program they hold (the operator configures Prometheus by its
 // tag): the operator and its config reloader built from their module,
-// Prometheus 3.16.0 from its module, Debian bookworm's Alertmanager, and
-// liftoff's small OpenTelemetry Collector distribution (tools/otelcol).
+// Prometheus 3.16.0 and node_exporter 1.9.1 from their modules, Debian
+// bookworm's Alertmanager, and liftoff's small OpenTelemetry Collector
+// distribution (tools/otelcol).
 var monitoringStandIns = map[string]string{
 	"operatorImage": "prometheus-operator:v0.85.0", "configReloaderImage": "prometheus-config-reloader:v0.85.0",
-	"prometheusImage": "prometheus:v3.16.0", "alertmanagerImage": "alertmanager:v0.25.0", "collectorImage": "otelcol:0.165.0",
+	"prometheusImage": "prometheus:v3.16.0", "alertmanagerImage": "alertmanager:v0.25.0",
+	"nodeExporterImage": "node-exporter:v1.9.1", "collectorImage": "otelcol:0.165.0",
 }
 
 // MonitoringOff are the parts of the monitoring stack the local cluster
@@ -112,11 +114,8 @@ var monitoringStandIns = map[string]string{
 // modules; no kube-state-metrics module is served; the node log agent
 // ships to Loki (and needs the contrib file and Kubernetes components, not
 // in the test distribution); the operator's webhook certificate job is not
-// built here; the node
-// exporter mounts the host's / with HostToContainer propagation, which
-// needs / to be a shared mount, and this machine's is private (changing
-// it would change the machine, not the test cluster).
-const MonitoringOff = "grafana,loki,tempo,logAgent,kubeStateMetrics,nodeExporter,admissionWebhooks"
+// built here.
+const MonitoringOff = "grafana,loki,tempo,logAgent,kubeStateMetrics,admissionWebhooks"
 
 // PushMonitoring pushes the monitoring stack's stand-ins to the cluster's
 // registry and returns the stack settings that select them.

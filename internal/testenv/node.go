@@ -154,7 +154,36 @@ func newNodeNetwork(bin string) (_ *Node, err error) {
 	if err := n.makeCgroups(); err != nil {
 		return nil, err
 	}
+	if err := n.makeMountNS(); err != nil {
+		return nil, err
+	}
 	return n, nil
+}
+
+// makeMountNS gives the node a mount namespace of its own, kept by a file
+// in its directory, in which / is a shared mount as on a machine systemd
+// booted: containerd and kubelet mount container filesystems and pod
+// volumes there, out of the machine's sight, and a pod may mount the
+// host's / with HostToContainer propagation (node exporter does), which
+// containerd allows only from a shared or slave mount. The machine's own
+// mounts (this VM's / is private) are not touched. The node's directory is
+// bound onto itself and made private first, as `ip netns` does for its
+// folder: a namespace file can only be kept on a private mount.
+func (n *Node) makeMountNS() error {
+	f := n.mountNSPath()
+	steps := [][]string{
+		{"mount", "--bind", n.dir, n.dir},
+		{"mount", "--make-private", n.dir},
+		{"touch", f},
+		{"unshare", "--mount=" + f, "--propagation", "private", "true"},
+		{"nsenter", "--mount=" + f, "--", "mount", "--make-rshared", "/"},
+	}
+	for _, st := range steps {
+		if err := runCmd(st...); err != nil {
+			return fmt.Errorf("node mount namespace: %w", err)
+		}
+	}
+	return nil
 }
 
 // nodeInSlot names a node's namespace, links, addresses, directory and
@@ -174,12 +203,15 @@ func nodeInSlot(k int) *Node {
 
 func (n *Node) netnsPath() string { return "/var/run/netns/" + n.NetNS }
 
+func (n *Node) mountNSPath() string { return n.path("mountns") }
+
 func (n *Node) path(p ...string) string { return filepath.Join(append([]string{n.dir}, p...)...) }
 
-// inNode wraps argv to run inside the node's network namespace. nsenter, not
-// `ip netns exec`, which remounts /sys and hides the cgroup mounts.
+// inNode wraps argv to run inside the node's network and mount namespaces.
+// nsenter, not `ip netns exec`, which remounts /sys and hides the cgroup
+// mounts.
 func (n *Node) inNode(argv ...string) []string {
-	return append([]string{"nsenter", "--net=" + n.netnsPath(), "--"}, argv...)
+	return append([]string{"nsenter", "--net=" + n.netnsPath(), "--mount=" + n.mountNSPath(), "--"}, argv...)
 }
 
 // nodeStart is what the node needs from its control plane.

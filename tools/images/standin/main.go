@@ -8,8 +8,9 @@
 // Alertmanager from Debian; Prometheus, the Prometheus operator and its
 // config reloader from a binary built from their modules (../../prometheus,
 // ../../monitoring), given as the third argument. metrics-server (for the
-// autoscaling test) and the OpenTelemetry Collector likewise, from
-// ../../metrics-server and ../../otelcol. Every
+// autoscaling test), node_exporter and the OpenTelemetry Collector
+// likewise, from ../../metrics-server, ../../node-exporter and
+// ../../otelcol. Every
 // image has its programs' shared libraries (ldd) and /etc/passwd and
 // /etc/group. It writes a one-platform OCI layout.
 //
@@ -108,6 +109,7 @@ var images = map[string]image{
 	"prometheus-operator":        {built: "/bin/operator", command: []string{"/bin/operator"}},
 	"prometheus-config-reloader": {built: "/bin/prometheus-config-reloader", command: []string{"/bin/prometheus-config-reloader"}},
 	"metrics-server":             {built: "/metrics-server", command: []string{"/metrics-server"}},
+	"node-exporter":              {built: "/bin/node_exporter", command: []string{"/bin/node_exporter"}},
 	// At the contrib image's path: the chart runs the image's entrypoint.
 	"otelcol": {built: "/otelcol-contrib", command: []string{"/otelcol-contrib"}},
 }
@@ -123,7 +125,7 @@ func main() {
 		want = 4
 	}
 	if !ok || len(os.Args) != want {
-		fmt.Fprintln(os.Stderr, "usage: standin postgres|valkey|alertmanager OUTDIR\n       standin prometheus|prometheus-operator|prometheus-config-reloader|metrics-server|otelcol OUTDIR BINARY")
+		fmt.Fprintln(os.Stderr, "usage: standin postgres|valkey|alertmanager OUTDIR\n       standin prometheus|prometheus-operator|prometheus-config-reloader|metrics-server|node-exporter|otelcol OUTDIR BINARY")
 		os.Exit(2)
 	}
 	if im.built != "" {
