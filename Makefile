@@ -98,7 +98,7 @@ $(BIN)/pulumi-resource-kubernetes: tools/pulumi-kubernetes/go.mod tools/pulumi-k
 	  $(GO) build -ldflags '-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$(K8S_PROVIDER_VERSION)' -o $@ ."
 
 ## testcluster: the local test cluster: control plane, kwok, a real node (kubelet, kube-proxy; containerd, runc, CNI from Debian), its pause image and the test images
-testcluster: democluster $(BIN)/kwok $(IMAGES)/echo/index.json $(IMAGES)/metrics-server/index.json
+testcluster: democluster $(BIN)/kwok $(BIN)/kube-network-policies $(IMAGES)/echo/index.json $(IMAGES)/metrics-server/index.json
 
 # democluster: what the demo's cluster needs and nothing more. The
 # monitoring stack's images are built only when its charts are at hand:
@@ -189,6 +189,13 @@ $(IMAGES)/prometheus-operator/index.json: $(BIN)/standin $(BIN)/operator
 	@$(BIN)/standin prometheus-operator $(IMAGES)/prometheus-operator $(BIN)/operator
 $(IMAGES)/prometheus-config-reloader/index.json: $(BIN)/standin $(BIN)/prometheus-config-reloader
 	@$(BIN)/standin prometheus-config-reloader $(IMAGES)/prometheus-config-reloader $(BIN)/prometheus-config-reloader
+# The NetworkPolicy agent kind runs, kube-network-policies v0.8.0, from its
+# module (tools/netpol): the hardening test's node enforces NetworkPolicies
+# with it (internal/testenv/netpol.go).
+$(BIN)/kube-network-policies: tools/netpol/go.mod tools/netpol/go.sum
+	@mkdir -p $(BIN)
+	@cd tools/netpol && $(STEP) "the NetworkPolicy agent kube-network-policies v0.8.0 (tools/netpol), for the hardening test's node" "2 min" -- \
+	  env CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $@ sigs.k8s.io/kube-network-policies/cmd
 # metrics-server v0.8.0 from its module (tools/metrics-server): liftoff
 # installs it on a cluster without a metrics API when a stack autoscales,
 # and the autoscaling test runs it on the real node.

@@ -33,7 +33,9 @@ import (
 //     cluster, the state is gone.
 func TestInClusterDay2(t *testing.T) {
 	t.Parallel() // its own cluster and node: runs beside the others
-	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
+	// The node enforces NetworkPolicies, as k3s does: the migrations, the
+	// app, the backup that destroy takes, all through liftoff's own policies.
+	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true, NetworkPolicies: true})
 	c := newCLI(t).withEngine().withApp()
 	ctx := context.Background()
 	ns := "shortener"
@@ -144,12 +146,11 @@ func TestInClusterDay2(t *testing.T) {
 	select {
 	case <-creating:
 	case <-time.After(5 * time.Minute):
-		killGroup(cmd)
+		killTree(t, cmd)
 		t.Fatal("up never started creating the cache")
 	}
 	time.Sleep(300 * time.Millisecond) // the create is in flight at the API server
-	killGroup(cmd)
-	cmd.Wait()
+	killTree(t, cmd)
 	c.mustRun(up...)
 	inState, inCluster := liftoffObjects(t, c, cl, ns)
 	if strings.Join(inState, "\n") != strings.Join(inCluster, "\n") {

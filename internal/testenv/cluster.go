@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -37,6 +38,10 @@ type Cluster struct {
 	Nodes []string
 	// Node is the real node (nil without ClusterOptions.RealNode).
 	Node *Node
+	// NetworkPolicyMetrics is the node's NetworkPolicy agent's metrics URL,
+	// with its verdicts (kube_network_policies_packet_count); empty when
+	// the node does not enforce NetworkPolicies.
+	NetworkPolicyMetrics string
 	// Registry is a plain-HTTP registry on the real node's host end of the
 	// veth, which the node's containerd pulls from (nil without a real node).
 	Registry *Registry
@@ -54,6 +59,10 @@ type ClusterOptions struct {
 	// RealNode adds one real node: containerd, kubelet and kube-proxy in a
 	// network namespace of its own. It needs root.
 	RealNode bool
+	// NetworkPolicies has the real node enforce NetworkPolicies, as k3s
+	// and a cluster with Calico or Cilium do (netpol.go); without it, as
+	// with a plain bridge CNI plugin, they are stored and ignored.
+	NetworkPolicies bool
 	// Kwok is how many simulated nodes to add. Beside a real node they carry
 	// KwokTaint, so only workloads that tolerate it (scale tests) land there.
 	Kwok int
@@ -244,6 +253,13 @@ func NewCluster(dir, repo string, opts ClusterOptions) (_ *Cluster, err error) {
 		if err := c.startRealNode(bin, apiURL, pki, pause); err != nil {
 			return nil, fmt.Errorf("real node %s: %w", c.Node.Name, err)
 		}
+		if opts.NetworkPolicies {
+			if err := c.startNetworkPolicyAgent(bin, apiURL, pki); err != nil {
+				return nil, fmt.Errorf("real node %s: %w", c.Node.Name, err)
+			}
+		}
+	} else if opts.NetworkPolicies {
+		return nil, errors.New("testenv: NetworkPolicies are enforced by the real node: set RealNode too")
 	}
 	if opts.Kwok > 0 {
 		stages := filepath.Join(dir, "kwok-stages.yaml")
