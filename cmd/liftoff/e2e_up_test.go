@@ -139,8 +139,7 @@ func TestE2EUp(t *testing.T) {
 		l, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, "shortener-deploy", metav1.GetOptions{})
 		return err == nil && strings.Contains(*l.Spec.HolderIdentity, fmt.Sprintf("pid %d", cmd.Process.Pid))
 	})
-	killGroup(cmd)
-	cmd.Wait()
+	killTree(t, cmd)
 	scheduler.Signal(syscall.SIGCONT)
 	r = run(append(upArgs, "--force-deploy")...)
 	for _, want := range []string{"broke a stale lock", "took over the deploy lock"} {

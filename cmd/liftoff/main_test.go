@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 )
@@ -17,6 +22,18 @@ func TestMain(m *testing.M) {
 	if os.Getenv("LIFTOFF_TEST_MAIN") == "1" {
 		main()
 		return
+	}
+	// Four tests at once unless -parallel says otherwise: the real-node
+	// tests mostly wait (pods starting, an alert's 2 minutes, the
+	// autoscaler's stabilization), so on 2 cores four at once took 13 min
+	// where two took about 20. The one that bounds latency here
+	// (TestE2EAutoscale) bounds it by the steady p99 it measured under the
+	// same load.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", "4")
 	}
 	os.Exit(m.Run())
 }
@@ -30,17 +47,87 @@ func (c *cli) process(args ...string) *exec.Cmd {
 	for k, v := range c.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // killGroup takes its plugins with it
 	return cmd
 }
 
-// killGroup SIGKILLs a process from process and everything it started (the
-// engine's resource plugins), as a CI runner cancelling a job does: killing
-// the process alone left the Kubernetes provider plugin running.
-func killGroup(cmd *exec.Cmd) {
-	if cmd.Process != nil {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+// killTree SIGKILLs a process from process and every process it started,
+// as a CI runner cancelling a job does (it kills the job's cgroup). Its
+// process group is not enough: the pulumi CLI starts each plugin in a
+// process group of its own, and a group kill left the Kubernetes provider
+// plugin running. The tree is stopped first, then killed, so a process
+// started meanwhile is not missed. It fails t when a process of the tree
+// outlives the kill.
+func killTree(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if cmd.Process == nil {
+		return
 	}
+	stopped := map[int]bool{}
+	for {
+		more := false
+		for _, pid := range append([]int{cmd.Process.Pid}, descendants(cmd.Process.Pid)...) {
+			if !stopped[pid] {
+				stopped[pid], more = true, true
+				syscall.Kill(pid, syscall.SIGSTOP)
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	for pid := range stopped {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for pid := range stopped {
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				t.Errorf("process %d (%s) outlived the kill of its tree", pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// alive reports whether pid runs (a zombie waiting for its parent does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// descendants lists the processes below pid, from /proc.
+func descendants(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	children := map[int][]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 {
+			ppid, _ := strconv.Atoi(f[1])
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
 }
 
 // withApp copies the app's module (go.mod, go.sum, app/) into the project,
