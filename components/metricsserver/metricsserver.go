@@ -10,6 +10,7 @@ package metricsserver
 
 import (
 	"fmt"
+	"maps"
 
 	apiregv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiregistration/v1"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
@@ -86,9 +87,7 @@ func New(ctx *pulumi.Context, resName string, args *Args, opts ...pulumi.Resourc
 	}
 	child := pulumi.Parent(m)
 	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(name), "app.kubernetes.io/managed-by": pulumi.String("liftoff")}
-	for k, v := range args.Labels {
-		labels[k] = v
-	}
+	maps.Copy(labels, args.Labels)
 	meta := func(n, ns string) *metav1.ObjectMetaArgs {
 		m := &metav1.ObjectMetaArgs{Name: pulumi.String(n), Labels: labels}
 		if ns != "" {
@@ -115,10 +114,7 @@ func New(ctx *pulumi.Context, resName string, args *Args, opts ...pulumi.Resourc
 	// Who may read the metrics API: whoever may view, edit or administer
 	// (the aggregated roles upstream's manifest adds to).
 	reader := meta(cluster+":reader", "")
-	readerLabels := pulumi.StringMap{}
-	for k, v := range labels {
-		readerLabels[k] = v
-	}
+	readerLabels := maps.Clone(labels)
 	for _, r := range []string{"view", "edit", "admin"} {
 		readerLabels["rbac.authorization.k8s.io/aggregate-to-"+r] = pulumi.String("true")
 	}
