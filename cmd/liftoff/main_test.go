@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	// Four tests at once unless -parallel says otherwise: the real-node
 	// tests mostly wait (pods starting, an alert's 2 minutes, the
 	// autoscaler's stabilization), so on 2 cores four at once took 13 min
-	// where two took about 20. The one that bounds latency here
+	// in a cold run where two took 17. The one that bounds latency here
 	// (TestE2EAutoscale) bounds it by the steady p99 it measured under the
 	// same load.
 	flag.Parse()
@@ -141,6 +141,22 @@ func (c *cli) withApp() *cli {
 		}
 	}
 	return c
+}
+
+// breakApp makes the project's app answer GET / with 500, its health and
+// readiness untouched: a release that passes its probes and fails users.
+func (c *cli) breakApp() {
+	c.t.Helper()
+	api := filepath.Join(c.dir, "app", "api", "api.go")
+	b, err := os.ReadFile(api)
+	const root = "func (s *Server) root(w http.ResponseWriter, r *http.Request) {\n"
+	changed := strings.Replace(string(b), root, root+"\tif r.URL.Path == \"/\" {\n\t\twriteError(w, errStatus(http.StatusInternalServerError, \"a broken release\"))\n\t\treturn\n\t}\n", 1)
+	if err != nil || changed == string(b) {
+		c.t.Fatalf("break the app: %v (no root handler in %s?)", err, api)
+	}
+	if err := os.WriteFile(api, []byte(changed), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // changeApp makes a one-line change to the project's app (GET / reports an edition).

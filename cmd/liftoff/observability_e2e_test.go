@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,8 @@ import (
 //   - the shortener's dashboard is where Grafana's sidecar would load it,
 //     and its panels' queries are answered by the cluster's Prometheus;
 //   - the app's OTLP traces reach the OpenTelemetry Collector;
+//   - a release that answers 500 fires HighErrorRate (its window and wait
+//     shortened), e-mailed naming that release; rolled back, it resolves;
 //   - with the app's pods gone, ShortenerDown fires, reaches Alertmanager
 //     after its 2 minutes naming the last release, and Alertmanager e-mails
 //     it to liftoff:alertWebhook (an SMTP relay on the node's host address).
@@ -238,6 +241,57 @@ func TestE2EObservability(t *testing.T) {
 		return slices.Contains(names, "Watchdog")
 	}, &last)
 
+	// A release that answers 500: HighErrorRate fires, Alertmanager sends
+	// it to the receiver naming that release, and once the release is
+	// rolled back it resolves and the receiver hears so. The rule keeps its
+	// threshold (0.5 %); only its window and wait are shortened (5m to 1m,
+	// 2m to 30s), as the host test scales them.
+	shortenRule(ctx, t, cl, obs, "HighErrorRate", map[string]string{"[5m]": "[1m]"}, "30s")
+	c.breakApp()
+	c.mustRun("deploy", "-s", "dev", "--platform", "linux/amd64", "--smoke", "off")
+	broken, brokenSlot := liveRelease(ctx, t, cl, "shortener")
+	// Ten requests a second, as a small app's users (the rule wants more
+	// than 0.1 a second).
+	stopLoad := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		client := &http.Client{Timeout: 2 * time.Second}
+		for {
+			select {
+			case <-stopLoad:
+				return
+			case <-tick.C:
+				if resp, err := client.Get(base + "/"); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
+	failing := time.Now()
+	eventually(t, "HighErrorRate e-mailed by Alertmanager", 5*time.Minute, func() bool {
+		names, err := alerts()
+		last = fmt.Sprint(names, err, " in Alertmanager; ", len(sink.All()), " messages")
+		n := sink.Find("email", failing, "HighErrorRate")
+		return n != nil && strings.Contains(strings.ReplaceAll(n.Body, "=\r\n", ""), broken)
+	}, &last)
+	t.Logf("observability figures: HighErrorRate e-mailed %s after a release answering 500 went live (its rule waits 30s here)", time.Since(failing).Round(time.Second))
+	c.mustRun("rollback", "-s", "dev")
+	fixed := time.Now()
+	// Resolved in Alertmanager. (Its message to the receiver follows at the
+	// group's next interval, 5 minutes after the first: the host test,
+	// TestAlertsEndToEnd, waits for those on every receiver.)
+	eventually(t, "HighErrorRate resolved in Alertmanager", 5*time.Minute, func() bool {
+		names, err := alerts()
+		last = fmt.Sprint(names, err)
+		return err == nil && !slices.Contains(names, "HighErrorRate")
+	}, &last)
+	close(stopLoad)
+	t.Logf("observability figures: HighErrorRate resolved in Alertmanager %s after the rollback", time.Since(fixed).Round(time.Second))
+	// Alerts name the release made last, the rolled-back one, as
+	// docs/observability.md says of a rollback.
+	digest, slot = broken, brokenSlot
+
 	// The app gone: ShortenerDown fires after its 2 minutes.
 	deps, err := cl.Client.AppsV1().Deployments("shortener").List(ctx, metav1.ListOptions{LabelSelector: "liftoff.dev/slot"})
 	if err != nil {
@@ -328,6 +382,42 @@ func TestE2EObservability(t *testing.T) {
 		}
 	}
 	t.Logf("observability figures: %d pods request %d mCPU and %d MiB, memory limits %d MiB", len(pods.Items), cpu, memReq>>20, memLim>>20)
+}
+
+// shortenRule scales one shipped alert's windows and wait in the cluster's
+// PrometheusRule (the operator reloads Prometheus), leaving its threshold.
+func shortenRule(ctx context.Context, t *testing.T, cl *testenv.Cluster, ns, alert string, windows map[string]string, wait string) {
+	t.Helper()
+	path := "/apis/monitoring.coreos.com/v1/namespaces/" + ns + "/prometheusrules/shortener"
+	b, err := cl.Client.CoreV1().RESTClient().Get().AbsPath(path).DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rule map[string]any
+	if err := json.Unmarshal(b, &rule); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range rule["spec"].(map[string]any)["groups"].([]any) {
+		for _, r := range g.(map[string]any)["rules"].([]any) {
+			r := r.(map[string]any)
+			if r["alert"] != alert {
+				continue
+			}
+			expr := r["expr"].(string)
+			for from, to := range windows {
+				expr = strings.ReplaceAll(expr, from, to)
+			}
+			r["expr"], r["for"], found = expr, wait, true
+		}
+	}
+	if !found {
+		t.Fatalf("no rule %s in the PrometheusRule", alert)
+	}
+	b, _ = json.Marshal(rule)
+	if err := cl.Client.CoreV1().RESTClient().Put().AbsPath(path).Body(b).Do(ctx).Error(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // sampleValue is the value of one sample of a Prometheus instant query's
