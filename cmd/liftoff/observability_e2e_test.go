@@ -38,7 +38,8 @@ import (
 //     shortened), e-mailed naming that release; rolled back, it resolves;
 //   - with the app's pods gone, ShortenerDown fires, reaches Alertmanager
 //     after its 2 minutes naming the last release, and Alertmanager e-mails
-//     it to liftoff:alertWebhook (an SMTP relay on the node's host address).
+//     it to liftoff:alertWebhook (an SMTP relay on the node's host address);
+//     the app back, it resolves.
 func TestE2EObservability(t *testing.T) {
 	t.Parallel()
 	mirror := testenv.ChartMirror(t)
@@ -329,6 +330,18 @@ func TestE2EObservability(t *testing.T) {
 		return n != nil && strings.Contains(strings.ReplaceAll(n.Body, "=\r\n", ""), digest)
 	}, &last)
 	t.Logf("observability figures: ShortenerDown e-mailed to the receiver %s after the app's pods were scaled to 0", time.Since(gone).Round(time.Second))
+	// The live slot back: ShortenerDown resolves.
+	if _, err := cl.Client.AppsV1().Deployments("shortener").Patch(ctx, "shortener-"+selector(t, cl, "shortener"), "application/merge-patch+json",
+		[]byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	eventually(t, "ShortenerDown resolved in Alertmanager", 5*time.Minute, func() bool {
+		names, err := alerts()
+		last = fmt.Sprint(names, err)
+		return err == nil && !slices.Contains(names, "ShortenerDown")
+	}, &last)
+	t.Logf("observability figures: ShortenerDown resolved in Alertmanager %s after the live slot was scaled back to 1", time.Since(back).Round(time.Second))
 
 	// Its footprint: each component's resident memory, as it reports it
 	// to Prometheus. (The kubelet's cAdvisor endpoint, which Prometheus
