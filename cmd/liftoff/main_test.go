@@ -92,13 +92,20 @@ func killTree(t *testing.T, cmd *exec.Cmd) {
 	}
 }
 
-// alive reports whether pid runs (a zombie waiting for its parent does not).
-func alive(pid int) bool {
+// procStat is a process's /proc/PID/stat after its command name (state,
+// ppid, ...), nil when the process is gone.
+func procStat(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return nil
 	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+	return strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+}
+
+// alive reports whether pid runs (a zombie waiting for its parent does not).
+func alive(pid int) bool {
+	f := procStat(pid)
 	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }
 
@@ -111,13 +118,7 @@ func descendants(pid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 1 {
+		if f := procStat(p); len(f) > 1 {
 			ppid, _ := strconv.Atoi(f[1])
 			children[ppid] = append(children[ppid], p)
 		}

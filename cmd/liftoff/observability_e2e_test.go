@@ -112,9 +112,42 @@ func TestE2EObservability(t *testing.T) {
 		}
 		return names, err
 	}
+	var last string
+	// inAlertmanager waits until alert is firing in Alertmanager, or,
+	// with firing false, resolved there.
+	inAlertmanager := func(alert string, firing bool, within time.Duration) {
+		t.Helper()
+		what := alert + " in Alertmanager"
+		if !firing {
+			what = alert + " resolved in Alertmanager"
+		}
+		eventually(t, what, within, func() bool {
+			names, err := alerts()
+			last = fmt.Sprint(names, err)
+			return err == nil && slices.Contains(names, alert) == firing
+		}, &last)
+	}
+	// mailed waits until Alertmanager has e-mailed alert, sent after since,
+	// naming release.
+	mailed := func(alert, release string, since time.Time, within time.Duration) {
+		t.Helper()
+		eventually(t, alert+" e-mailed by Alertmanager", within, func() bool {
+			last = fmt.Sprint(len(sink.All()), " messages")
+			n := sink.Find("email", since, alert)
+			// The mail is quoted-printable: lines broken with a soft "=".
+			return n != nil && strings.Contains(strings.ReplaceAll(n.Body, "=\r\n", ""), release)
+		}, &last)
+	}
+	// scale sets a slot's Deployment to replicas.
+	scale := func(deployment string, replicas int) {
+		t.Helper()
+		if _, err := cl.Client.AppsV1().Deployments("shortener").Patch(ctx, deployment, "application/merge-patch+json",
+			fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// The app's pods, scraped by slot.
-	var last string
 	eventually(t, "Prometheus scraping the app's live slot", 3*time.Minute, func() bool {
 		r, err := promQuery(`up == 1`)
 		if err != nil {
@@ -236,11 +269,7 @@ func TestE2EObservability(t *testing.T) {
 	t.Logf("observability figures: the Collector accepted the app's spans (%s) %s after the requests", last, time.Since(start).Round(time.Second))
 
 	// Prometheus → Alertmanager, inside the cluster.
-	eventually(t, "Watchdog in Alertmanager", 3*time.Minute, func() bool {
-		names, err := alerts()
-		last = fmt.Sprint(names, err)
-		return slices.Contains(names, "Watchdog")
-	}, &last)
+	inAlertmanager("Watchdog", true, 3*time.Minute)
 
 	// A release that answers 500: HighErrorRate fires, Alertmanager sends
 	// it to the receiver naming that release, and once the release is
@@ -270,23 +299,14 @@ func TestE2EObservability(t *testing.T) {
 		}
 	}()
 	failing := time.Now()
-	eventually(t, "HighErrorRate e-mailed by Alertmanager", 5*time.Minute, func() bool {
-		names, err := alerts()
-		last = fmt.Sprint(names, err, " in Alertmanager; ", len(sink.All()), " messages")
-		n := sink.Find("email", failing, "HighErrorRate")
-		return n != nil && strings.Contains(strings.ReplaceAll(n.Body, "=\r\n", ""), broken)
-	}, &last)
+	mailed("HighErrorRate", broken, failing, 5*time.Minute)
 	t.Logf("observability figures: HighErrorRate e-mailed %s after a release answering 500 went live (its rule waits 30s here)", time.Since(failing).Round(time.Second))
 	c.mustRun("rollback", "-s", "dev")
 	fixed := time.Now()
 	// Resolved in Alertmanager. (Its message to the receiver follows at the
 	// group's next interval, 5 minutes after the first: the host test,
 	// TestAlertsEndToEnd, waits for those on every receiver.)
-	eventually(t, "HighErrorRate resolved in Alertmanager", 5*time.Minute, func() bool {
-		names, err := alerts()
-		last = fmt.Sprint(names, err)
-		return err == nil && !slices.Contains(names, "HighErrorRate")
-	}, &last)
+	inAlertmanager("HighErrorRate", false, 5*time.Minute)
 	close(stopLoad)
 	t.Logf("observability figures: HighErrorRate resolved in Alertmanager %s after the rollback", time.Since(fixed).Round(time.Second))
 	// Alerts name the release made last, the rolled-back one, as
@@ -299,17 +319,10 @@ func TestE2EObservability(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range deps.Items {
-		if _, err := cl.Client.AppsV1().Deployments("shortener").Patch(ctx, d.Name, "application/merge-patch+json",
-			[]byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		scale(d.Name, 0)
 	}
 	gone := time.Now()
-	eventually(t, "ShortenerDown in Alertmanager", 5*time.Minute, func() bool {
-		names, err := alerts()
-		last = fmt.Sprint(names, err)
-		return slices.Contains(names, "ShortenerDown")
-	}, &last)
+	inAlertmanager("ShortenerDown", true, 5*time.Minute)
 	t.Logf("observability figures: ShortenerDown reached Alertmanager %s after the app's pods were scaled to 0 (its rule waits 2m)", time.Since(gone).Round(time.Second))
 	// It names the last release, though no pod is left to scrape.
 	as, err := alertList()
@@ -323,24 +336,12 @@ func TestE2EObservability(t *testing.T) {
 	}
 	// And Alertmanager's route sends it on (after its 30 s group wait),
 	// the last release with it.
-	eventually(t, "ShortenerDown e-mailed by Alertmanager", 3*time.Minute, func() bool {
-		last = fmt.Sprint(len(sink.All()), " messages")
-		n := sink.Find("email", gone, "ShortenerDown")
-		// The mail is quoted-printable: lines broken with a soft "=".
-		return n != nil && strings.Contains(strings.ReplaceAll(n.Body, "=\r\n", ""), digest)
-	}, &last)
+	mailed("ShortenerDown", digest, gone, 3*time.Minute)
 	t.Logf("observability figures: ShortenerDown e-mailed to the receiver %s after the app's pods were scaled to 0", time.Since(gone).Round(time.Second))
 	// The live slot back: ShortenerDown resolves.
-	if _, err := cl.Client.AppsV1().Deployments("shortener").Patch(ctx, "shortener-"+selector(t, cl, "shortener"), "application/merge-patch+json",
-		[]byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	scale("shortener-"+selector(t, cl, "shortener"), 1)
 	back := time.Now()
-	eventually(t, "ShortenerDown resolved in Alertmanager", 5*time.Minute, func() bool {
-		names, err := alerts()
-		last = fmt.Sprint(names, err)
-		return err == nil && !slices.Contains(names, "ShortenerDown")
-	}, &last)
+	inAlertmanager("ShortenerDown", false, 5*time.Minute)
 	t.Logf("observability figures: ShortenerDown resolved in Alertmanager %s after the live slot was scaled back to 1", time.Since(back).Round(time.Second))
 
 	// Its footprint: each component's resident memory, as it reports it

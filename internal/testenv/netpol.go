@@ -70,14 +70,14 @@ func (c *Cluster) startNetworkPolicyAgent(bin, apiURL string, p *pki) error {
 	// machine's.
 	script := `mount -t tmpfs -o mode=0755 tmpfs /run && d=/run/secrets/kubernetes.io/serviceaccount && mkdir -p $d && cp "$0/token" "$0/ca.crt" $d/ && exec "$1" --hostname-override "$2" --disable-nri --nfqueue-id ` + netpolQueue + ` --metrics-bind-address "$3"`
 	metrics := n.IP + ":9080"
+	c.NetworkPolicyMetrics = "http://" + metrics + "/metrics"
 	proc, err := startProcess(n.path("netpol.log"), netpolAgent,
 		n.inNode("unshare", "--mount", "--propagation", "private", "sh", "-c", script, dir, agent, n.Name, metrics),
 		nil, []string{"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()},
-		httpOK("http://"+metrics+"/metrics", nil))
+		httpOK(c.NetworkPolicyMetrics, nil))
 	if n.procs = append(n.procs, proc); err != nil {
 		return err
 	}
-	c.NetworkPolicyMetrics = "http://" + metrics + "/metrics"
 	// First in FORWARD: before kube-proxy's rules accept what it marked.
 	return runCmd("nsenter", "--net="+n.netnsPath(), "--", "iptables", "-w", "-I", "FORWARD", "1",
 		"-m", "conntrack", "--ctstate", "NEW", "-j", "NFQUEUE", "--queue-num", netpolQueue)
