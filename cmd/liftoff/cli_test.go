@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -523,6 +525,91 @@ func TestPreviewsAndGC(t *testing.T) {
 	if r := c.mustRun("stacks", "gc", "--dry-run"); !strings.Contains(r.out, "no expired previews") {
 		t.Errorf("second dry run: %s", r.out)
 	}
+}
+
+// as is the same project and home with other environment variables: a CI
+// job with credentials of its own.
+func (c *cli) as(env map[string]string) *cli {
+	o := *c
+	o.env = maps.Clone(c.env)
+	maps.Copy(o.env, env)
+	return &o
+}
+
+// TestPreviewOwnCredentials: a preview made by a job with a passphrase of
+// its own reads its parent without it (real engine): the parent's plain
+// outputs, never its secrets; its own kubeconfig, given to up, replaces
+// the parent's and is kept only in the preview's state, as a secret;
+// bad credentials and --with-data (which needs the parent's secrets) are
+// refused before anything changes.
+func TestPreviewOwnCredentials(t *testing.T) {
+	owner := newCLI(t).withEngine()
+	kc := kubeconfigFile(t)
+	owner.mustRun("init", "-s", "prod", "--target", "kubeconfig", "--kubeconfig", kc, "--registry", "127.0.0.1:5000/app", "--set", "observability=false",
+		"--set", "database=external", "--set-secret", "databaseUrl=postgres://a:parent-db-pw@db:5432/app", "--set", "cache=none")
+	owner.mustRun("up", "-s", "prod", "--infra-only")
+
+	job := owner.as(map[string]string{"LIFTOFF_PASSPHRASE": "the preview job's own passphrase"})
+	own := []string{"--target", "kubeconfig", "--set", "database=external", "--set-secret", "databaseUrl=postgres://a:b@db:5432/pr", "--set", "cache=none"}
+	job.mustRun(append([]string{"init", "-s", "pr-7", "--set", "previewOf=prod"}, own...)...)
+	// The job's passphrase does not open the parent's state.
+	if r := job.run("config", "get", "databaseUrl", "-s", "prod", "--show-secrets"); r.code == 0 || strings.Contains(r.out, "parent-db-pw") {
+		t.Fatalf("the preview's passphrase opened the parent's secrets: %+v", r)
+	}
+	ownKC := filepath.Join(t.TempDir(), "preview.kubeconfig")
+	os.WriteFile(ownKC, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: previews, user: {token: previews-own-token}}]
+contexts: [{name: previews, context: {cluster: k, user: previews}}, {name: other, context: {cluster: k, user: previews}}]
+current-context: previews
+`), 0o600)
+
+	for _, bad := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--kubeconfig", "/nonexistent/kubeconfig"}, 2, "liftoff:previewKubeconfig"},
+		{[]string{"--kubeconfig", ownKC, "--context", "nope"}, 2, `has no context "nope"`},
+		{[]string{"--context", "previews"}, 2, "--context names a context in the preview's own kubeconfig"},
+		{[]string{"--kubeconfig", ownKC, "--with-data"}, 3, "this run's passphrase does not open them"},
+	} {
+		r := job.run(append([]string{"up", "-s", "pr-7", "--preview-of", "prod", "--infra-only"}, bad.args...)...)
+		if r.code != bad.code || !strings.Contains(r.err, bad.want) {
+			t.Errorf("up %v: exit %d, want %d and %q:\n%s", bad.args, r.code, bad.code, bad.want, r.err)
+		}
+	}
+	if vals, _ := config.ReadStackFile(job.dir, "pr-7"); vals["liftoff:previewKubeconfig"].Text != "" || vals["liftoff:ttl"].Text != "" {
+		t.Errorf("a refused up wrote settings: %v", vals)
+	}
+
+	r := job.mustRun("up", "-s", "pr-7", "--preview-of", "prod", "--kubeconfig", ownKC, "--ttl", "2h", "--infra-only", "--json")
+	outs, _ := summaryOf(t, r.out).Fields()["outputs"].(map[string]any)
+	if outs["kubeconfigContent"] != "[secret]" || outs["kubeconfig"] != nil || outs["context"] != "previews" || outs["registry"] != "127.0.0.1:5000/app" || outs["previewOf"] != "prod" {
+		t.Errorf("the preview's outputs: %v", outs)
+	}
+	if vals, _ := config.ReadStackFile(job.dir, "pr-7"); vals["liftoff:previewKubeconfig"].Text != ownKC {
+		t.Errorf("the preview's own kubeconfig is not its setting: %v", vals["liftoff:previewKubeconfig"])
+	}
+	var state []byte
+	filepath.WalkDir(job.home, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "pr-7.json" {
+			state, _ = os.ReadFile(path)
+		}
+		return nil
+	})
+	if !strings.Contains(string(state), `"previewOf"`) {
+		t.Fatalf("no state of pr-7 under %s", job.home)
+	}
+	if strings.Contains(string(state), "previews-own-token") || strings.Contains(string(state), kc) {
+		t.Errorf("the preview's state holds its token in plain text, or the parent's kubeconfig path")
+	}
+	// The owner, with the parent's passphrase, cannot read the preview's secrets either.
+	if r := owner.run("config", "get", "databaseUrl", "-s", "pr-7", "--show-secrets"); r.code == 0 {
+		t.Errorf("the parent's passphrase opened the preview's secrets: %+v", r)
+	}
+	job.mustRun("destroy", "-s", "pr-7", "--yes", "--force")
 }
 
 // kubeconfigFile writes a kubeconfig whose one context (current) names a

@@ -154,12 +154,28 @@ func TestE2EUp(t *testing.T) {
 		t.Errorf("after the recovery: %s", s)
 	}
 
-	step("liftoff up --preview-of dev (a pull request's preview on the parent's cluster)")
-	run("init", "-s", "pr-42", "--target", "kubeconfig", "--preview-of", "dev", "--set", "cache=none")
-	started := time.Now()
-	r = c.mustRun("up", "-s", "pr-42", "--preview-of", "dev", "--ttl", "2h", "--yes", "--platform", "linux/amd64", "--smoke", "on", "--json")
-	sum = summaryOf(t, r.out)
+	step("liftoff up --preview-of dev (a pull request's preview on the parent's cluster, by a CI job with credentials of its own)")
+	// The job has its own passphrase (dev's state stays closed to it), its
+	// own cluster user and, for dev's in-cluster registry, its own login.
 	prNS := "shortener-pr-42"
+	previewKC, err := cl.ServiceAccountKubeconfig(ctx, "kube-system", "liftoff-previews", "cluster-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := c.as(map[string]string{"LIFTOFF_PASSPHRASE": "the preview job's own passphrase"})
+	job.mustRun("init", "-s", "pr-42", "--target", "kubeconfig", "--preview-of", "dev", "--set", "cache=none")
+	prUp := []string{"up", "-s", "pr-42", "--preview-of", "dev", "--kubeconfig", previewKC, "--ttl", "2h", "--yes", "--platform", "linux/amd64", "--smoke", "on", "--json"}
+	if r := job.run(prUp...); r.code != 3 || !strings.Contains(r.out, "LIFTOFF_REGISTRY_USERNAME") || !strings.Contains(r.out, "registryPassword") {
+		t.Errorf("a preview without the registry login dev keeps secret: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, prNS, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the refused preview made its namespace: %v", err)
+	}
+	registryPassword := strings.TrimSpace(c.mustRun("config", "get", "registryPassword", "-s", "dev", "--show-secrets").out) // the owner hands it to the job
+	job = job.as(map[string]string{"LIFTOFF_REGISTRY_USERNAME": "liftoff", "LIFTOFF_REGISTRY_PASSWORD": registryPassword})
+	started := time.Now()
+	r = job.mustRun(prUp...)
+	sum = summaryOf(t, r.out)
 	if u, _ := sum.Outputs["url"].(string); u != "http://"+clusterIP(t, cl, prNS, "shortener") || sum.Outputs["preview_of"] != "dev" {
 		t.Errorf("preview summary: %+v", sum.Outputs)
 	}
@@ -177,7 +193,7 @@ func TestE2EUp(t *testing.T) {
 	upTook := time.Since(started)
 	parentLive := selector(t, cl, ns)
 	started = time.Now()
-	run("destroy", "-s", "pr-42", "--yes")
+	job.mustRun("destroy", "-s", "pr-42", "--yes")
 	t.Logf("preview figures: up --preview-of (infrastructure, build with a warm cache, push, deploy) %s; destroy %s", upTook.Round(100*time.Millisecond), time.Since(started).Round(100*time.Millisecond))
 	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, prNS, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("preview namespace still there: %v", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,6 +31,10 @@ type UpOptions struct {
 	// PreviewOf makes (or creates) the stack a preview of this parent; TTL sets its lifetime.
 	PreviewOf string
 	TTL       string
+	// Kubeconfig and Context are a preview's own access to its parent's
+	// cluster, recorded as its liftoff:previewKubeconfig and liftoff:previewContext.
+	Kubeconfig string
+	Context    string
 	// Refresh reads the live state of the infrastructure first, repairing drift.
 	Refresh bool
 	// AllowDataReplacement applies a plan that replaces or deletes what
@@ -75,6 +81,8 @@ interruption, run up again and it resumes.`,
 	cmd.Flags().StringVar((*string)(&o.Rollout.Smoke), "smoke", string(rollout.SmokeAuto), "smoke test before the flip: auto, on, off")
 	cmd.Flags().StringVar(&o.PreviewOf, "preview-of", "", "make the stack a preview of this parent stack on its cluster (created from the parent's app settings when new)")
 	cmd.Flags().StringVar(&o.TTL, "ttl", "", "preview lifetime from now, e.g. 72h (sets liftoff:ttl; liftoff stacks gc destroys it afterwards)")
+	cmd.Flags().StringVar(&o.Kubeconfig, "kubeconfig", "", "a preview: its own kubeconfig for the parent's cluster, instead of the parent's credentials")
+	cmd.Flags().StringVar(&o.Context, "context", "", "a preview: the context in its own kubeconfig (default: the file's current one)")
 	cmd.Flags().BoolVar(&o.WithData, "with-data", false, "a preview: copy its parent's data into it (a backup of the parent, restored into the preview)")
 	cmd.Flags().BoolVar(&o.AllowDataReplacement, "allow-data-replacement", false, "apply a plan that replaces or deletes what holds data (back it up first: liftoff db backup)")
 	cmd.Flags().BoolVar(&o.Refresh, "refresh", true, "read the infrastructure's live state first, so up repairs what was changed by hand")
@@ -99,12 +107,27 @@ func runUp(ctx context.Context, o *UpOptions) error {
 			return failure.Newf(failure.Config, "drop --with-data, or make a preview: liftoff up --preview-of PARENT --with-data", "--with-data copies a parent's data into a preview; %s is not a preview", cfg.Name)
 		}
 	}
+	access, err := previewAccess(o)
+	if err != nil {
+		return err
+	}
+	if o.WithData {
+		of := o.PreviewOf
+		if cfg, err := f.StackConfig(); of == "" && err == nil && cfg.Preview != nil {
+			of = cfg.Preview.Of
+		}
+		if of != "" {
+			if err := launch.CheckDataAccess(ctx, f.Engine, of); err != nil {
+				return err
+			}
+		}
+	}
 	if o.PreviewOf != "" {
 		name, err := f.StackName()
 		if err != nil {
 			return err
 		}
-		if err := launch.EnsurePreview(ctx, f.Engine, f.Printer(), f.Dir(), name, o.PreviewOf, o.TTL); err != nil {
+		if err := launch.EnsurePreview(ctx, f.Engine, f.Printer(), f.Dir(), name, o.PreviewOf, access); err != nil {
 			return err
 		}
 	}
@@ -112,11 +135,19 @@ func runUp(ctx context.Context, o *UpOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.TTL != "" && o.PreviewOf == "" {
+	if len(access) > 0 && o.PreviewOf == "" {
 		if cfg.Preview == nil {
-			return failure.Newf(failure.Config, "add --preview-of PARENT, or drop --ttl", "--ttl applies to preview stacks only (%s is not one)", cfg.Name)
+			var given []string
+			for fl, v := range map[string]string{"--ttl": o.TTL, "--kubeconfig": o.Kubeconfig, "--context": o.Context} {
+				if v != "" {
+					given = append(given, fl)
+				}
+			}
+			slices.Sort(given)
+			return failure.Newf(failure.Config, "add --preview-of PARENT, or drop "+strings.Join(given, " and "),
+				"%s applies to preview stacks only (%s is not one)", strings.Join(given, " and "), cfg.Name)
 		}
-		if err := launch.EnsurePreview(ctx, f.Engine, f.Printer(), f.Dir(), cfg.Name, cfg.Preview.Of, o.TTL); err != nil {
+		if err := launch.EnsurePreview(ctx, f.Engine, f.Printer(), f.Dir(), cfg.Name, cfg.Preview.Of, access); err != nil {
 			return err
 		}
 		if cfg, err = f.StackConfig(); err != nil {
@@ -143,6 +174,33 @@ func runUp(ctx context.Context, o *UpOptions) error {
 		f.Printer().Summarize(res)
 	}
 	return err
+}
+
+// previewAccess is what --ttl, --kubeconfig and --context record on a
+// preview, by setting, checked before anything is written: the kubeconfig
+// must be readable and hold the context.
+func previewAccess(o *UpOptions) (config.Values, error) {
+	vals := config.Values{}
+	if o.TTL != "" {
+		vals["liftoff:ttl"] = config.Plain(o.TTL)
+	}
+	if o.Context != "" && o.Kubeconfig == "" {
+		return nil, failure.Newf(failure.Config, "pass --kubeconfig FILE with it", "--context names a context in the preview's own kubeconfig (--kubeconfig), which is not given")
+	}
+	if o.Kubeconfig != "" {
+		path, err := filepath.Abs(o.Kubeconfig)
+		if err != nil {
+			return nil, failure.Newf(failure.Config, "pass --kubeconfig an absolute path", "--kubeconfig %s: %v", o.Kubeconfig, err)
+		}
+		if _, _, err := launch.OwnKubeconfig(path, o.Context); err != nil {
+			return nil, err
+		}
+		vals["liftoff:previewKubeconfig"] = config.Plain(path)
+		if o.Context != "" {
+			vals["liftoff:previewContext"] = config.Plain(o.Context)
+		}
+	}
+	return vals, nil
 }
 
 // copyParentData restores a fresh backup of a preview's parent into it.
@@ -173,7 +231,7 @@ func (f *Factory) LaunchDeps(ctx context.Context, command string, lockWait time.
 		return launch.Deps{}, err
 	}
 	return launch.Deps{
-		Engine: eng, Printer: f.Printer(), Targets: f.targets(), Now: f.Now,
+		Engine: eng, Printer: f.Printer(), Targets: f.targets(), Now: f.Now, Getenv: f.Getenv,
 		StackLock: launch.StackLock{Dir: f.LockDir(), Self: lock.Self(command, f.Getenv, f.Now()), Wait: lockWait},
 	}, nil
 }

@@ -71,6 +71,14 @@ func TestParseValid(t *testing.T) {
 		p.Database.Mode != "in-cluster" || p.Cache.Mode != "in-cluster" || p.Observability.Enabled {
 		t.Errorf("preview: %+v %+v %+v %+v", p.Preview, p.App, p.Database, p.Observability)
 	}
+	// Its own access to the parent's cluster, whatever the parent's target.
+	p, err = Parse("pr-42", vals("liftoff:target", "aws", "liftoff:previewOf", "prod", "liftoff:previewKubeconfig", "/ci/preview.kubeconfig", "liftoff:previewContext", "previews"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Preview.Kubeconfig != "/ci/preview.kubeconfig" || p.Preview.Context != "previews" || p.Section != nil {
+		t.Errorf("preview with its own kubeconfig: %+v", p.Preview)
+	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -101,8 +109,9 @@ func TestParseErrors(t *testing.T) {
 		{"rds not on kubeconfig", "dev", vals(append(kc, "liftoff:database", "rds")...), "liftoff:database", "in-cluster, external"},
 		{"plaintext secret", "dev", vals(append(kc, "liftoff:databaseUrl", "postgres://u:p@h/db")...), "liftoff:databaseUrl", "encrypted"},
 		{"ttl without preview", "dev", vals(append(kc, "liftoff:ttl", "1h")...), "liftoff:ttl", "preview"},
+		{"own kubeconfig without preview", "dev", vals(append(kc, "liftoff:previewKubeconfig", "/ci/k")...), "liftoff:previewKubeconfig", "preview"},
 		{"preview of itself", "pr-1", vals("liftoff:target", "kubeconfig", "liftoff:previewOf", "pr-1"), "liftoff:previewOf", "itself"},
-		{"preview with its own cluster", "pr-1", vals(append(kc, "liftoff:previewOf", "prod")...), "liftoff:kubeconfig", "parent stack's outputs"},
+		{"preview with the parent's ingress", "pr-1", vals(append(kc, "liftoff:previewOf", "prod", "liftoff:ingressNamespaces", "ingress")...), "liftoff:ingressNamespaces", "parent stack's outputs"},
 		{"preview with its own region", "pr-1", vals(append(awsv, "liftoff:previewOf", "prod")...), "aws:region", "parent stack's outputs"},
 		{"preview with rds", "pr-1", vals("liftoff:target", "aws", "liftoff:previewOf", "prod", "liftoff:database", "rds"), "liftoff:database", "in-cluster"},
 		{"preview sets the parent's limit", "pr-1", vals("liftoff:target", "kubeconfig", "liftoff:previewOf", "prod", "liftoff:maxPreviews", "3"), "liftoff:maxPreviews", "set it on prod"},

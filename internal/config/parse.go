@@ -38,14 +38,15 @@ func Parse(stack string, values Values) (*Stack, error) {
 	s.Preview = nil
 	if of := r.Str("liftoff:previewOf", "", dnsLabel(30)); of != "" {
 		r.Check(of != stack, "liftoff:previewOf", of, "names this stack itself", "name the parent stack, e.g. prod")
-		s.Preview = &Preview{Of: of, TTL: r.Duration("liftoff:ttl", 72*time.Hour, time.Hour, 720*time.Hour)}
+		s.Preview = &Preview{Of: of, TTL: r.Duration("liftoff:ttl", 72*time.Hour, time.Hour, 720*time.Hour),
+			Kubeconfig: r.Str("liftoff:previewKubeconfig", "", NonEmpty), Context: r.Str("liftoff:previewContext", "", nil)}
 		for _, key := range []string{"liftoff:maxPreviews", "liftoff:previewDomain", "liftoff:observability", "liftoff:retention", "liftoff:alertWebhook"} {
 			if v, ok := values[key]; ok {
 				r.Fail(key, v, "is the parent stack's setting: a preview uses its parent's", "remove it (liftoff config rm "+ShortName(key)+") and set it on "+of)
 			}
 		}
 	} else {
-		r.ignore("liftoff:ttl")
+		r.ignore("liftoff:ttl", "liftoff:previewKubeconfig", "liftoff:previewContext")
 	}
 	s.MaxPreviews = r.Int("liftoff:maxPreviews", 10, 1, 100)
 	s.PreviewDomain = r.Str("liftoff:previewDomain", "", domainName)

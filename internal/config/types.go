@@ -176,6 +176,11 @@ type Images struct {
 type Preview struct {
 	Of  string
 	TTL time.Duration
+	// Kubeconfig and Context are the preview's own access to its parent's
+	// cluster (liftoff:previewKubeconfig, liftoff:previewContext): when
+	// set, the parent's cluster credentials are not used.
+	Kubeconfig string
+	Context    string
 }
 
 // Registry is where images are pushed; an empty Repository means in-cluster.

@@ -642,6 +642,20 @@ func TestOutputsFromCheckpoint(t *testing.T) {
 	if _, err := st.localOutputs(context.Background()); !errors.Is(err, errNotLocal) {
 		t.Errorf("local outputs with a wrong passphrase: %v", err)
 	}
+	// Another passphrase (a preview's own) reads the plain outputs, names
+	// the secret ones and opens none.
+	plain, sealed, err := st.PlainOutputs(ctx)
+	if err != nil || plain["plain"].Value != "hello" || plain["number"].Value != 42.0 || len(plain["list"].Value.([]any)) != 2 ||
+		!reflect.DeepEqual(sealed, []string{"json", "nested", "secret"}) {
+		t.Errorf("plain outputs: %#v, sealed %v, %v", plain, sealed, err)
+	}
+	if opens, err := st.OpensSecrets(ctx); opens || err != nil {
+		t.Errorf("a wrong passphrase opens the secrets: %v %v", opens, err)
+	}
+	st.e.env["PULUMI_CONFIG_PASSPHRASE"] = e.vars["LIFTOFF_PASSPHRASE"]
+	if opens, err := st.OpensSecrets(ctx); !opens || err != nil {
+		t.Errorf("the stack's passphrase does not open its secrets: %v %v", opens, err)
+	}
 	st.e.env["PULUMI_CONFIG_PASSPHRASE"] = phrase
 	pf := filepath.Join(t.TempDir(), "phrase")
 	os.WriteFile(pf, []byte(phrase+"\n"), 0o600)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -261,4 +262,66 @@ func (s *Stack) Empty() bool {
 	}
 	_, local := FileBackendDir(s.e.Backend())
 	return local && !s.e.hasCheckpoint(s.name)
+}
+
+// errSealed stops the plain reader at a secret.
+var errSealed = errors.New("sealed")
+
+// PlainOutputs reads the stack's outputs without opening any secret: what
+// a reader without the stack's passphrase (or KMS key) may know. The
+// secret outputs are left out and named in sealed. It reads the state as
+// `pulumi stack export` gives it (the checkpoint on a file backend), which
+// needs no secrets provider; a preview reads its parent this way with its
+// own passphrase.
+func (s *Stack) PlainOutputs(ctx context.Context) (plain Outputs, sealed []string, err error) {
+	raw, err := s.deployment(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain = Outputs{}
+	if len(raw) == 0 || string(raw) == "null" {
+		return plain, nil, nil
+	}
+	var latest latestState
+	if err := json.Unmarshal(raw, &latest); err != nil {
+		return nil, nil, fmt.Errorf("parse state of %s: %w", s.name, err)
+	}
+	d := &decoder{ctx: ctx, crypter: func() (config.Crypter, error) { return nil, errSealed }}
+	for _, r := range latest.Resources {
+		if r.Type != "pulumi:pulumi:Stack" || r.Parent != "" {
+			continue
+		}
+		for k, v := range r.Outputs {
+			switch p, _, err := d.value(v); {
+			case errors.Is(err, errSealed):
+				sealed = append(sealed, k)
+			case err == nil:
+				plain[k] = Output{Value: p}
+			}
+		}
+		break
+	}
+	sort.Strings(sealed)
+	return plain, sealed, nil
+}
+
+// OpensSecrets reports whether this engine's passphrase opens the stack's
+// secrets. It answers false only when it knows: a passphrase-encrypted
+// state with a passphrase that is missing or another one. Other providers
+// (KMS) answer true, and the CLI reports what they refuse.
+func (s *Stack) OpensSecrets(ctx context.Context) (bool, error) {
+	raw, err := s.deployment(ctx)
+	if err != nil {
+		return false, err
+	}
+	var latest latestState
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &latest) != nil {
+		return true, nil
+	}
+	salt, ok := latest.passphraseSalt()
+	if !ok {
+		return true, nil
+	}
+	_, err = s.e.crypter(ctx, salt)
+	return err == nil, nil
 }

@@ -32,6 +32,24 @@ type Deps struct {
 	// StackLock is where this run takes stack locks, and as whom.
 	StackLock StackLock
 	Now       func() time.Time
+	// Getenv reads the run's environment (nil: none): a preview's own
+	// registry credentials.
+	Getenv func(string) string
+}
+
+func (d Deps) getenv(k string) string {
+	if d.Getenv == nil {
+		return ""
+	}
+	return d.Getenv(k)
+}
+
+// handoff is what a preview's parent hands it (nil for any other stack).
+func (d Deps) handoff(ctx context.Context, cfg *config.Stack) (*target.Handoff, error) {
+	if cfg.Preview == nil {
+		return nil, nil
+	}
+	return Handoff(ctx, d.Engine, cfg, d.getenv)
 }
 
 // PhaseResult is one phase's outcome, for summaries.
@@ -140,8 +158,12 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 	}
 	phases := []phase{{"infrastructure", func(ctx context.Context) error {
 		var err error
-		if o.Config.Preview != nil {
+		var parent *target.Handoff
+		if o.Config.Preview != nil && !o.SkipInfra {
 			if err := checkPreviews(ctx, d.Engine, o.Config); err != nil {
+				return err
+			}
+			if parent, err = d.handoff(ctx, o.Config); err != nil {
 				return err
 			}
 		}
@@ -168,6 +190,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 			if facts, err = tg.Preflight(ctx, target.PreflightInput{Config: o.Config, Project: d.Engine.Project(), Stack: st, Log: d.Printer, Now: d.Now, Flags: o.TargetFlags}); err != nil {
 				return fmt.Errorf("preflight: %w", err)
 			}
+			facts.Parent = parent
 		}
 		if o.SkipInfra {
 			if outs, err = st.Outputs(ctx); err != nil {
@@ -178,7 +201,7 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 		// A run that touches no cluster (infrastructure only, and a program
 		// with no provider: nothing in the cluster) needs none to answer.
 		if !o.InfraOnly || len(tg.Plugins(o.Config)) > 0 {
-			if err := checkOwnership(ctx, d, tg, o.Config, st, o.KubeDir); err != nil {
+			if err := checkOwnership(ctx, d, tg, o.Config, st, parent, o.KubeDir); err != nil {
 				return err
 			}
 		}
@@ -277,6 +300,9 @@ func Preview(ctx context.Context, d Deps, cfg *config.Stack, refresh bool) (*Pre
 			if facts, err = tg.Preflight(ctx, target.PreflightInput{Config: cfg, Project: d.Engine.Project(), Stack: st, Log: d.Printer, Now: d.Now}); err != nil {
 				return fmt.Errorf("preflight: %w", err)
 			}
+		}
+		if facts.Parent, err = d.handoff(ctx, cfg); err != nil {
+			return err
 		}
 		st.Refresh = refresh
 		res.Changes, err = st.Preview(ctx, d.Printer)

@@ -3,6 +3,7 @@ package launch
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/liftoff-dev/liftoff/internal/atomicfile"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
@@ -26,7 +28,7 @@ import (
 // refused naming that stack; one made by hand or another tool is refused
 // too. The cluster is reached through what the stack recorded, or what
 // its config says; a cluster the stack has yet to make is skipped.
-func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.Stack, st *engine.Stack, kubeDir string) error {
+func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.Stack, st *engine.Stack, parent *target.Handoff, kubeDir string) error {
 	site := SiteFromConfig(tg, d.Engine.Project(), cfg)
 	namespaces := tg.SweepNamespaces(cfg, site.Namespace)
 	if namespaces == nil {
@@ -37,24 +39,16 @@ func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.S
 		return fmt.Errorf("read the outputs of %s: %w", cfg.Name, err)
 	}
 	recorded := outputs.Decode(outs.Values())
-	if len(outs) > 0 {
+	switch {
+	case parent != nil:
+		// A preview reaches its parent's cluster as this run records it.
+		if site.Kubeconfig, site.Context, err = handoffCluster(parent, filepath.Join(kubeDir, cfg.Name+".yaml")); err != nil {
+			return err
+		}
+	case len(outs) > 0:
 		if err := ResolveSite(ctx, st, outs, &site, kubeDir); err != nil {
 			return fmt.Errorf("where the app is: %w", err)
 		}
-	} else if cfg.Preview != nil {
-		parent, err := OpenParent(ctx, d.Engine, cfg.Preview.Of)
-		if err != nil {
-			return err
-		}
-		pouts, err := parent.Outputs(ctx)
-		if err != nil {
-			return fmt.Errorf("read the outputs of parent %s: %w", cfg.Preview.Of, err)
-		}
-		ns := site.Namespace
-		if err := ResolveSite(ctx, parent, pouts, &site, kubeDir); err != nil {
-			return fmt.Errorf("where the parent's app is: %w", err)
-		}
-		site.Namespace = ns
 	}
 	if site.Kubeconfig == "" && site.Context == "" {
 		return nil // a cluster this stack makes: nothing there yet
@@ -111,6 +105,19 @@ func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.S
 		}
 	}
 	return nil
+}
+
+// handoffCluster is how a preview reaches the cluster its parent hands it:
+// the parent's kubeconfig file, or the content handed (the preview's own,
+// or the parent's), kept at path.
+func handoffCluster(h *target.Handoff, path string) (kubeconfig, context string, err error) {
+	if c := h.Str(outputs.KubeconfigContent); c != "" {
+		if err := atomicfile.Write(path, []byte(c), 0o600); err != nil {
+			return "", "", fmt.Errorf("keep the kubeconfig: %w", err)
+		}
+		return path, h.Str(outputs.Context), nil
+	}
+	return h.Str(outputs.Kubeconfig), h.Str(outputs.Context), nil
 }
 
 func fixNamespace(name string) string {

@@ -60,24 +60,32 @@ func checkPreviews(ctx context.Context, e *engine.Engine, cfg *config.Stack) err
 }
 
 // OpenParent opens a preview's parent stack, refusing one that does not
-// exist or was never stood up (it has no outputs to reuse).
+// exist or was never stood up (it has no outputs to reuse). It opens none
+// of the parent's secrets: a preview with a passphrase of its own opens it.
 func OpenParent(ctx context.Context, e *engine.Engine, parent string) (*engine.Stack, error) {
+	pst, _, _, err := openParent(ctx, e, parent)
+	return pst, err
+}
+
+// openParent is OpenParent with the parent's plain outputs, and the names
+// of its secret ones.
+func openParent(ctx context.Context, e *engine.Engine, parent string) (*engine.Stack, engine.Outputs, []string, error) {
 	pst, err := e.Stack(ctx, parent, nil, false)
 	if failure.ClassOf(err) == failure.NotFound {
-		return nil, failure.New(failure.NotFound, fmt.Errorf("parent stack %s does not exist", parent),
+		return nil, nil, nil, failure.New(failure.NotFound, fmt.Errorf("parent stack %s does not exist", parent),
 			"stand the parent up first (liftoff up -s "+parent+"), or fix liftoff:previewOf")
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	outs, err := pst.Outputs(ctx)
+	plain, sealed, err := pst.PlainOutputs(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the outputs of parent %s: %w", parent, err)
+		return nil, nil, nil, fmt.Errorf("read the outputs of parent %s: %w", parent, err)
 	}
-	if outs.String("target") == "" {
-		return nil, failure.Newf(failure.NotFound, "run liftoff up -s "+parent+" first", "parent stack %s has no outputs: it was never stood up", parent)
+	if plain.String(outputs.Target) == "" {
+		return nil, nil, nil, failure.Newf(failure.NotFound, "run liftoff up -s "+parent+" first", "parent stack %s has no outputs: it was never stood up", parent)
 	}
-	return pst, nil
+	return pst, plain, sealed, nil
 }
 
 // tagPreview records the parent and the expiry on the stack; a rerun (a new

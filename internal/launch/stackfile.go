@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
@@ -20,10 +23,11 @@ var InheritedSettings = []string{"liftoff:app", "liftoff:package", "liftoff:repl
 
 // EnsurePreview makes stack name a preview of parent: it creates the
 // stack from the parent's target and app settings when it does not exist,
-// refuses one that is not parent's preview, and records ttl when given.
+// refuses one that is not parent's preview, and records the settings in
+// set (liftoff:ttl, its own liftoff:kubeconfig and liftoff:context).
 // Everything is validated before anything is written.
 // open opens the engine, once the settings are known to be valid.
-func EnsurePreview(ctx context.Context, open func(context.Context) (*engine.Engine, error), log *ui.Printer, dir, name, parent, ttl string) error {
+func EnsurePreview(ctx context.Context, open func(context.Context) (*engine.Engine, error), log *ui.Printer, dir, name, parent string, set config.Values) error {
 	vals, err := config.ReadStackFile(dir, name)
 	exists := err == nil
 	switch {
@@ -50,13 +54,11 @@ func EnsurePreview(ctx context.Context, open func(context.Context) (*engine.Engi
 			}
 		}
 	}
-	if ttl != "" {
-		vals["liftoff:ttl"] = config.Plain(ttl)
-	}
+	maps.Copy(vals, set)
 	if _, err := config.Parse(name, vals); err != nil {
 		return failure.New(failure.Config, err, "nothing was written")
 	}
-	if exists && ttl == "" {
+	if exists && len(set) == 0 {
 		return nil // nothing to write: up's own parent check comes before any change
 	}
 	eng, err := open(ctx)
@@ -77,8 +79,12 @@ func EnsurePreview(ctx context.Context, open func(context.Context) (*engine.Engi
 	if err != nil {
 		return fmt.Errorf("open stack %s: %w", name, err)
 	}
-	if err := st.SetConfig(ctx, "liftoff:ttl", engine.ConfigEntry{Value: ttl}, false); err != nil {
-		return fmt.Errorf("record ttl: %w", err)
+	entries := map[string]engine.ConfigEntry{}
+	for k, v := range set {
+		entries[k] = engine.ConfigEntry{Value: v.Text, Secret: v.Secret}
+	}
+	if err := st.SetConfigs(ctx, entries); err != nil {
+		return fmt.Errorf("record %s on %s: %w", strings.Join(slices.Sorted(maps.Keys(set)), ", "), name, err)
 	}
 	return nil
 }

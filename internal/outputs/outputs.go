@@ -64,6 +64,17 @@ const (
 	GrafanaAdminPassword = "grafanaAdminPassword"
 )
 
+// PreviewInherits are the parent's outputs a preview passes on as its
+// own: how to reach the cluster and the registry, and where the dashboards
+// are.
+var PreviewInherits = []string{Kubeconfig, KubeconfigContent, Context, Registry, RegistryInsecure, RegistryPortForward,
+	RegistryUsername, RegistryPassword, OTLPEndpoint, Grafana, Prometheus, Alertmanager, Region, ClusterName,
+	PodCIDRs, HostCIDRs, IngressNamespaces}
+
+// PreviewReads are the parent's outputs a preview reads: what it inherits,
+// and what shapes its own resources.
+var PreviewReads = append([]string{Target, StorageClass, PreviewDomain, IngressClass, URL}, PreviewInherits...)
+
 // Dashboards are the observability outputs `status` and `open` reach.
 var Dashboards = []string{Grafana, Prometheus, Alertmanager}
 

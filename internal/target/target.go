@@ -82,6 +82,26 @@ type Facts struct {
 	// and the stack autoscales, so the program installs metrics-server
 	// (kubeconfig).
 	MetricsServer bool
+	// Parent is what a preview's parent hands it, read by liftoff before
+	// the run (nil on the plain pulumi path, where the program reads the
+	// parent itself).
+	Parent *Handoff
+}
+
+// Handoff is what a preview takes from its parent stack: the parent's
+// outputs it reuses (outputs.PreviewReads), with the preview's own
+// credentials in place of the parent's secret ones where it has them.
+// Secret marks the values the preview's state keeps secret.
+type Handoff struct {
+	Parent string
+	Values map[string]any
+	Secret map[string]bool
+}
+
+// Str is a string value of the hand-off, "" when absent.
+func (h *Handoff) Str(key string) string {
+	s, _ := h.Values[key].(string)
+	return s
 }
 
 // ReadOnlyPreflight is a target whose Preflight only reads (nothing on a

@@ -1,12 +1,12 @@
 // Package preview is the Pulumi program of a preview stack: a pull
-// request's copy of the app on its parent stack's cluster. It reads the
-// parent's outputs through a StackReference (cluster, registry,
-// observability) and adds only what the preview owns: its namespace's
+// request's copy of the app on its parent stack's cluster. It takes what
+// its parent hands it (cluster, registry, observability; see Program) and
+// adds only what the preview owns: its namespace's
 // database and cache when they run in the cluster, the app's Secret, a pull
 // secret for the parent's registry and, when the parent names a preview
 // domain, an Ingress at <stack>.<previewDomain>. With an external database,
-// no cache and a registry without credentials it declares nothing but the
-// reference, and liftoff's deploy phase writes the namespace and Secret.
+// no cache and a registry without credentials it declares nothing, and
+// liftoff's deploy phase writes the namespace and Secret.
 package preview
 
 import (
@@ -22,14 +22,9 @@ import (
 	"github.com/liftoff-dev/liftoff/components/kube"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/outputs"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/stacks/incluster"
 )
-
-// Inherited are the parent's outputs a preview passes on as its own: how to
-// reach the cluster and the registry, and where the dashboards are.
-var Inherited = []string{outputs.Kubeconfig, outputs.KubeconfigContent, outputs.Context, outputs.Registry, outputs.RegistryInsecure, outputs.RegistryPortForward,
-	outputs.RegistryUsername, outputs.RegistryPassword, outputs.OTLPEndpoint, outputs.Grafana, outputs.Prometheus, outputs.Alertmanager, outputs.Region, outputs.ClusterName,
-	outputs.PodCIDRs, outputs.HostCIDRs, outputs.IngressNamespaces}
 
 // Root is the preview's root component.
 type Root struct {
@@ -42,49 +37,37 @@ func ParentRef(project, parent string) string {
 	return fmt.Sprintf("organization/%s/%s", project, parent)
 }
 
-// parent is what the preview read from its parent's outputs.
-type parent struct {
-	values  map[string]any
-	secrets map[string]bool
-}
+// parent is what the preview took from its parent.
+type parent struct{ *target.Handoff }
 
-func (p parent) str(key string) string {
-	s, _ := p.values[key].(string)
-	return s
-}
+func (p parent) str(key string) string { return p.Str(key) }
 
 func (p parent) output(key string) pulumi.Output {
-	v := pulumi.ToOutput(p.values[key])
-	if p.secrets[key] {
+	v := pulumi.ToOutput(p.Values[key])
+	if p.Secret[key] {
 		return pulumi.ToSecret(v)
 	}
 	return v
 }
 
-// Program declares the preview stack.
-func Program(ctx *pulumi.Context, cfg *config.Stack) error {
+// Program declares the preview stack from what its parent handed it
+// (liftoff reads that before the run, with the preview's own credentials
+// in place of the parent's secrets where it has them). Without a hand-off
+// (the plain pulumi CLI) it reads the parent through a StackReference,
+// which needs the parent's passphrase.
+func Program(ctx *pulumi.Context, cfg *config.Stack, h *target.Handoff) error {
 	t := &Root{}
 	if err := ctx.RegisterComponentResource("liftoff:preview:Target", ctx.Stack(), t); err != nil {
 		return err
 	}
 	of := cfg.Preview.Of
-	ref, err := pulumi.NewStackReference(ctx, "parent", &pulumi.StackReferenceArgs{Name: pulumi.String(ParentRef(ctx.Project(), of))}, pulumi.Parent(t))
-	if err != nil {
-		return err
-	}
-	p := parent{values: map[string]any{}, secrets: map[string]bool{}}
-	for _, key := range append([]string{"target", "storageClass", "previewDomain", "ingressClass", "url"}, Inherited...) {
-		d, err := ref.GetOutputDetails(key)
-		if err != nil {
-			return fmt.Errorf("read output %s of parent stack %s: %w", key, of, err)
-		}
-		switch {
-		case d.SecretValue != nil:
-			p.values[key], p.secrets[key] = d.SecretValue, true
-		case d.Value != nil:
-			p.values[key] = d.Value
+	if h == nil {
+		var err error
+		if h, err = readParent(ctx, t, of); err != nil {
+			return err
 		}
 	}
+	p := parent{h}
 	if p.str("target") == "" {
 		return fmt.Errorf("parent stack %s has no outputs: stand it up first (liftoff up -s %s)", of, of)
 	}
@@ -98,8 +81,8 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
 		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(app)), outputs.AppSecretManaged: pulumi.Bool(false),
 	}
-	for _, key := range Inherited {
-		if _, ok := p.values[key]; ok {
+	for _, key := range outputs.PreviewInherits {
+		if _, ok := p.Values[key]; ok {
 			outs[key] = p.output(key)
 		}
 	}
@@ -168,6 +151,28 @@ func Program(ctx *pulumi.Context, cfg *config.Stack) error {
 		outs[outputs.URL] = pulumi.String(scheme + "://" + host)
 	}
 	return incluster.Export(ctx, t, outs)
+}
+
+// readParent reads the parent's outputs through a StackReference.
+func readParent(ctx *pulumi.Context, t *Root, of string) (*target.Handoff, error) {
+	ref, err := pulumi.NewStackReference(ctx, "parent", &pulumi.StackReferenceArgs{Name: pulumi.String(ParentRef(ctx.Project(), of))}, pulumi.Parent(t))
+	if err != nil {
+		return nil, err
+	}
+	h := &target.Handoff{Parent: of, Values: map[string]any{}, Secret: map[string]bool{}}
+	for _, key := range outputs.PreviewReads {
+		d, err := ref.GetOutputDetails(key)
+		if err != nil {
+			return nil, fmt.Errorf("read output %s of parent stack %s: %w", key, of, err)
+		}
+		switch {
+		case d.SecretValue != nil:
+			h.Values[key], h.Secret[key] = d.SecretValue, true
+		case d.Value != nil:
+			h.Values[key] = d.Value
+		}
+	}
+	return h, nil
 }
 
 // previewLabels mark a preview's namespace as its stack's, and name its parent.

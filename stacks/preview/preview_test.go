@@ -6,6 +6,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/liftoff-dev/liftoff/internal/config"
+	"github.com/liftoff-dev/liftoff/internal/target"
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 	"github.com/liftoff-dev/liftoff/stacks"
 )
@@ -126,5 +128,50 @@ func TestParentNeverUp(t *testing.T) {
 	}
 	if n := len(m.OfType("kubernetes:core/v1:Namespace")); n != 0 {
 		t.Errorf("declared %d namespaces before refusing", n)
+	}
+}
+
+// TestHandedOff: with what liftoff read of the parent before the run (its
+// plain outputs, and the preview's own kubeconfig and registry login in
+// place of the parent's secrets), the program declares no StackReference,
+// so the engine never opens the parent's state; the preview's own
+// credentials reach the provider and the pull secret only as secrets.
+func TestHandedOff(t *testing.T) {
+	h := &target.Handoff{Parent: "prod", Values: map[string]any{
+		"target": "homelab", "kubeconfigContent": "apiVersion: v1\nkind: Config\n# previews' own\n", "context": "previews",
+		"registry": "localhost:30500/shortener", "registryInsecure": true, "registryUsername": "preview", "registryPassword": "own-pw",
+		"storageClass": "local-path",
+	}, Secret: map[string]bool{"kubeconfigContent": true, "registryPassword": true}}
+	vals := map[string]string{"liftoff:target": "homelab", "liftoff:previewOf": "prod", "liftoff:previewKubeconfig": "/ci/preview.kubeconfig", "liftoff:previewContext": "previews"}
+	cv := config.Values{}
+	for k, v := range vals {
+		cv[k] = config.Plain(v)
+	}
+	cfg, err := config.Parse("pr-42", cv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mocks(nil)
+	m.Run(t, "shop", "pr-42", vals, stacks.Targets.Program(cfg, target.Facts{Parent: h}))
+	if refs := m.OfType("pulumi:pulumi:StackReference"); len(refs) != 0 {
+		t.Errorf("a handed-off preview declared a StackReference: %+v", refs)
+	}
+	prov := m.Get(t, "pulumi:providers:kubernetes", "parent-cluster")
+	if v, _ := testenv.Lookup(prov.Inputs, "kubeconfig"); !v.IsSecret() || !strings.Contains(v.SecretValue().Element.StringValue(), "previews' own") {
+		t.Errorf("provider kubeconfig: %s", testenv.Show(v))
+	}
+	if str(t, prov, "context") != "previews" {
+		t.Errorf("provider context %q", str(t, prov, "context"))
+	}
+	pull := m.Get(t, "kubernetes:core/v1:Secret", "registry-pull")
+	data, _ := testenv.Lookup(pull.Inputs, "stringData")
+	doc := data.SecretValue().Element.ObjectValue()[".dockerconfigjson"].StringValue()
+	if !data.IsSecret() || !strings.Contains(doc, `"username":"preview"`) {
+		t.Errorf("pull secret: %s", doc)
+	}
+	for _, r := range m.Resources {
+		if s := testenv.Show(resource.NewObjectProperty(r.Inputs)); strings.Contains(s, "own-pw") {
+			t.Errorf("%s %s holds the registry password in plain text", r.Type, r.Name)
+		}
 	}
 }

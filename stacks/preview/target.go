@@ -18,8 +18,8 @@ func (Target) Name() string { return "preview" }
 // Config: a preview is no liftoff:target value; liftoff:previewOf chooses it.
 func (Target) Config() config.TargetSpec { return config.TargetSpec{Name: "preview"} }
 
-func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, _ target.Facts) error {
-	return Program(ctx, cfg)
+func (Target) Program(ctx *pulumi.Context, cfg *config.Stack, facts target.Facts) error {
+	return Program(ctx, cfg, facts.Parent)
 }
 
 // Plugins: the Kubernetes one when the preview runs its own data stores.
