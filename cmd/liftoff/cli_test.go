@@ -469,7 +469,7 @@ func TestPreviewsAndGC(t *testing.T) {
 	if r := c.run("up", "-s", "prod", "--preview-of", "pr-1"); r.code != 2 || !strings.Contains(r.err, "not a preview of pr-1") {
 		t.Errorf("--preview-of on the parent: exit %d, %s", r.code, r.err)
 	}
-	if r := c.run("up", "-s", "prod", "--ttl", "1h"); r.code != 2 || !strings.Contains(r.err, "--ttl applies to preview stacks only") {
+	if r := c.run("up", "-s", "prod", "--ttl", "1h"); r.code != 2 || !strings.Contains(r.err, "only a preview stack takes --ttl") {
 		t.Errorf("--ttl on the parent: exit %d, %s", r.code, r.err)
 	}
 	for _, pr := range []string{"pr-1", "pr-2", "pr-3"} {

@@ -102,19 +102,19 @@ func runUp(ctx context.Context, o *UpOptions) error {
 	if err := checkRollout(o.Rollout); err != nil {
 		return err
 	}
-	if o.WithData && o.PreviewOf == "" {
-		if cfg, err := f.StackConfig(); err == nil && cfg.Preview == nil {
-			return failure.Newf(failure.Config, "drop --with-data, or make a preview: liftoff up --preview-of PARENT --with-data", "--with-data copies a parent's data into a preview; %s is not a preview", cfg.Name)
-		}
-	}
 	access, err := previewAccess(o)
 	if err != nil {
 		return err
 	}
 	if o.WithData {
+		// The copy takes the parent's secrets: a run without them stops here.
 		of := o.PreviewOf
-		if cfg, err := f.StackConfig(); of == "" && err == nil && cfg.Preview != nil {
-			of = cfg.Preview.Of
+		if of == "" {
+			if cfg, err := f.StackConfig(); err == nil && cfg.Preview == nil {
+				return failure.Newf(failure.Config, "drop --with-data, or make a preview: liftoff up --preview-of PARENT --with-data", "--with-data copies a parent's data into a preview; %s is not a preview", cfg.Name)
+			} else if err == nil {
+				of = cfg.Preview.Of
+			}
 		}
 		if of != "" {
 			if err := launch.CheckDataAccess(ctx, f.Engine, of); err != nil {
@@ -145,7 +145,7 @@ func runUp(ctx context.Context, o *UpOptions) error {
 			}
 			slices.Sort(given)
 			return failure.Newf(failure.Config, "add --preview-of PARENT, or drop "+strings.Join(given, " and "),
-				"%s applies to preview stacks only (%s is not one)", strings.Join(given, " and "), cfg.Name)
+				"only a preview stack takes %s (%s is not one)", strings.Join(given, " and "), cfg.Name)
 		}
 		if err := launch.EnsurePreview(ctx, f.Engine, f.Printer(), f.Dir(), cfg.Name, cfg.Preview.Of, access); err != nil {
 			return err
