@@ -580,6 +580,9 @@ current-context: previews
 			t.Errorf("up %v: exit %d, want %d and %q:\n%s", bad.args, r.code, bad.code, bad.want, r.err)
 		}
 	}
+	if r := job.as(map[string]string{"LIFTOFF_REGISTRY_USERNAME": "preview"}).run("up", "-s", "pr-7", "--preview-of", "prod", "--infra-only"); r.code != 2 || !strings.Contains(r.err, "registry login is half given") {
+		t.Errorf("up with a registry user and no password: exit %d\n%s", r.code, r.err)
+	}
 	if vals, _ := config.ReadStackFile(job.dir, "pr-7"); vals["liftoff:previewKubeconfig"].Text != "" || vals["liftoff:ttl"].Text != "" {
 		t.Errorf("a refused up wrote settings: %v", vals)
 	}

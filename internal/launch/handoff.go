@@ -61,6 +61,10 @@ func Handoff(ctx context.Context, e *engine.Engine, cfg *config.Stack, getenv fu
 		h.Values[outputs.KubeconfigContent], h.Secret[outputs.KubeconfigContent] = string(doc), true
 		h.Values[outputs.Context] = name
 	}
+	if (getenv(EnvRegistryUsername) == "") != (getenv(EnvRegistryPassword) == "") {
+		return nil, failure.Newf(failure.Config, "set both "+EnvRegistryUsername+" and "+EnvRegistryPassword+", or neither",
+			"the preview's registry login is half given: %s and %s go together; nothing was changed", EnvRegistryUsername, EnvRegistryPassword)
+	}
 	inClusterRegistry := h.Values[outputs.RegistryUsername] != nil || slices.Contains(sealed, outputs.RegistryUsername)
 	if user := getenv(EnvRegistryUsername); user != "" && inClusterRegistry {
 		h.Values[outputs.RegistryUsername] = user
