@@ -52,6 +52,17 @@ func (l *latestState) passphraseSalt() (string, bool) {
 	return "", false
 }
 
+// rootOutputs are the stack resource's outputs in their state form (nil
+// before a program has run).
+func (l *latestState) rootOutputs() map[string]any {
+	for _, r := range l.Resources {
+		if r.Type == "pulumi:pulumi:Stack" && r.Parent == "" {
+			return r.Outputs
+		}
+	}
+	return nil
+}
+
 // latest reads the stack's checkpoint from disk: its raw bytes and its latest
 // deployment.
 func (s *Stack) latest() ([]byte, *latestState, bool) {
@@ -88,21 +99,15 @@ func (s *Stack) localOutputs(ctx context.Context) (Outputs, error) {
 		}
 		return s.e.crypter(ctx, salt)
 	}}
-	out := Outputs{}
-	for _, r := range latest.Resources {
-		if r.Type != "pulumi:pulumi:Stack" || r.Parent != "" {
-			continue
+	out := Outputs{} // a stack that has not run a program yet has none
+	for k, raw := range latest.rootOutputs() {
+		v, secret, err := d.value(raw)
+		if err != nil {
+			return nil, err
 		}
-		for k, raw := range r.Outputs {
-			v, secret, err := d.value(raw)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = Output{Value: v, Secret: secret}
-		}
-		return out, nil
+		out[k] = Output{Value: v, Secret: secret}
 	}
-	return out, nil // a stack that has not run a program yet has no outputs
+	return out, nil
 }
 
 // decoder turns a state property value into the plain value the CLI prints,
@@ -274,32 +279,19 @@ var errSealed = errors.New("sealed")
 // needs no secrets provider; a preview reads its parent this way with its
 // own passphrase.
 func (s *Stack) PlainOutputs(ctx context.Context) (plain Outputs, sealed []string, err error) {
-	raw, err := s.deployment(ctx)
-	if err != nil {
+	var latest latestState // as `pulumi stack export` gives it: secrets encrypted
+	if err := s.readState(ctx, &latest); err != nil {
 		return nil, nil, err
 	}
 	plain = Outputs{}
-	if len(raw) == 0 || string(raw) == "null" {
-		return plain, nil, nil
-	}
-	var latest latestState
-	if err := json.Unmarshal(raw, &latest); err != nil {
-		return nil, nil, fmt.Errorf("parse state of %s: %w", s.name, err)
-	}
 	d := &decoder{ctx: ctx, crypter: func() (config.Crypter, error) { return nil, errSealed }}
-	for _, r := range latest.Resources {
-		if r.Type != "pulumi:pulumi:Stack" || r.Parent != "" {
-			continue
+	for k, v := range latest.rootOutputs() {
+		switch p, _, err := d.value(v); {
+		case errors.Is(err, errSealed):
+			sealed = append(sealed, k)
+		case err == nil:
+			plain[k] = Output{Value: p}
 		}
-		for k, v := range r.Outputs {
-			switch p, _, err := d.value(v); {
-			case errors.Is(err, errSealed):
-				sealed = append(sealed, k)
-			case err == nil:
-				plain[k] = Output{Value: p}
-			}
-		}
-		break
 	}
 	sort.Strings(sealed)
 	return plain, sealed, nil
@@ -310,18 +302,14 @@ func (s *Stack) PlainOutputs(ctx context.Context) (plain Outputs, sealed []strin
 // state with a passphrase that is missing or another one. Other providers
 // (KMS) answer true, and the CLI reports what they refuse.
 func (s *Stack) OpensSecrets(ctx context.Context) (bool, error) {
-	raw, err := s.deployment(ctx)
-	if err != nil {
-		return false, err
-	}
 	var latest latestState
-	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &latest) != nil {
-		return true, nil
+	if err := s.readState(ctx, &latest); err != nil {
+		return false, err
 	}
 	salt, ok := latest.passphraseSalt()
 	if !ok {
 		return true, nil
 	}
-	_, err = s.e.crypter(ctx, salt)
+	_, err := s.e.crypter(ctx, salt)
 	return err == nil, nil
 }

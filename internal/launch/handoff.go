@@ -27,9 +27,11 @@ const (
 // own credential that stands in for it.
 var ownCredential = map[string]string{
 	outputs.KubeconfigContent: "its own kubeconfig for the parent's cluster (liftoff up --preview-of PARENT --kubeconfig FILE [--context NAME])",
-	outputs.RegistryUsername:  "its own registry credentials (" + EnvRegistryUsername + " and " + EnvRegistryPassword + ")",
-	outputs.RegistryPassword:  "its own registry credentials (" + EnvRegistryUsername + " and " + EnvRegistryPassword + ")",
+	outputs.RegistryUsername:  ownRegistryLogin,
+	outputs.RegistryPassword:  ownRegistryLogin,
 }
+
+const ownRegistryLogin = "its own registry credentials (" + EnvRegistryUsername + " and " + EnvRegistryPassword + ")"
 
 // Handoff reads what a preview takes from its parent, before anything
 // changes: the parent's outputs, read without opening its secrets (so
@@ -41,11 +43,16 @@ var ownCredential = map[string]string{
 // for both: the parent's owner making a preview); otherwise the preview is
 // refused, naming the credential to give it.
 func Handoff(ctx context.Context, e *engine.Engine, cfg *config.Stack, getenv func(string) string) (*target.Handoff, error) {
-	of := cfg.Preview.Of
-	pst, plain, sealed, err := openParent(ctx, e, of)
+	p, err := openParent(ctx, e, cfg.Preview.Of)
 	if err != nil {
 		return nil, err
 	}
+	return handoff(ctx, cfg, p, getenv)
+}
+
+// handoff is Handoff from the parent openParent opened.
+func handoff(ctx context.Context, cfg *config.Stack, p *openedParent, getenv func(string) string) (*target.Handoff, error) {
+	of, pst, plain, sealed := cfg.Preview.Of, p.st, p.plain, p.sealed
 	h := &target.Handoff{Parent: of, Values: map[string]any{}, Secret: map[string]bool{}}
 	for _, k := range outputs.PreviewReads {
 		if v, ok := plain[k]; ok {

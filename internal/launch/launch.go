@@ -160,10 +160,14 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 		var err error
 		var parent *target.Handoff
 		if o.Config.Preview != nil && !o.SkipInfra {
-			if err := checkPreviews(ctx, d.Engine, o.Config); err != nil {
+			p, err := openParent(ctx, d.Engine, o.Config.Preview.Of)
+			if err != nil {
 				return err
 			}
-			if parent, err = d.handoff(ctx, o.Config); err != nil {
+			if err := checkPreviews(ctx, d.Engine, o.Config, p.st); err != nil {
+				return err
+			}
+			if parent, err = handoff(ctx, o.Config, p, d.getenv); err != nil {
 				return err
 			}
 		}

@@ -3,7 +3,6 @@ package launch
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -11,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/liftoff-dev/liftoff/internal/atomicfile"
 	"github.com/liftoff-dev/liftoff/internal/config"
 	"github.com/liftoff-dev/liftoff/internal/engine"
 	"github.com/liftoff-dev/liftoff/internal/failure"
@@ -26,8 +24,9 @@ import (
 // the stack makes must be free or already its own, and the in-cluster
 // registry's node port free or its own. A namespace of another stack is
 // refused naming that stack; one made by hand or another tool is refused
-// too. The cluster is reached through what the stack recorded, or what
-// its config says; a cluster the stack has yet to make is skipped.
+// too. The cluster is reached through what a preview's parent hands it, or
+// what the stack recorded, or what its config says; a cluster the stack
+// has yet to make is skipped.
 func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.Stack, st *engine.Stack, parent *target.Handoff, kubeDir string) error {
 	site := SiteFromConfig(tg, d.Engine.Project(), cfg)
 	namespaces := tg.SweepNamespaces(cfg, site.Namespace)
@@ -42,7 +41,7 @@ func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.S
 	switch {
 	case parent != nil:
 		// A preview reaches its parent's cluster as this run records it.
-		if site.Kubeconfig, site.Context, err = handoffCluster(parent, filepath.Join(kubeDir, cfg.Name+".yaml")); err != nil {
+		if site.Kubeconfig, site.Context, err = handoffCluster(parent, kubeDir, cfg.Name); err != nil {
 			return err
 		}
 	case len(outs) > 0:
@@ -107,15 +106,13 @@ func checkOwnership(ctx context.Context, d Deps, tg target.Target, cfg *config.S
 	return nil
 }
 
-// handoffCluster is how a preview reaches the cluster its parent hands it:
-// the parent's kubeconfig file, or the content handed (the preview's own,
-// or the parent's), kept at path.
-func handoffCluster(h *target.Handoff, path string) (kubeconfig, context string, err error) {
+// handoffCluster is how a preview stack reaches the cluster its parent hands
+// it: the parent's kubeconfig file, or the content handed (the preview's
+// own, or the parent's), kept where the preview's own runs keep it.
+func handoffCluster(h *target.Handoff, kubeDir, stack string) (kubeconfig, context string, err error) {
 	if c := h.Str(outputs.KubeconfigContent); c != "" {
-		if err := atomicfile.Write(path, []byte(c), 0o600); err != nil {
-			return "", "", fmt.Errorf("keep the kubeconfig: %w", err)
-		}
-		return path, h.Str(outputs.Context), nil
+		path, err := keepKubeconfig(kubeDir, stack, c)
+		return path, h.Str(outputs.Context), err
 	}
 	return h.Str(outputs.Kubeconfig), h.Str(outputs.Context), nil
 }

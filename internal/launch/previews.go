@@ -24,14 +24,10 @@ const (
 )
 
 // checkPreviews refuses a new preview, before anything is created, when its
-// parent does not exist or was never stood up, or already has the most
-// previews its liftoff:maxPreviews allows.
-func checkPreviews(ctx context.Context, e *engine.Engine, cfg *config.Stack) error {
+// parent (pst, opened by openParent) already has the most previews its
+// liftoff:maxPreviews allows.
+func checkPreviews(ctx context.Context, e *engine.Engine, cfg *config.Stack, pst *engine.Stack) error {
 	parent := cfg.Preview.Of
-	pst, err := OpenParent(ctx, e, parent)
-	if err != nil {
-		return err
-	}
 	limit := 10
 	switch v, _, err := pst.GetConfig(ctx, "liftoff:maxPreviews", false); {
 	case failure.ClassOf(err) == failure.NotFound: // the default
@@ -63,29 +59,39 @@ func checkPreviews(ctx context.Context, e *engine.Engine, cfg *config.Stack) err
 // exist or was never stood up (it has no outputs to reuse). It opens none
 // of the parent's secrets: a preview with a passphrase of its own opens it.
 func OpenParent(ctx context.Context, e *engine.Engine, parent string) (*engine.Stack, error) {
-	pst, _, _, err := openParent(ctx, e, parent)
-	return pst, err
+	p, err := openParent(ctx, e, parent)
+	if err != nil {
+		return nil, err
+	}
+	return p.st, nil
 }
 
-// openParent is OpenParent with the parent's plain outputs, and the names
-// of its secret ones.
-func openParent(ctx context.Context, e *engine.Engine, parent string) (*engine.Stack, engine.Outputs, []string, error) {
+// openedParent is a preview's parent stack as openParent read it.
+type openedParent struct {
+	st *engine.Stack
+	// plain are its outputs that are not secret; sealed names the others.
+	plain  engine.Outputs
+	sealed []string
+}
+
+// openParent is OpenParent with what it read of the parent's outputs.
+func openParent(ctx context.Context, e *engine.Engine, parent string) (*openedParent, error) {
 	pst, err := e.Stack(ctx, parent, nil, false)
 	if failure.ClassOf(err) == failure.NotFound {
-		return nil, nil, nil, failure.New(failure.NotFound, fmt.Errorf("parent stack %s does not exist", parent),
+		return nil, failure.New(failure.NotFound, fmt.Errorf("parent stack %s does not exist", parent),
 			"stand the parent up first (liftoff up -s "+parent+"), or fix liftoff:previewOf")
 	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	plain, sealed, err := pst.PlainOutputs(ctx)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read the outputs of parent %s: %w", parent, err)
+		return nil, fmt.Errorf("read the outputs of parent %s: %w", parent, err)
 	}
 	if plain.String(outputs.Target) == "" {
-		return nil, nil, nil, failure.Newf(failure.NotFound, "run liftoff up -s "+parent+" first", "parent stack %s has no outputs: it was never stood up", parent)
+		return nil, failure.Newf(failure.NotFound, "run liftoff up -s "+parent+" first", "parent stack %s has no outputs: it was never stood up", parent)
 	}
-	return pst, plain, sealed, nil
+	return &openedParent{st: pst, plain: plain, sealed: sealed}, nil
 }
 
 // tagPreview records the parent and the expiry on the stack; a rerun (a new

@@ -195,11 +195,10 @@ func resolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *
 		t.ImagePullSecrets = []string{rec.ImagePullSecret}
 	}
 	if rec.HasKubeconfig {
-		path := filepath.Join(kubeDir, st.Name()+".yaml")
-		if err := atomicfile.Write(path, []byte(rec.KubeconfigContent), 0o600); err != nil {
-			return fmt.Errorf("keep the kubeconfig: %w", err)
+		var err error
+		if t.Kubeconfig, err = keepKubeconfig(kubeDir, st.Name(), rec.KubeconfigContent); err != nil {
+			return err
 		}
-		t.Kubeconfig = path
 	}
 	if all == nil {
 		var err error
@@ -231,4 +230,14 @@ func resolveSite(ctx context.Context, st *engine.Stack, outs engine.Outputs, t *
 		t.SecretData = data
 	}
 	return nil
+}
+
+// keepKubeconfig writes the kubeconfig content a stack records where
+// liftoff keeps it (kubeDir/<stack>.yaml, private) and returns that path.
+func keepKubeconfig(kubeDir, stack, content string) (string, error) {
+	path := filepath.Join(kubeDir, stack+".yaml")
+	if err := atomicfile.Write(path, []byte(content), 0o600); err != nil {
+		return "", fmt.Errorf("keep the kubeconfig: %w", err)
+	}
+	return path, nil
 }

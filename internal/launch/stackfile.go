@@ -24,7 +24,7 @@ var InheritedSettings = []string{"liftoff:app", "liftoff:package", "liftoff:repl
 // EnsurePreview makes stack name a preview of parent: it creates the
 // stack from the parent's target and app settings when it does not exist,
 // refuses one that is not parent's preview, and records the settings in
-// set (liftoff:ttl, its own liftoff:kubeconfig and liftoff:context).
+// set (liftoff:ttl, liftoff:previewKubeconfig, liftoff:previewContext).
 // Everything is validated before anything is written.
 // open opens the engine, once the settings are known to be valid.
 func EnsurePreview(ctx context.Context, open func(context.Context) (*engine.Engine, error), log *ui.Printer, dir, name, parent string, set config.Values) error {

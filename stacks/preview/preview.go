@@ -40,8 +40,6 @@ func ParentRef(project, parent string) string {
 // parent is what the preview took from its parent.
 type parent struct{ *target.Handoff }
 
-func (p parent) str(key string) string { return p.Str(key) }
-
 func (p parent) output(key string) pulumi.Output {
 	v := pulumi.ToOutput(p.Values[key])
 	if p.Secret[key] {
@@ -68,16 +66,16 @@ func Program(ctx *pulumi.Context, cfg *config.Stack, h *target.Handoff) error {
 		}
 	}
 	p := parent{h}
-	if p.str("target") == "" {
+	if p.Str("target") == "" {
 		return fmt.Errorf("parent stack %s has no outputs: stand it up first (liftoff up -s %s)", of, of)
 	}
-	if p.str("kubeconfig") == "" && p.str("kubeconfigContent") == "" {
+	if p.Str("kubeconfig") == "" && p.Str("kubeconfigContent") == "" {
 		return fmt.Errorf("parent stack %s records no way to reach its cluster (no kubeconfig output)", of)
 	}
 
 	app, ns := cfg.App.Name, cfg.App.Namespace
 	outs := pulumi.Map{
-		outputs.Target: pulumi.String(p.str("target")), outputs.PreviewOf: pulumi.String(of), outputs.App: pulumi.String(app), outputs.Namespace: pulumi.String(ns),
+		outputs.Target: pulumi.String(p.Str("target")), outputs.PreviewOf: pulumi.String(of), outputs.App: pulumi.String(app), outputs.Namespace: pulumi.String(ns),
 		outputs.Database: pulumi.String(cfg.Database.Mode), outputs.Cache: pulumi.String(cfg.Cache.Mode),
 		outputs.AppSecretName: pulumi.String(outputs.EnvSecret(app)), outputs.AppSecretManaged: pulumi.Bool(false),
 	}
@@ -87,22 +85,22 @@ func Program(ctx *pulumi.Context, cfg *config.Stack, h *target.Handoff) error {
 		}
 	}
 	host := ""
-	if d := p.str("previewDomain"); d != "" {
+	if d := p.Str("previewDomain"); d != "" {
 		host = ctx.Stack() + "." + d
 	}
 	if cfg.App.Domain != "" {
 		host = cfg.App.Domain
 	}
-	needs := cfg.Database.Mode == "in-cluster" || cfg.Cache.Mode == "in-cluster" || p.str("registryUsername") != "" || host != ""
+	needs := cfg.Database.Mode == "in-cluster" || cfg.Cache.Mode == "in-cluster" || p.Str("registryUsername") != "" || host != ""
 	if !needs {
 		return incluster.Export(ctx, t, outs)
 	}
 
-	var kc pulumi.StringInput = pulumi.String(p.str("kubeconfig")) // a path
-	if c := p.str("kubeconfigContent"); c != "" {
+	var kc pulumi.StringInput = pulumi.String(p.Str("kubeconfig")) // a path
+	if c := p.Str("kubeconfigContent"); c != "" {
 		kc = pulumi.ToSecret(pulumi.String(c)).(pulumi.StringOutput)
 	}
-	prov, err := kube.NewProvider(ctx, "parent-cluster", &kubernetes.ProviderArgs{Kubeconfig: kc, Context: pulumi.String(p.str("context"))}, pulumi.Parent(t))
+	prov, err := kube.NewProvider(ctx, "parent-cluster", &kubernetes.ProviderArgs{Kubeconfig: kc, Context: pulumi.String(p.Str("context"))}, pulumi.Parent(t))
 	if err != nil {
 		return err
 	}
@@ -113,15 +111,15 @@ func Program(ctx *pulumi.Context, cfg *config.Stack, h *target.Handoff) error {
 		return err
 	}
 	inNS := append(opts, pulumi.DependsOn([]pulumi.Resource{nsRes}))
-	if err := incluster.AppData(ctx, cfg, p.str("storageClass"), inNS...); err != nil {
+	if err := incluster.AppData(ctx, cfg, p.Str("storageClass"), inNS...); err != nil {
 		return err
 	}
 	outs[outputs.AppSecretManaged] = pulumi.Bool(true)
 
-	if user := p.str("registryUsername"); user != "" {
-		reg := strings.SplitN(p.str("registry"), "/", 2)[0]
+	if user := p.Str("registryUsername"); user != "" {
+		reg := strings.SplitN(p.Str("registry"), "/", 2)[0]
 		pull, err := incluster.PullSecret(ctx, "registry-pull", ns, pulumi.String(reg).ToStringOutput(), pulumi.String(user).ToStringOutput(),
-			pulumi.ToSecret(pulumi.String(p.str("registryPassword"))).(pulumi.StringOutput), inNS...)
+			pulumi.ToSecret(pulumi.String(p.Str("registryPassword"))).(pulumi.StringOutput), inNS...)
 		if err != nil {
 			return err
 		}
@@ -129,7 +127,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack, h *target.Handoff) error {
 	}
 	if host != "" {
 		var class pulumi.StringPtrInput
-		if c := p.str("ingressClass"); c != "" {
+		if c := p.Str("ingressClass"); c != "" {
 			class = pulumi.String(c)
 		}
 		if _, err := networkingv1.NewIngress(ctx, "app-ingress", &networkingv1.IngressArgs{
@@ -145,7 +143,7 @@ func Program(ctx *pulumi.Context, cfg *config.Stack, h *target.Handoff) error {
 			return err
 		}
 		scheme := "http"
-		if strings.HasPrefix(p.str("url"), "https://") {
+		if strings.HasPrefix(p.Str("url"), "https://") {
 			scheme = "https" // the parent terminates TLS: its certificate must cover *.previewDomain
 		}
 		outs[outputs.URL] = pulumi.String(scheme + "://" + host)
