@@ -54,8 +54,8 @@ type StatefulService struct {
 	MountPath, Size        string
 	StorageClass           string
 	Requests, Limits       pulumi.StringMap
-	// Probe checks liveness every 10 s, and readiness every 2 s (so a
-	// starting pod is found ready within 2 s, not 10).
+	// Probe checks startup and readiness every 2 s (so a starting pod is
+	// found ready within 2 s) and liveness every 10 s; see probes.
 	Probe       *corev1.ProbeArgs
 	ServiceType string
 	NodePort    int
@@ -73,8 +73,9 @@ func (s StatefulService) Declare(ctx *pulumi.Context, prefix string, opts ...pul
 		Ports:           corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("main"), ContainerPort: pulumi.Int(s.Port)}},
 		VolumeMounts:    append(corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(s.MountPath)}}, s.ExtraMounts...),
 		Resources:       &corev1.ResourceRequirementsArgs{Requests: s.Requests, Limits: s.Limits},
-		SecurityContext: NoPrivileges(), ReadinessProbe: every(s.Probe, 2), LivenessProbe: every(s.Probe, 10),
+		SecurityContext: NoPrivileges(),
 	}
+	ctr.StartupProbe, ctr.ReadinessProbe, ctr.LivenessProbe = probes(s.Probe)
 	// A component that cannot start (an image that does not pull) fails
 	// the infrastructure phase after 5 minutes, not the provider's 10.
 	opts = append(opts, pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "5m", Update: "5m"}))
@@ -119,14 +120,23 @@ func (s StatefulService) Declare(ctx *pulumi.Context, prefix string, opts ...pul
 	return sts, svc, err
 }
 
-// every is probe p run every period seconds.
-func every(p *corev1.ProbeArgs, period int) *corev1.ProbeArgs {
+// probes are p as a stateful service's startup, readiness and liveness
+// probes. Liveness, which restarts the container, counts only once the
+// startup probe passed: a server still initialising its volume (initdb on
+// a slow disk) is given 5 minutes, as long as the StatefulSet's create,
+// and is never killed half-way through. Each check may take 5 s, not
+// Kubernetes' default 1 s (an exec probe on a busy node takes longer), and
+// a live server is restarted only after a minute without an answer.
+func probes(p *corev1.ProbeArgs) (startup, ready, live *corev1.ProbeArgs) {
 	if p == nil {
-		return nil
+		return nil, nil, nil
 	}
-	c := *p
-	c.PeriodSeconds = pulumi.Int(period)
-	return &c
+	probe := func(period, failures int) *corev1.ProbeArgs {
+		c := *p
+		c.PeriodSeconds, c.TimeoutSeconds, c.FailureThreshold = pulumi.Int(period), pulumi.Int(5), pulumi.Int(failures)
+		return &c
+	}
+	return probe(2, 150), probe(2, 3), probe(10, 6)
 }
 
 // NewProvider declares the Kubernetes provider every program's in-cluster

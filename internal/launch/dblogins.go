@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -37,8 +38,9 @@ var generatedPassword = regexp.MustCompile(`^[A-Za-z0-9]{16,128}$`)
 
 // ensureLogins makes the login of password and the owner role, and moves
 // whatever the bootstrap superuser owns in the app's database to the
-// owner (a database made before liftoff split the roles). Idempotent.
-func ensureLogins(ctx context.Context, e *rollout.Client, password string) error {
+// owner (a database made before liftoff split the roles). Idempotent. It
+// waits for a server that is starting (superuserSQL); waiting hears of it.
+func ensureLogins(ctx context.Context, e *rollout.Client, password string, waiting func(reason string)) error {
 	if !generatedPassword.MatchString(password) {
 		return failure.Newf(failure.Config, "liftoff config set --secret databasePassword \"$(head -c 64 /dev/urandom | tr -dc A-Za-z0-9 | head -c 32)\"",
 			"databasePassword must be 16 to 128 letters and digits")
@@ -67,7 +69,7 @@ BEGIN
       CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, r.relname);
   END LOOP;
 END $$;`, login, owner, password)
-	if _, err := superuserSQL(ctx, e, sql); err != nil {
+	if _, err := superuserSQL(ctx, e, sql, waiting); err != nil {
 		return fmt.Errorf("make the database login %s: %w", login, err)
 	}
 	return nil
@@ -88,7 +90,7 @@ WITH idle AS (
   OR r.rolname = 'app' AND r.rolpassword IS NOT NULL
 )
 SELECT rolname FROM idle ORDER BY 1;`, current, outputs.DatabaseOwner)
-	out, err := superuserSQL(ctx, e, sql)
+	out, err := superuserSQL(ctx, e, sql, nil)
 	if err != nil {
 		return nil, fmt.Errorf("find the retired database logins: %w", err)
 	}
@@ -105,7 +107,7 @@ SELECT rolname FROM idle ORDER BY 1;`, current, outputs.DatabaseOwner)
 	if alter.Len() == 0 {
 		return nil, nil
 	}
-	if _, err := superuserSQL(ctx, e, alter.String()); err != nil {
+	if _, err := superuserSQL(ctx, e, alter.String(), nil); err != nil {
 		return nil, fmt.Errorf("retire the database logins %s: %w", strings.Join(retired, ", "), err)
 	}
 	return retired, nil
@@ -127,18 +129,72 @@ func databaseCredentials(ctx context.Context, e *rollout.Client, secret string) 
 	return u.User.Username(), password, nil
 }
 
+// databaseWait is how long liftoff waits for the in-cluster PostgreSQL to
+// take connections to the app's database: a server just made may still be
+// initialising its volume, or restarting (the official image's entrypoint
+// stops the temporary server it made the database with, then starts the
+// real one), and a pod being replaced has no container for a moment.
+const databaseWait = 2 * time.Minute
+
 // superuserSQL runs sql as the bootstrap superuser over the PostgreSQL
 // pod's socket (the statements travel as an argument: an exec's stdin can
 // lose its end to the exec's own close) and returns psql's unaligned output.
-func superuserSQL(ctx context.Context, e *rollout.Client, sql string) (string, error) {
-	var out, errb bytes.Buffer
+// A failed connection (psql's exit 2), or an exec into a container that is
+// not running, is tried again every 2 s for up to databaseWait, so sql must
+// be idempotent; waiting, when not nil, hears of the first.
+func superuserSQL(ctx context.Context, e *rollout.Client, sql string, waiting func(reason string)) (string, error) {
+	deadline := time.Now().Add(databaseWait)
+	for {
+		out, retry, err := superuserSQLOnce(ctx, e, sql)
+		if !retry || !time.Now().Before(deadline) {
+			if retry {
+				err = failure.Newf(failure.Health, fmt.Sprintf("kubectl -n %s logs %s; kubectl -n %s describe pod %s", e.Ref.Namespace, postgresPod, e.Ref.Namespace, postgresPod),
+					"the in-cluster PostgreSQL took no connection to the app's database in %s: %v", databaseWait, err)
+			}
+			return out, err
+		}
+		if waiting != nil {
+			waiting(err.Error())
+			waiting = nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// superuserSQLOnce runs sql once; retry says whether the server or its
+// container was not there to run it.
+func superuserSQLOnce(ctx context.Context, e *rollout.Client, sql string) (out string, retry bool, err error) {
+	var stdout, stderr bytes.Buffer
 	code, err := kexec.Run(ctx, e.Kube, e.Rest, kexec.Options{Namespace: e.Ref.Namespace, Pod: postgresPod, Container: postgresContainer,
-		Command: []string{"psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", "app", "-d", "app", "-c", sql}, Stdout: &out, Stderr: &errb})
+		Command: []string{"psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", "app", "-d", "app", "-c", sql}, Stdout: &stdout, Stderr: &stderr})
 	if err != nil {
-		return "", err
+		return "", ctx.Err() == nil && !postgresRunning(ctx, e), err
 	}
 	if code != 0 {
-		return "", fmt.Errorf("psql exited %d: %s", code, strings.TrimSpace(errb.String()))
+		return "", code == psqlConnectionFailed, fmt.Errorf("psql exited %d: %s", code, strings.TrimSpace(stderr.String()))
 	}
-	return out.String(), nil
+	return stdout.String(), false, nil
+}
+
+// psqlConnectionFailed is psql's exit code when it could not connect, or
+// lost its connection (a server starting, stopping, or without the
+// database yet).
+const psqlConnectionFailed = 2
+
+// postgresRunning says whether the PostgreSQL pod's container runs.
+func postgresRunning(ctx context.Context, e *rollout.Client) bool {
+	pod, err := e.Kube.CoreV1().Pods(e.Ref.Namespace).Get(ctx, postgresPod, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.Name == postgresContainer {
+			return c.State.Running != nil
+		}
+	}
+	return false
 }

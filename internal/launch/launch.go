@@ -255,7 +255,10 @@ func Up(ctx context.Context, d Deps, o UpOptions) (_ *UpResult, err error) {
 		if err != nil {
 			return res, err
 		}
-		if err := ensureLogins(ctx, e, password); err != nil {
+		waiting := func(reason string) {
+			d.Printer.Infof("waiting up to %s for the in-cluster PostgreSQL to take connections to the app's database (%s)", databaseWait, reason)
+		}
+		if err := ensureLogins(ctx, e, password, waiting); err != nil {
 			return res, err
 		}
 		d.Printer.Infof("database login %s ready (no superuser; owner of the app's database through %s)", login, outputs.DatabaseOwner)

@@ -115,7 +115,13 @@ func (n *Node) cleanup() []string {
 		note("network namespace", runCmd("ip", "netns", "del", n.NetNS))
 	}
 	if _, err := net.InterfaceByName(n.hostVeth); err == nil {
-		note("veth", runCmd("ip", "link", "del", n.hostVeth))
+		// The kernel removes the pair with its namespace's end, but not
+		// always before the check above: gone by then is removed.
+		if err := runCmd("ip", "link", "del", n.hostVeth); err != nil {
+			if _, still := net.InterfaceByName(n.hostVeth); still == nil {
+				note("veth", err)
+			}
+		}
 	}
 	// What kubelet and the CNI plugins write to default paths.
 	if ents, err := os.ReadDir("/var/log/containers"); err == nil {

@@ -61,6 +61,26 @@ func TestInCluster(t *testing.T) {
 	if v, _ := testenv.Lookup(pg.Inputs, "spec.volumeClaimTemplates"); !strings.Contains(testenv.Show(v), "local-path") {
 		t.Errorf("postgres volume: %s", testenv.Show(v))
 	}
+	// A PostgreSQL still running initdb on a slow disk is never killed
+	// half-way (a restarted init finds PG_VERSION and skips the app's
+	// database): liveness counts only after a startup probe that waits as
+	// long as the StatefulSet's 5-minute create, and no check gives up
+	// after Kubernetes' default 1 s.
+	probe := func(kind, field string) float64 {
+		v, ok := testenv.Lookup(pg.Inputs, "spec.template.spec.containers.0."+kind+"."+field)
+		if !ok || !v.IsNumber() {
+			t.Fatalf("postgres %s.%s: %s", kind, field, testenv.Show(v))
+		}
+		return v.NumberValue()
+	}
+	if budget := probe("startupProbe", "periodSeconds") * probe("startupProbe", "failureThreshold"); budget < 300 {
+		t.Errorf("postgres startup probe gives %v s, want the create's 300", budget)
+	}
+	for _, kind := range []string{"startupProbe", "readinessProbe", "livenessProbe"} {
+		if probe(kind, "timeoutSeconds") < 5 {
+			t.Errorf("postgres %s times out after %v s", kind, probe(kind, "timeoutSeconds"))
+		}
+	}
 	svc := m.Get(t, "kubernetes:core/v1:Service", "registry")
 	if v, _ := testenv.Lookup(svc.Inputs, "spec.type"); v.StringValue() != "NodePort" {
 		t.Errorf("registry service type %v", v)

@@ -3,7 +3,10 @@
 // StatefulSet: on an empty $PGDATA, initdb with user $POSTGRES_USER and
 // password $POSTGRES_PASSWORD, password logins over the network, and the
 // database $POSTGRES_DB; then postgres in the foreground, listening on every
-// address.
+// address. Unlike the official image, the initialisation is all or nothing:
+// it happens in a folder beside $PGDATA that becomes $PGDATA only once the
+// database is made, so a container killed half-way starts it again rather
+// than running a server without the app's database.
 package main
 
 import (
@@ -33,17 +36,32 @@ func main() {
 	}
 }
 
+// initialise makes the cluster in data: in data+".init" (a leftover of an
+// earlier, interrupted try is removed first), renamed to data once done.
+// data must be a folder below the volume's mount point, as liftoff's
+// StatefulSet and restore drills set PGDATA, so the rename stays on it.
 func initialise(data string) error {
 	user, password, db := env("POSTGRES_USER", "postgres"), os.Getenv("POSTGRES_PASSWORD"), env("POSTGRES_DB", env("POSTGRES_USER", "postgres"))
 	if password == "" {
 		return fmt.Errorf("POSTGRES_PASSWORD is empty")
 	}
+	final, data := data, data+".init"
+	if err := os.RemoveAll(data); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
 	}
-	if err := os.Chmod(data, 0o700); err != nil {
+	if err := initdb(data, user, password, db); err != nil {
 		return err
 	}
+	if err := os.Remove(final); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("%s holds files but no PG_VERSION: %w", final, err)
+	}
+	return os.Rename(data, final)
+}
+
+func initdb(data, user, password, db string) error {
 	pw := filepath.Join(os.TempDir(), "pwfile")
 	if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
 		return err
