@@ -136,9 +136,7 @@ func TestE2EHardening(t *testing.T) {
 	// neighbour in the app's namespace without the client labels, and a
 	// client with them. A dropped connection times out.
 	echo := cl.PushImage(t, "echo")
-	if _, err := cl.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "intruder"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cl.CreateNamespace(t, "intruder")
 	dialers := map[string]*corev1.Pod{
 		"intruder":  {ObjectMeta: metav1.ObjectMeta{Namespace: "intruder", Name: "intruder"}},
 		"neighbour": {ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "neighbour"}},

@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/liftoff-dev/liftoff/internal/testenv"
 )
 
@@ -24,9 +21,7 @@ func TestDumpVerifyRestore(t *testing.T) {
 	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
 	ctx := context.Background()
 	ns := "data"
-	if _, err := cl.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cl.CreateNamespace(t, ns)
 	image := cl.StandIns(t)["postgresImage"]
 	// The "app's" database is a tools pod's own server, reached over the pod network.
 	db := startDatabase(t, cl, ns, image)

@@ -38,9 +38,7 @@ func BenchmarkBackup(b *testing.B) {
 	for _, links := range sizes {
 		b.Run(fmt.Sprintf("links=%d", links), func(b *testing.B) {
 			ns := fmt.Sprintf("bench-%d", links)
-			if _, err := cl.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-				b.Fatal(err)
-			}
+			cl.CreateNamespace(b, ns)
 			db := startDatabase(b, cl, ns, image)
 			defer db.Close(ctx)
 			start := time.Now()

@@ -188,13 +188,5 @@ const psqlConnectionFailed = 2
 // postgresRunning says whether the PostgreSQL pod's container runs.
 func postgresRunning(ctx context.Context, e *rollout.Client) bool {
 	pod, err := e.Kube.CoreV1().Pods(e.Ref.Namespace).Get(ctx, postgresPod, metav1.GetOptions{})
-	if err != nil {
-		return false
-	}
-	for _, c := range pod.Status.ContainerStatuses {
-		if c.Name == postgresContainer {
-			return c.State.Running != nil
-		}
-	}
-	return false
+	return err == nil && rollout.Running(*pod, postgresContainer)
 }

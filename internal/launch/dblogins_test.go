@@ -27,9 +27,7 @@ func TestLoginsWaitForPostgres(t *testing.T) {
 	cl := testenv.StartClusterWith(t, testenv.ClusterOptions{RealNode: true})
 	ctx := context.Background()
 	ns := "data"
-	if _, err := cl.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cl.CreateNamespace(t, ns)
 	image := cl.StandIns(t)["postgresImage"]
 	const password = "Passw0rdOfSixteenPlus"
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: postgresPod}, Spec: corev1.PodSpec{

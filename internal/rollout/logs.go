@@ -174,7 +174,8 @@ func started(p corev1.Pod, container string) bool {
 	return false
 }
 
-func running(p corev1.Pod, container string) bool {
+// Running says whether a pod's container runs now.
+func Running(p corev1.Pod, container string) bool {
 	for _, cs := range p.Status.ContainerStatuses {
 		if cs.Name == container {
 			return cs.State.Running != nil
@@ -260,7 +261,7 @@ func (e *Client) follow(ctx context.Context, o LogOptions, slots []string, emit 
 				key := p.Name + "/" + c.Name
 				want[key] = true
 				s := streams[key]
-				if (s != nil && !s.done) || !started(p, c.Name) || (s != nil && (p.DeletionTimestamp != nil || !running(p, c.Name))) {
+				if (s != nil && !s.done) || !started(p, c.Name) || (s != nil && (p.DeletionTimestamp != nil || !Running(p, c.Name))) {
 					continue
 				}
 				po := e.logOptions(o, true, time.Time{})

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"testing"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -56,6 +57,15 @@ func clientcmdConfig(server, context string, ca, cert, key []byte) *clientcmdapi
 
 // serviceAccountToken makes ServiceAccount ns/name, bound cluster-wide to
 // clusterRole, and returns a token for it, valid for a day.
+// CreateNamespace makes namespace name, failing the test if it cannot.
+func (c *Cluster) CreateNamespace(t testing.TB, name string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := c.Client.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+}
+
 func (c *Cluster) serviceAccountToken(ctx context.Context, ns, name, clusterRole string) (string, error) {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
